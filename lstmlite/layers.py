@@ -1,0 +1,639 @@
+"""Layer specs: validated float32 weights plus attributes, in the engine's one convention.
+
+The convention is PyTorch's: weight shapes (rows = gates * hidden, columns = inputs), gate
+orders LSTM i, f, g, o and GRU r, z, n. Importers from other frameworks reorder into it. Every
+array is stored as float32, C-contiguous; arrays that already are (for instance zero-copy views
+into a loaded .lstm file) are kept as they are, never copied.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _core
+from .errors import ModelError
+
+# ---- activations -------------------------------------------------------------------------
+
+#: Activation name -> id, built from the C table (src/activations.c) so that the two can never
+#: disagree. The ids are also stored in .lstm files.
+ACTIVATION_IDS: Dict[str, int] = {name: i for i, name in enumerate(_core.activation_names())}
+ACTIVATION_NAMES: Dict[int, str] = {i: name for name, i in ACTIVATION_IDS.items()}
+_BY_LOWER = {name.lower(): name for name in ACTIVATION_IDS}
+
+#: Defaults of alpha and beta where ONNX's operators of the same name define them (ONNX's
+#: recurrent operators take "the defaults of the corresponding operators"). Affine and
+#: ScaledTanh default to the identity and tanh.
+ACTIVATION_DEFAULTS: Dict[str, Tuple[float, float]] = {
+    "HardSigmoid": (0.2, 0.5),
+    "LeakyRelu": (0.01, 0.0),
+    "ThresholdedRelu": (1.0, 0.0),
+    "Elu": (1.0, 0.0),
+    "ScaledTanh": (1.0, 1.0),
+    "Affine": (1.0, 0.0),
+}
+
+#: Activations that act on a whole vector: allowed only as a Dense head's activation.
+VECTOR_ACTIVATIONS = ("Softmax", "LogSoftmax")
+#: Activations usable inside recurrent cells (ONNX's set).
+CELL_ACTIVATIONS = tuple(n for n in ACTIVATION_IDS if n not in VECTOR_ACTIVATIONS + ("Identity",))
+
+
+class Activation(Tuple[str, float, float]):
+    """An activation as (name, alpha, beta), name in ACTIVATION_IDS' spelling."""
+
+    __slots__ = ()
+
+    def __new__(cls, name: str, alpha: float, beta: float):
+        return super().__new__(cls, (name, float(alpha), float(beta)))
+
+    @property
+    def name(self) -> str:
+        return self[0]
+
+    @property
+    def id(self) -> int:
+        return ACTIVATION_IDS[self[0]]
+
+    def __repr__(self) -> str:
+        name, alpha, beta = self
+        if name in ACTIVATION_DEFAULTS:
+            return f"{name}(alpha={alpha:g}, beta={beta:g})"
+        return name
+
+
+def parse_activation(spec: Any, where: str, allowed: Sequence[str]) -> Activation:
+    """Accepts "Tanh" (any case), ("LeakyRelu", alpha), ("ScaledTanh", alpha, beta), a dict
+    {"name": ..., "alpha": ..., "beta": ...} or an Activation."""
+    alpha = beta = None
+    if isinstance(spec, str):
+        name = spec
+    elif isinstance(spec, dict):
+        unknown = set(spec) - {"name", "alpha", "beta"}
+        if unknown or "name" not in spec:
+            raise ModelError(f"{where}: an activation dict takes 'name', 'alpha', 'beta'; "
+                             f"got keys {sorted(spec)}")
+        name, alpha, beta = spec["name"], spec.get("alpha"), spec.get("beta")
+    elif isinstance(spec, (tuple, list)) and 1 <= len(spec) <= 3:
+        name = spec[0]
+        alpha = spec[1] if len(spec) > 1 else None
+        beta = spec[2] if len(spec) > 2 else None
+    else:
+        raise ModelError(f"{where}: expected an activation name or (name, alpha, beta), "
+                         f"got {spec!r}")
+    if not isinstance(name, str) or name.lower() not in _BY_LOWER:
+        raise ModelError(f"{where}: unknown activation {name!r}; supported: "
+                         f"{', '.join(allowed)}")
+    canonical = _BY_LOWER[name.lower()]
+    if canonical not in allowed:
+        raise ModelError(f"{where}: activation {canonical!r} is not allowed here; supported: "
+                         f"{', '.join(allowed)}")
+    default_alpha, default_beta = ACTIVATION_DEFAULTS.get(canonical, (0.0, 0.0))
+    alpha = default_alpha if alpha is None else alpha
+    beta = default_beta if beta is None else beta
+    for label, value in (("alpha", alpha), ("beta", beta)):
+        if not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+            raise ModelError(f"{where}: activation {canonical} {label} must be a finite "
+                             f"number, got {value!r}")
+    return Activation(canonical, alpha, beta)
+
+
+# ---- arrays ------------------------------------------------------------------------------
+
+def as_weight(value: Any, name: str, where: str) -> np.ndarray:
+    """float32 C-contiguous, finite. Arrays that already are stay the same object."""
+    if isinstance(value, np.ndarray) and value.dtype == np.float32 and value.flags.c_contiguous:
+        array = value
+    else:
+        try:
+            array = np.asarray(value)
+        except Exception as exc:  # ragged lists and the like
+            raise ModelError(f"{where}: {name} is not an array: {exc}") from None
+        if array.dtype.kind not in "fiu":
+            raise ModelError(f"{where}: {name} must be numeric, got dtype {array.dtype}")
+        array = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(array).all():
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ModelError(f"{where}: {name} contains {bad} NaN or infinite value(s)")
+    return array
+
+
+def _check_shape(array: np.ndarray, expected: Tuple[int, ...], name: str, where: str,
+                 meaning: str) -> None:
+    if tuple(array.shape) != tuple(expected):
+        raise ModelError(f"{where}: {name} has shape {tuple(array.shape)}, expected "
+                         f"{tuple(expected)} = {meaning}")
+
+
+DIRECTIONS = ("forward", "reverse", "bidirectional")
+
+
+class Layer:
+    """Base of every layer spec. Subclasses set `type_name`, `kind` (the C / file id), sizes,
+    and `arrays()` / `attributes()` (what the file format stores)."""
+
+    type_name = "Layer"
+    kind = 0
+    recurrent = False
+    input_size: int
+    output_size: int
+
+    @property
+    def streamable(self) -> bool:
+        return True
+
+    def arrays(self) -> Dict[str, Optional[np.ndarray]]:
+        raise NotImplementedError
+
+    def attributes(self) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def core_spec(self) -> dict:
+        raise NotImplementedError
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(int(a.size) for a in self.arrays().values() if a is not None)
+
+    def __repr__(self) -> str:
+        attrs = ", ".join(f"{k}={v!r}" for k, v in self.attributes().items())
+        return f"{self.type_name}({attrs})"
+
+
+class _Recurrent(Layer):
+    """Shared parts of LSTM, GRU and RNN: direction, clip, activations, per-direction arrays."""
+
+    recurrent = True
+    gates = 1
+    gate_order = ""
+    default_activations: Tuple[str, ...] = ()
+
+    def _setup_direction(self, direction: str) -> None:
+        if direction not in DIRECTIONS:
+            raise ModelError(f"{self.type_name}: direction must be one of {DIRECTIONS}, got "
+                             f"{direction!r}")
+        self.direction = direction
+        self.num_directions = 2 if direction == "bidirectional" else 1
+
+    def _weight(self, value: Any, name: str, optional: bool = False) -> Optional[np.ndarray]:
+        """Reads a per-direction array. Bidirectional arrays carry a leading axis of 2
+        (forward, reverse); single-direction arrays may carry a leading axis of 1."""
+        if value is None:
+            if optional:
+                return None
+            raise ModelError(f"{self.type_name}: {name} is required")
+        array = as_weight(value, name, self.type_name)
+        return array
+
+    def _directional_shape(self, array: np.ndarray, per_direction: Tuple[int, ...], name: str,
+                           meaning: str) -> np.ndarray:
+        """Checks (and for single directions, drops a leading axis of 1 from) an array."""
+        if self.num_directions == 2:
+            _check_shape(array, (2,) + per_direction, name, self.type_name,
+                         f"(2 directions, {meaning})")
+            return array
+        if array.ndim == len(per_direction) + 1 and array.shape[0] == 1:
+            array = array.reshape(array.shape[1:])
+        _check_shape(array, per_direction, name, self.type_name, meaning)
+        return array
+
+    def _setup_clip(self, clip: Optional[float]) -> None:
+        if clip is not None:
+            if not isinstance(clip, numbers.Real) or not (float(clip) > 0) or \
+                    not math.isfinite(float(clip)):
+                raise ModelError(f"{self.type_name}: clip must be a positive finite number or "
+                                 f"None, got {clip!r}")
+            clip = float(np.float32(clip))
+        self.clip = clip
+
+    def _setup_activations(self, activations: Optional[Sequence[Any]]) -> None:
+        per_direction = len(self.default_activations)
+        if activations is None:
+            activations = list(self.default_activations) * self.num_directions
+        if isinstance(activations, (str, dict)) or not isinstance(activations, (list, tuple)):
+            raise ModelError(f"{self.type_name}: activations must be a list of "
+                             f"{per_direction} (or {2 * per_direction} for bidirectional), "
+                             f"got {activations!r}")
+        activations = list(activations)
+        if self.num_directions == 2 and len(activations) == per_direction:
+            activations = activations * 2
+        if len(activations) != per_direction * self.num_directions:
+            raise ModelError(f"{self.type_name}: expected {per_direction * self.num_directions} "
+                             f"activations ({'/'.join(self.activation_roles)} per direction), "
+                             f"got {len(activations)}")
+        parsed = [parse_activation(a, f"{self.type_name} activation {i}", CELL_ACTIVATIONS)
+                  for i, a in enumerate(activations)]
+        self.activations = tuple(parsed)
+
+    def _per_direction(self, array: Optional[np.ndarray]) -> List[Optional[np.ndarray]]:
+        if array is None:
+            return [None] * self.num_directions
+        if self.num_directions == 2:
+            return [array[0], array[1]]
+        return [array]
+
+    @property
+    def streamable(self) -> bool:
+        return self.direction == "forward"
+
+    @property
+    def h_size(self) -> int:
+        """Width of h (the layer's output per direction)."""
+        return self.hidden_size
+
+    @property
+    def state_names(self) -> Tuple[str, ...]:
+        return ("h",)
+
+    def _activations_per_direction(self) -> List[List[Tuple[int, float, float]]]:
+        n = len(self.default_activations)
+        return [[(a.id, a[1], a[2]) for a in self.activations[d * n:(d + 1) * n]]
+                for d in range(self.num_directions)]
+
+    def _base_spec(self) -> dict:
+        return {
+            "kind": self.kind,
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "num_directions": self.num_directions,
+            "reverse": int(self.direction == "reverse"),
+            "clip": float("inf") if self.clip is None else self.clip,
+            "activations": self._activations_per_direction(),
+        }
+
+    def _base_attributes(self) -> Dict[str, Any]:
+        return {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "direction": self.direction,
+            "clip": self.clip,
+            "activations": [a.name if a.name not in ACTIVATION_DEFAULTS else tuple(a)
+                            for a in self.activations],
+        }
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory layer, PyTorch's convention.
+
+    Arrays (float32; H = hidden_size, I = input_size, P = proj_size or H):
+      weight_ih  (4H, I)   rows in gate order i, f, g, o (PyTorch weight_ih_l{k})
+      weight_hh  (4H, P)   same gate order
+      bias_ih    (4H,)     optional; bias_hh (4H,) optional: they are added to each other
+      weight_hr  (P, H)    optional projection of h (PyTorch proj_size): h = W_hr (o * tanh(c))
+      peepholes  (3, H)    optional, ONNX's order and meaning: rows i, o, f; i and f see the
+                           previous cell, o sees the new one
+    With direction="bidirectional" every array has a leading axis of 2 (forward, reverse),
+    and the output is [forward h, reverse h] concatenated: 2P features.
+
+    Options: input_forget couples the gates (f = 1 - i, ONNX); clip bounds the input of every
+    gate activation to [-clip, clip] (ONNX; the cell value fed to h_act is not clipped);
+    activations is ONNX's (f, g, h) list, default Sigmoid, Tanh, Tanh (per direction, or
+    six for bidirectional), each a name or (name, alpha, beta).
+
+    State per layer: h (num_directions, P) and c (num_directions, H).
+    """
+
+    type_name = "LSTM"
+    kind = 1
+    gates = 4
+    gate_order = "ifgo"
+    default_activations = ("Sigmoid", "Tanh", "Tanh")
+    activation_roles = ("f", "g", "h")
+
+    def __init__(self, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, weight_hr=None,
+                 peepholes=None, input_forget: bool = False, clip: Optional[float] = None,
+                 activations: Optional[Sequence[Any]] = None, direction: str = "forward"):
+        self._setup_direction(direction)
+        w_ih = self._weight(weight_ih, "weight_ih")
+        if w_ih.ndim < 2 or w_ih.shape[-2] % 4 or w_ih.shape[-2] == 0 or w_ih.shape[-1] == 0:
+            raise ModelError(f"LSTM: weight_ih has shape {tuple(w_ih.shape)}, expected "
+                             f"(4*hidden_size, input_size) with hidden_size, input_size >= 1")
+        H, I = w_ih.shape[-2] // 4, w_ih.shape[-1]
+        w_hr = self._weight(weight_hr, "weight_hr", optional=True)
+        P = H
+        if w_hr is not None:
+            if w_hr.ndim < 2 or w_hr.shape[-2] < 1 or w_hr.shape[-2] >= H:
+                raise ModelError(f"LSTM: weight_hr has shape {tuple(w_hr.shape)}, expected "
+                                 f"(proj_size, {H}) with 1 <= proj_size < hidden_size")
+            P = w_hr.shape[-2]
+            w_hr = self._directional_shape(w_hr, (P, H), "weight_hr", "(proj_size, hidden_size)")
+        self.input_size, self.hidden_size = int(I), int(H)
+        self.proj_size = int(P) if w_hr is not None else 0
+        self.weight_ih = self._directional_shape(w_ih, (4 * H, I), "weight_ih",
+                                                 "(4*hidden_size, input_size)")
+        self.weight_hh = self._directional_shape(
+            self._weight(weight_hh, "weight_hh"), (4 * H, P), "weight_hh",
+            "(4*hidden_size, proj_size)" if w_hr is not None else "(4*hidden_size, hidden_size)")
+        self.bias_ih = self._optional(bias_ih, "bias_ih", (4 * H,), "(4*hidden_size,)")
+        self.bias_hh = self._optional(bias_hh, "bias_hh", (4 * H,), "(4*hidden_size,)")
+        self.weight_hr = w_hr
+        self.peepholes = self._optional(peepholes, "peepholes", (3, H),
+                                        "(3, hidden_size) in i, o, f order")
+        if not isinstance(input_forget, (bool, np.bool_, int)) or input_forget not in (0, 1):
+            raise ModelError(f"LSTM: input_forget must be True or False, got {input_forget!r}")
+        self.input_forget = bool(input_forget)
+        self._setup_clip(clip)
+        self._setup_activations(activations)
+        self.output_size = self.num_directions * self.h_size
+
+    def _optional(self, value, name, shape, meaning):
+        array = self._weight(value, name, optional=True)
+        return None if array is None else self._directional_shape(array, shape, name, meaning)
+
+    @property
+    def h_size(self) -> int:
+        return self.proj_size or self.hidden_size
+
+    @property
+    def state_names(self) -> Tuple[str, ...]:
+        return ("h", "c")
+
+    def state_sizes(self) -> Tuple[int, ...]:
+        return (self.h_size, self.hidden_size)
+
+    def arrays(self):
+        return {"weight_ih": self.weight_ih, "weight_hh": self.weight_hh,
+                "bias_ih": self.bias_ih, "bias_hh": self.bias_hh,
+                "weight_hr": self.weight_hr, "peepholes": self.peepholes}
+
+    def attributes(self):
+        attrs = self._base_attributes()
+        attrs.update(proj_size=self.proj_size, input_forget=self.input_forget)
+        return attrs
+
+    def core_spec(self):
+        spec = self._base_spec()
+        spec.update(proj_size=self.proj_size, input_forget=int(self.input_forget))
+        spec["arrays"] = {
+            "w_ih": self._per_direction(self.weight_ih),
+            "w_hh": self._per_direction(self.weight_hh),
+            "b_ih": self._per_direction(self.bias_ih),
+            "b_hh": self._per_direction(self.bias_hh),
+            "w_hr": self._per_direction(self.weight_hr),
+            "peephole": self._per_direction(self.peepholes),
+        }
+        return spec
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit layer, PyTorch's convention.
+
+    Arrays (float32; H = hidden_size, I = input_size):
+      weight_ih  (3H, I)   rows in gate order r, z, n (PyTorch weight_ih_l{k})
+      weight_hh  (3H, H)   same gate order
+      bias_ih    (3H,)     optional; bias_hh (3H,) optional. The n rows of bias_hh stay
+                           separate from bias_ih: with linear_before_reset they are scaled by r.
+    With direction="bidirectional" every array has a leading axis of 2 (forward, reverse).
+
+    Candidate n:
+      linear_before_reset=True (default; PyTorch, ONNX linear_before_reset=1, Keras
+        reset_after=True):   n = g(W_in x + b_in + r * (W_hn h + b_hn))
+      linear_before_reset=False (ONNX's default 0, TF1, Keras reset_after=False):
+                             n = g(W_in x + b_in + W_hn (r * h) + b_hn)
+    then h = (1 - z) * n + z * h. activations is ONNX's (f, g) list, default Sigmoid, Tanh;
+    clip bounds the input of every activation.
+
+    State per layer: h (num_directions, H).
+    """
+
+    type_name = "GRU"
+    kind = 2
+    gates = 3
+    gate_order = "rzn"
+    default_activations = ("Sigmoid", "Tanh")
+    activation_roles = ("f", "g")
+
+    def __init__(self, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
+                 linear_before_reset: bool = True, clip: Optional[float] = None,
+                 activations: Optional[Sequence[Any]] = None, direction: str = "forward"):
+        self._setup_direction(direction)
+        _init_simple(self, weight_ih, weight_hh, bias_ih, bias_hh)
+        if not isinstance(linear_before_reset, (bool, np.bool_, int)) or \
+                linear_before_reset not in (0, 1):
+            raise ModelError(f"GRU: linear_before_reset must be True or False, got "
+                             f"{linear_before_reset!r}")
+        self.linear_before_reset = bool(linear_before_reset)
+        self._setup_clip(clip)
+        self._setup_activations(activations)
+
+    def state_sizes(self) -> Tuple[int, ...]:
+        return (self.hidden_size,)
+
+    def arrays(self):
+        return {"weight_ih": self.weight_ih, "weight_hh": self.weight_hh,
+                "bias_ih": self.bias_ih, "bias_hh": self.bias_hh}
+
+    def attributes(self):
+        attrs = self._base_attributes()
+        attrs["linear_before_reset"] = self.linear_before_reset
+        return attrs
+
+    def core_spec(self):
+        spec = self._base_spec()
+        spec["linear_before_reset"] = int(self.linear_before_reset)
+        spec["arrays"] = _simple_arrays(self)
+        return spec
+
+
+class RNN(_Recurrent):
+    """Simple (Elman) recurrent layer, PyTorch's convention: h = f(W_ih x + b_ih + W_hh h + b_hh).
+
+    Arrays (float32; H = hidden_size, I = input_size):
+      weight_ih (H, I), weight_hh (H, H), bias_ih (H,) optional, bias_hh (H,) optional;
+      leading axis of 2 (forward, reverse) with direction="bidirectional".
+    nonlinearity "tanh" (default) or "relu" as in PyTorch; or activations=[name or
+    (name, alpha, beta)] from ONNX's set (one per direction). clip bounds f's input.
+
+    State per layer: h (num_directions, H).
+    """
+
+    type_name = "RNN"
+    kind = 3
+    gates = 1
+    gate_order = ""
+    default_activations = ("Tanh",)
+    activation_roles = ("f",)
+
+    def __init__(self, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
+                 nonlinearity: Optional[str] = None, clip: Optional[float] = None,
+                 activations: Optional[Sequence[Any]] = None, direction: str = "forward"):
+        self._setup_direction(direction)
+        _init_simple(self, weight_ih, weight_hh, bias_ih, bias_hh)
+        if nonlinearity is not None:
+            if nonlinearity not in ("tanh", "relu"):
+                raise ModelError(f"RNN: nonlinearity must be 'tanh' or 'relu', got "
+                                 f"{nonlinearity!r}")
+            if activations is not None:
+                raise ModelError("RNN: give nonlinearity or activations, not both")
+            activations = [nonlinearity]
+        self._setup_clip(clip)
+        self._setup_activations(activations)
+
+    def state_sizes(self) -> Tuple[int, ...]:
+        return (self.hidden_size,)
+
+    arrays = GRU.arrays
+
+    def attributes(self):
+        return self._base_attributes()
+
+    def core_spec(self):
+        spec = self._base_spec()
+        spec["arrays"] = _simple_arrays(self)
+        return spec
+
+
+def _init_simple(layer: _Recurrent, weight_ih, weight_hh, bias_ih, bias_hh) -> None:
+    """Weights of GRU and RNN: (G*H, I), (G*H, H), biases (G*H,)."""
+    G, name = layer.gates, layer.type_name
+    rows = f"{G}*hidden_size" if G > 1 else "hidden_size"
+    w_ih = layer._weight(weight_ih, "weight_ih")
+    if w_ih.ndim < 2 or w_ih.shape[-2] % G or w_ih.shape[-2] == 0 or w_ih.shape[-1] == 0:
+        raise ModelError(f"{name}: weight_ih has shape {tuple(w_ih.shape)}, expected "
+                         f"({rows}, input_size) with hidden_size, input_size >= 1")
+    H, I = w_ih.shape[-2] // G, w_ih.shape[-1]
+    layer.input_size, layer.hidden_size = int(I), int(H)
+    layer.weight_ih = layer._directional_shape(w_ih, (G * H, I), "weight_ih",
+                                               f"({rows}, input_size)")
+    layer.weight_hh = layer._directional_shape(layer._weight(weight_hh, "weight_hh"),
+                                               (G * H, H), "weight_hh", f"({rows}, hidden_size)")
+    biases = []
+    for value, bias_name in ((bias_ih, "bias_ih"), (bias_hh, "bias_hh")):
+        array = layer._weight(value, bias_name, optional=True)
+        if array is not None:
+            array = layer._directional_shape(array, (G * H,), bias_name, f"({rows},)")
+        biases.append(array)
+    layer.bias_ih, layer.bias_hh = biases
+    layer.output_size = layer.num_directions * H
+
+
+def _simple_arrays(layer: _Recurrent) -> dict:
+    return {
+        "w_ih": layer._per_direction(layer.weight_ih),
+        "w_hh": layer._per_direction(layer.weight_hh),
+        "b_ih": layer._per_direction(layer.bias_ih),
+        "b_hh": layer._per_direction(layer.bias_hh),
+    }
+
+
+class Dense(Layer):
+    """Fully connected layer applied at every step: y = activation(weight @ x + bias).
+
+    weight (out_features, in_features) float32 (PyTorch nn.Linear layout), bias
+    (out_features,) or None. activation: None, "relu", "tanh", "sigmoid", "softmax",
+    "log_softmax" (or any name of ONNX's recurrent activation set, with alpha/beta).
+    """
+
+    type_name = "Dense"
+    kind = 4
+    _SHORT_NAMES = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "softmax": "Softmax",
+                    "log_softmax": "LogSoftmax", "logsoftmax": "LogSoftmax", "none": "Identity",
+                    "identity": "Identity", "linear": "Identity"}
+
+    def __init__(self, weight, bias=None, activation: Any = None):
+        w = as_weight(weight, "weight", "Dense")
+        if w.ndim != 2 or 0 in w.shape:
+            raise ModelError(f"Dense: weight has shape {tuple(w.shape)}, expected "
+                             f"(out_features, in_features), both >= 1")
+        self.weight = w
+        self.output_size, self.input_size = int(w.shape[0]), int(w.shape[1])
+        self.hidden_size = self.output_size
+        self.bias = None
+        if bias is not None:
+            self.bias = as_weight(bias, "bias", "Dense")
+            _check_shape(self.bias, (self.output_size,), "bias", "Dense", "(out_features,)")
+        if activation is None:
+            activation = "Identity"
+        if isinstance(activation, str):
+            activation = self._SHORT_NAMES.get(activation.lower(), activation)
+        self.activation = parse_activation(activation, "Dense activation",
+                                           tuple(ACTIVATION_IDS))
+
+    def arrays(self):
+        return {"weight": self.weight, "bias": self.bias}
+
+    def attributes(self):
+        act = self.activation
+        return {"in_features": self.input_size, "out_features": self.output_size,
+                "activation": act.name if act.name not in ACTIVATION_DEFAULTS else tuple(act)}
+
+    def core_spec(self):
+        act = self.activation
+        return {"kind": self.kind, "input_size": self.input_size,
+                "hidden_size": self.output_size,
+                "activation": (act.id, act[1], act[2]),
+                "arrays": {"weight": self.weight, "bias": self.bias}}
+
+
+class Normalize(Layer):
+    """Elementwise input normalization applied at every step: y = (x - mean) / std.
+
+    mean, std: (features,) float32; std must be non-zero. Computed as a true division, so a
+    graph's Sub-then-Div gives the same bits.
+    """
+
+    type_name = "Normalize"
+    kind = 5
+    mode = 0
+
+    def __init__(self, mean, std):
+        self.mean = as_weight(mean, "mean", self.type_name)
+        if self.mean.ndim != 1 or self.mean.size == 0:
+            raise ModelError(f"Normalize: mean has shape {tuple(self.mean.shape)}, expected "
+                             f"(features,)")
+        self.std = as_weight(std, "std", self.type_name)
+        _check_shape(self.std, self.mean.shape, "std", "Normalize", "(features,) like mean")
+        if (self.std == 0).any():
+            raise ModelError(f"Normalize: std has {int((self.std == 0).sum())} zero value(s)")
+        self.input_size = self.output_size = int(self.mean.size)
+
+    def arrays(self):
+        return {"mean": self.mean, "std": self.std}
+
+    def attributes(self):
+        return {"features": self.input_size}
+
+    def core_spec(self):
+        return {"kind": self.kind, "input_size": self.input_size,
+                "hidden_size": self.input_size, "mode": self.mode,
+                "arrays": {"a": self.mean, "b": self.std}}
+
+
+class Scale(Layer):
+    """Elementwise scale and offset applied at every step: y = x * scale + offset.
+
+    scale, offset: (features,) float32 (offset None means zeros). The form a chain of Mul and
+    Add by constants folds into.
+    """
+
+    type_name = "Scale"
+    kind = 5
+    mode = 1
+
+    def __init__(self, scale, offset=None):
+        self.scale = as_weight(scale, "scale", self.type_name)
+        if self.scale.ndim != 1 or self.scale.size == 0:
+            raise ModelError(f"Scale: scale has shape {tuple(self.scale.shape)}, expected "
+                             f"(features,)")
+        if offset is None:
+            offset = np.zeros_like(self.scale)
+        self.offset = as_weight(offset, "offset", self.type_name)
+        _check_shape(self.offset, self.scale.shape, "offset", "Scale", "(features,) like scale")
+        self.input_size = self.output_size = int(self.scale.size)
+
+    def arrays(self):
+        return {"scale": self.scale, "offset": self.offset}
+
+    def attributes(self):
+        return {"features": self.input_size}
+
+    def core_spec(self):
+        return {"kind": self.kind, "input_size": self.input_size,
+                "hidden_size": self.input_size, "mode": self.mode,
+                "arrays": {"a": self.scale, "b": self.offset}}
+
+
+LAYER_TYPES = (LSTM, GRU, RNN, Dense, Normalize, Scale)

@@ -1,0 +1,59 @@
+"""Builds lstmlite._core: the C kernels in src/ and their Cython binding.
+
+Compiler directives live here and only here. LSTMLITE_DEBUG_BUILD=1 turns Cython's bounds and
+wraparound checks back on and builds the C code without optimisation, for one CI run of the
+whole suite in a debug build.
+"""
+import os
+import sys
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("LSTMLITE_DEBUG_BUILD") == "1"
+
+C_SOURCES = [
+    "src/dispatch.c",
+    "src/kernels_generic.c",
+    "src/kernels_avx2.c",
+    "src/activations.c",
+    "src/lstm.c",
+    "src/gru.c",
+    "src/rnn.c",
+    "src/dense.c",
+    "src/model.c",
+]
+
+if sys.platform == "win32":
+    compile_args = ["/O2"]
+else:
+    # -O3 lets GCC vectorize the kernels' loops; never -ffast-math: the kernels rely on IEEE
+    # comparisons to keep NaN and on a fixed order of additions for repeatable results.
+    compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+    # -ffp-contract=fast: a*b + c becomes one fused multiply-add where the target has one
+    # (the AVX2 set, aarch64); ISO C mode would otherwise switch that off.
+    # -fno-trapping-math: nothing here reads floating-point exception flags, and without it
+    # GCC will not if-convert the clamps in exp/sigmoid/tanh, so those loops stay scalar.
+    # NaN and infinity keep their IEEE meaning (that is -ffinite-math-only, never used here).
+    compile_args += ["-std=c11", "-ffp-contract=fast", "-fno-trapping-math", "-Wall", "-Wextra", "-Wno-unused-function",
+                     "-Wno-unused-parameter", "-Wno-sign-compare"]
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": not DEBUG,
+    "embedsignature": True,
+}
+
+extension = Extension(
+    "lstmlite._core",
+    sources=["src/_core.pyx"] + C_SOURCES,
+    include_dirs=["src", np.get_include()],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    extra_compile_args=compile_args,
+)
+
+setup(ext_modules=cythonize([extension], compiler_directives=directives))

@@ -1,0 +1,395 @@
+# cython: language_level=3
+"""The one place Python meets C: builds C layer tables from validated layer specs and runs
+steps and sequences with the GIL released. Everything here trusts nothing: sizes are checked
+again before a pointer reaches C, so a wrong spec raises instead of reading out of bounds.
+"""
+import os
+
+import numpy as np
+
+cimport numpy as cnp
+from libc.stdint cimport int32_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy
+
+cnp.import_array()
+
+cdef extern from "lstmlite.h" nogil:
+    ctypedef struct ll_activation:
+        int kind
+        float alpha
+        float beta
+
+    ctypedef struct ll_layer:
+        int kind
+        int input_size
+        int hidden_size
+        int proj_size
+        int num_directions
+        int reverse
+        int input_forget
+        int linear_before_reset
+        float clip
+        ll_activation act[2][3]
+        const float *w_ih[2]
+        const float *w_hh[2]
+        const float *b_ih[2]
+        const float *b_hh[2]
+        const float *w_hr[2]
+        const float *peephole[2]
+        const float *weight
+        const float *bias
+        ll_activation dense_act
+        int normalize_mode
+        const float *norm_a
+        const float *norm_b
+
+    ctypedef struct ll_model:
+        int num_layers
+        const ll_layer *layers
+
+    int LL_ACT_COUNT
+    int LL_MAX_CELL_ACTIVATIONS
+    int ll_layer_output_size(const ll_layer *layer)
+    int ll_layer_is_recurrent(const ll_layer *layer)
+    int ll_layer_h_size(const ll_layer *layer)
+    int ll_layer_c_size(const ll_layer *layer)
+    size_t ll_layer_scratch_floats(const ll_layer *layer)
+    size_t ll_model_state_floats(const ll_model *model, int batch)
+    size_t ll_model_scratch_floats(const ll_model *model)
+    void ll_model_step(const ll_model *model, int batch, const float *x, float *state,
+                       float *scratch, float *out)
+    void ll_layer_sequence(const ll_layer *layer, int batch, int steps, const float *inp,
+                           float *out, const int32_t *lengths, float *h, float *c,
+                           float *scratch)
+    const char *ll_activation_name(int kind)
+    void ll_activate(const ll_activation *act, float clip, float *x, int n)
+    const char *ll_kernels_active()
+    int ll_kernels_select(const char *name)
+    int ll_kernels_supported(const char *name)
+
+
+# ---- activations and kernels -------------------------------------------------------------
+
+def activation_names():
+    """Activation names indexed by their C (and file format) id: the one table, from C."""
+    return [ll_activation_name(i).decode("ascii") for i in range(LL_ACT_COUNT)]
+
+
+def kernels_active():
+    return ll_kernels_active().decode("ascii")
+
+
+def kernels_supported(str name):
+    return bool(ll_kernels_supported(name.encode("ascii")))
+
+
+def select_kernels(str name):
+    """Switch the kernel set for every model in this process ("auto", "generic", "avx2").
+    Meant for start-up and tests: not while another thread is stepping."""
+    if ll_kernels_select(name.encode("ascii")) != 0:
+        raise ValueError(f"kernel set {name!r} is not available on this CPU/build")
+    return kernels_active()
+
+
+def apply_activation(int kind, float alpha, float beta, float clip, x):
+    """Applies one activation to a copy of x (1-D float32); for tests of the C activations."""
+    cdef cnp.ndarray arr = np.array(x, dtype=np.float32, copy=True, order="C").reshape(-1)
+    if kind < 0 or kind >= LL_ACT_COUNT:
+        raise ValueError(f"activation id {kind} is outside 0..{LL_ACT_COUNT - 1}")
+    cdef ll_activation act
+    act.kind = kind
+    act.alpha = alpha
+    act.beta = beta
+    with nogil:
+        ll_activate(&act, clip, <float *>cnp.PyArray_DATA(arr), <int>cnp.PyArray_SIZE(arr))
+    return arr
+
+
+_selected = select_kernels(os.environ.get("LSTMLITE_KERNELS", "auto") or "auto")
+
+
+# ---- model -------------------------------------------------------------------------------
+
+cdef const float *_float_ptr(object arr, Py_ssize_t expected, str what) except? NULL:
+    """Pointer to a float32 C-contiguous array of exactly `expected` elements, or NULL for None."""
+    if arr is None:
+        return NULL
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{what}: expected a numpy array, got {type(arr).__name__}")
+    cdef cnp.ndarray a = arr
+    if a.dtype != np.float32 or not a.flags.c_contiguous:
+        raise TypeError(f"{what}: expected C-contiguous float32, got {a.dtype} "
+                        f"(contiguous={a.flags.c_contiguous})")
+    if a.size != expected:
+        raise ValueError(f"{what}: expected {expected} elements, got {a.size}")
+    return <const float *>cnp.PyArray_DATA(a)
+
+
+cdef class CoreModel:
+    """C layer table of a validated Model; holds references to every array it points into."""
+    cdef ll_layer *layers
+    cdef ll_model model
+    cdef list _keep
+    cdef readonly int input_size
+    cdef readonly int output_size
+    cdef readonly int num_layers
+
+    def __cinit__(self, list specs):
+        self.layers = NULL
+        self._keep = []
+        if not specs:
+            raise ValueError("a model needs at least one layer")
+        self.layers = <ll_layer *>calloc(len(specs), sizeof(ll_layer))
+        if self.layers == NULL:
+            raise MemoryError()
+        for index, spec in enumerate(specs):
+            self._fill(index, spec)
+        self.model.num_layers = len(specs)
+        self.model.layers = self.layers
+        self.num_layers = len(specs)
+        self.input_size = self.layers[0].input_size
+        self.output_size = ll_layer_output_size(&self.layers[len(specs) - 1])
+        for index in range(1, len(specs)):
+            if self.layers[index].input_size != ll_layer_output_size(&self.layers[index - 1]):
+                raise ValueError(f"layer {index}: input size {self.layers[index].input_size} "
+                                 f"does not match the previous layer's output size "
+                                 f"{ll_layer_output_size(&self.layers[index - 1])}")
+
+    def __dealloc__(self):
+        free(self.layers)
+
+    cdef void _fill(self, int index, dict spec) except *:
+        cdef ll_layer *L = &self.layers[index]
+        cdef int d, a, H, I, P, G, nd
+        where = f"layer {index}"
+        L.kind = spec["kind"]
+        L.input_size = I = spec["input_size"]
+        L.hidden_size = H = spec["hidden_size"]
+        L.proj_size = spec.get("proj_size", 0)
+        L.num_directions = nd = spec.get("num_directions", 1)
+        L.reverse = spec.get("reverse", 0)
+        L.input_forget = spec.get("input_forget", 0)
+        L.linear_before_reset = spec.get("linear_before_reset", 1)
+        L.clip = spec.get("clip", float("inf"))
+        if I <= 0 or H <= 0 or nd not in (1, 2) or L.proj_size < 0:
+            raise ValueError(f"{where}: sizes must be positive (input {I}, hidden {H}, "
+                             f"directions {nd}, proj {L.proj_size})")
+        arrays = spec.get("arrays", {})
+        self._keep.append(arrays)
+        if ll_layer_is_recurrent(L):
+            G = {1: 4, 2: 3, 3: 1}[L.kind]
+            P = L.proj_size if L.proj_size > 0 else H
+            acts = spec["activations"]
+            if len(acts) != nd:
+                raise ValueError(f"{where}: expected activations for {nd} directions")
+            for d in range(nd):
+                if len(acts[d]) > LL_MAX_CELL_ACTIVATIONS:
+                    raise ValueError(f"{where}: too many activations")
+                for a in range(len(acts[d])):
+                    self._set_activation(&L.act[d][a], acts[d][a], where)
+                L.w_ih[d] = _float_ptr(arrays["w_ih"][d], G * H * I, f"{where} w_ih")
+                L.w_hh[d] = _float_ptr(arrays["w_hh"][d], G * H * P, f"{where} w_hh")
+                L.b_ih[d] = _float_ptr(arrays["b_ih"][d], G * H, f"{where} b_ih")
+                L.b_hh[d] = _float_ptr(arrays["b_hh"][d], G * H, f"{where} b_hh")
+                if L.w_ih[d] == NULL or L.w_hh[d] == NULL:
+                    raise ValueError(f"{where}: weights are required")
+                if L.kind == 1:
+                    L.w_hr[d] = _float_ptr(arrays["w_hr"][d], P * H if L.proj_size else 0,
+                                           f"{where} w_hr")
+                    if (L.w_hr[d] == NULL) != (L.proj_size == 0):
+                        raise ValueError(f"{where}: w_hr and proj_size disagree")
+                    L.peephole[d] = _float_ptr(arrays["peephole"][d], 3 * H,
+                                               f"{where} peephole")
+        elif L.kind == 4:
+            L.weight = _float_ptr(arrays["weight"], H * I, f"{where} weight")
+            L.bias = _float_ptr(arrays["bias"], H, f"{where} bias")
+            if L.weight == NULL:
+                raise ValueError(f"{where}: weight is required")
+            self._set_activation(&L.dense_act, spec["activation"], where)
+        elif L.kind == 5:
+            L.normalize_mode = spec["mode"]
+            if L.normalize_mode not in (0, 1):
+                raise ValueError(f"{where}: unknown normalize mode {L.normalize_mode}")
+            L.norm_a = _float_ptr(arrays["a"], I, f"{where} a")
+            L.norm_b = _float_ptr(arrays["b"], I, f"{where} b")
+            if L.norm_a == NULL or L.norm_b == NULL:
+                raise ValueError(f"{where}: both normalize vectors are required")
+        else:
+            raise ValueError(f"{where}: unknown layer kind {L.kind}")
+
+    cdef void _set_activation(self, ll_activation *act, tuple triple, str where) except *:
+        kind, alpha, beta = triple
+        if kind < 0 or kind >= LL_ACT_COUNT:
+            raise ValueError(f"{where}: activation id {kind} is outside 0..{LL_ACT_COUNT - 1}")
+        act.kind = kind
+        act.alpha = alpha
+        act.beta = beta
+
+    def state_floats(self, int batch):
+        return ll_model_state_floats(&self.model, batch)
+
+    def scratch_floats(self):
+        return ll_model_scratch_floats(&self.model)
+
+    def layer_scratch_floats(self, int index):
+        return ll_layer_scratch_floats(&self.layers[index])
+
+    def state_layout(self, int batch):
+        """Per recurrent layer: (layer index, h offset, h size, c offset, c size) in a stream's
+        state buffer of `batch` elements (floats, h and c blocks shaped (batch, size))."""
+        layout = []
+        cdef size_t offset = 0
+        cdef int l, hs, cs
+        for l in range(self.num_layers):
+            if not ll_layer_is_recurrent(&self.layers[l]):
+                continue
+            hs = ll_layer_h_size(&self.layers[l])
+            cs = ll_layer_c_size(&self.layers[l])
+            layout.append((l, offset, hs, offset + batch * hs, cs))
+            offset += batch * (hs + cs) * self.layers[l].num_directions
+        return layout
+
+    def run_layer(self, int index, cnp.ndarray inp, cnp.ndarray out, lengths,
+                  h, c, cnp.ndarray scratch):
+        """One layer over whole sequences: inp (B, T, I) -> out (B, T, O), float32 C order;
+        lengths None or int32 (B,); h/c (num_directions, B, size) updated in place."""
+        if index < 0 or index >= self.num_layers:
+            raise IndexError(index)
+        cdef const ll_layer *L = &self.layers[index]
+        if inp.ndim != 3 or out.ndim != 3:
+            raise ValueError("run_layer takes (B, T, F) arrays")
+        cdef int B = <int>inp.shape[0], T = <int>inp.shape[1]
+        cdef int nd = L.num_directions
+        _float_ptr(inp, <Py_ssize_t>B * T * L.input_size, "input")
+        _float_ptr(out, <Py_ssize_t>B * T * ll_layer_output_size(L), "output")
+        if (scratch.dtype != np.float32 or not scratch.flags.c_contiguous
+                or <size_t>scratch.size < ll_layer_scratch_floats(L)):
+            raise ValueError(f"scratch: expected at least {ll_layer_scratch_floats(L)} "
+                             f"C-contiguous float32 elements")
+        cdef float *hp = NULL
+        cdef float *cp = NULL
+        cdef const int32_t *lp = NULL
+        cdef cnp.ndarray la
+        if ll_layer_is_recurrent(L):
+            hp = <float *>_float_ptr(h, <Py_ssize_t>nd * B * ll_layer_h_size(L), "h")
+            if ll_layer_c_size(L):
+                cp = <float *>_float_ptr(c, <Py_ssize_t>nd * B * ll_layer_c_size(L), "c")
+        if lengths is not None:
+            la = lengths
+            if la.dtype != np.int32 or not la.flags.c_contiguous or la.size != B:
+                raise TypeError("lengths: expected C-contiguous int32 of the batch size")
+            if B and (la.min() < 0 or la.max() > T):
+                raise ValueError(f"lengths must lie in 0..{T}")
+            lp = <const int32_t *>cnp.PyArray_DATA(la)
+        cdef const float *ip = <const float *>cnp.PyArray_DATA(inp)
+        cdef float *op = <float *>cnp.PyArray_DATA(out)
+        cdef float *sp = <float *>cnp.PyArray_DATA(scratch)
+        with nogil:
+            ll_layer_sequence(L, B, T, ip, op, lp, hp, cp, sp)
+
+
+# ---- streams -----------------------------------------------------------------------------
+
+cdef class StreamCore:
+    """State, scratch and output of a stream, allocated once; step() is the hot path.
+
+    The fast path takes a float32 C-contiguous ndarray of the exact shape and reads its data
+    pointer directly (no memoryview, no allocation); anything else goes through _coerce(),
+    which converts or raises before the state is touched.
+    """
+    cdef CoreModel _core
+    cdef cnp.ndarray _state
+    cdef cnp.ndarray _scratch
+    cdef cnp.ndarray _out
+    cdef int _batch          # number of streams stepped together (1 for an unbatched stream)
+    cdef bint _batched       # step takes (batch, I) rather than (I,)
+    cdef int _in_size
+    cdef int _out_size
+    cdef public bint _poison_scratch  # tests: fill scratch with NaN before every step
+
+    def _setup_core(self, CoreModel core, int batch, bint batched):
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        self._core = core
+        self._batch = batch
+        self._batched = batched
+        self._in_size = core.input_size
+        self._out_size = core.output_size
+        self._state = np.zeros(core.state_floats(batch), dtype=np.float32)
+        self._scratch = np.zeros(core.scratch_floats(), dtype=np.float32)
+        if batched:
+            self._out = np.zeros((batch, self._out_size), dtype=np.float32)
+        else:
+            self._out = np.zeros(self._out_size, dtype=np.float32)
+        self._poison_scratch = False
+
+    @property
+    def _state_buffer(self):
+        return self._state
+
+    @property
+    def _output_buffer(self):
+        return self._out
+
+    cdef inline bint _fits(self, object x):
+        """True if x can be read in place: exact ndarray, float32, C-contiguous, right shape."""
+        if type(x) is not cnp.ndarray:
+            return False
+        cdef cnp.ndarray a = <cnp.ndarray>x
+        if cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(a):
+            return False
+        if self._batched:
+            return (cnp.PyArray_NDIM(a) == 2 and cnp.PyArray_DIM(a, 0) == self._batch
+                    and cnp.PyArray_DIM(a, 1) == self._in_size)
+        return cnp.PyArray_NDIM(a) == 1 and cnp.PyArray_DIM(a, 0) == self._in_size
+
+    cdef inline bint _fits_out(self, object out):
+        if not isinstance(out, cnp.ndarray):
+            return False
+        cdef cnp.ndarray a = <cnp.ndarray>out
+        return (cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 and cnp.PyArray_IS_C_CONTIGUOUS(a)
+                and cnp.PyArray_ISWRITEABLE(a)
+                and cnp.PyArray_SIZE(a) == <cnp.npy_intp>self._batch * self._out_size)
+
+    def step(self, x, out=None):
+        """step(x, out=None) -> output: advance every layer by one time step.
+
+        x: (input_size,) float32, or (batch, input_size) for a batched stream. Returns the
+        stream's output buffer (the same array every call, overwritten by the next step), or
+        `out` with the result copied into it. The state persists until reset(); a step that
+        raises leaves it unchanged. See lstmlite.Stream for the whole contract."""
+        cdef cnp.ndarray arr
+        if self._core is None:
+            raise RuntimeError("stream is not initialised")
+        if self._fits(x):
+            arr = <cnp.ndarray>x
+        else:
+            arr = self._coerce(x)
+            if not self._fits(arr):  # never trust an override with a pointer
+                raise TypeError("step: the converted input does not fit the stream")
+        if out is not None:
+            self._check_out(out)
+            if not self._fits_out(out):
+                raise TypeError("step: out does not fit the stream's output")
+        if self._poison_scratch:
+            self._scratch.fill(np.nan)
+        cdef const float *xp = <const float *>cnp.PyArray_DATA(arr)
+        cdef float *state = <float *>cnp.PyArray_DATA(self._state)
+        cdef float *scratch = <float *>cnp.PyArray_DATA(self._scratch)
+        cdef float *result = <float *>cnp.PyArray_DATA(self._out)
+        with nogil:
+            ll_model_step(&self._core.model, self._batch, xp, state, scratch, result)
+        if out is None:
+            return self._out
+        memcpy(cnp.PyArray_DATA(<cnp.ndarray>out), result,
+               <size_t>self._batch * self._out_size * sizeof(float))
+        return out
+
+    def _coerce(self, x):
+        # overridden by lstmlite.Stream with the full error messages
+        raise TypeError("unsupported input")
+
+    def _check_out(self, out):
+        # overridden by lstmlite.Stream with the full error messages
+        raise TypeError("unsupported out")
