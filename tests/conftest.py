@@ -1,0 +1,47 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from lstmlite import _core  # noqa: E402
+
+KERNEL_SETS = [name for name in ("generic", "avx2") if _core.kernels_supported(name)]
+
+
+@pytest.fixture(params=KERNEL_SETS)
+def kernels(request):
+    """Runs a test once per kernel set this CPU supports, then restores the default."""
+    previous = _core.kernels_active()
+    _core.select_kernels(request.param)
+    yield request.param
+    _core.select_kernels(previous)
+
+
+@pytest.fixture
+def rng(request):
+    # a seed per test, stable across runs and independent of test order
+    seed = sum(map(ord, request.node.nodeid)) % (2 ** 32)
+    return np.random.default_rng(seed)
+
+
+# Float32 results against the float64 reference: |a - ref| <= ATOL + RTOL * |ref|. ATOL is the
+# 1e-5 the project promises; RTOL only matters for unbounded activations (Relu, Affine, ...)
+# whose outputs reach hundreds at saturating inputs, where float32 itself has ~6e-8 relative
+# resolution and the accumulated products ~1e-7.
+ATOL = 1e-5
+RTOL = 1e-5
+
+
+def assert_close(actual, expected, atol=ATOL, rtol=RTOL, what=""):
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+    err = np.abs(actual - expected)
+    bound = atol + rtol * np.abs(expected)
+    worst = np.unravel_index(np.argmax(err - bound), err.shape) if err.size else ()
+    assert np.all(err <= bound), (
+        f"{what}: max error {err.max():.3g} at {worst} (actual {actual[worst]!r}, "
+        f"expected {expected[worst]!r}, bound {bound[worst]:.3g})")
