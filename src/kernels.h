@@ -12,6 +12,10 @@ typedef struct {
     const char *name;
     /* y[m] += sum_k W[m*K + k] * x[k] for m < M. W row-major (M, K). */
     void (*gemv_acc)(int M, int K, const float *W, const float *x, float *y);
+    /* y[m] += W1[m,:] . x1 + W2[m,:] . x2: W1 (M, K1) and W2 (M, K2) row-major; the input and
+     * recurrent products of a cell in one pass (K2 may be 0). */
+    void (*gemv2_acc)(int M, int K1, const float *W1, const float *x1, int K2, const float *W2,
+                      const float *x2, float *y);
     /* x[i] = sigmoid(clip(x[i])) / tanh(clip(x[i])) in place; clip INFINITY = none. */
     void (*sigmoid)(float *x, int n, float clip);
     void (*tanh)(float *x, int n, float clip);

@@ -37,8 +37,7 @@ void ll_lstm_cell(const ll_layer *L, int dir, const float *x, float *h, float *c
         for (int j = 0; j < 4 * H; j++)
             gates[j] += b[j];
     }
-    K->gemv_acc(4 * H, I, L->w_ih[dir], x, gates);
-    K->gemv_acc(4 * H, P, L->w_hh[dir], h, gates);
+    K->gemv2_acc(4 * H, I, L->w_ih[dir], x, P, L->w_hh[dir], h, gates);
 
     /* input and forget gates see the old cell through the peepholes (i, o, f order) */
     if (peep) {

@@ -18,8 +18,7 @@ void ll_rnn_cell(const ll_layer *L, int dir, const float *x, float *h, float *sc
         for (int j = 0; j < H; j++)
             pre[j] += b[j];
     }
-    K->gemv_acc(H, I, L->w_ih[dir], x, pre);
-    K->gemv_acc(H, H, L->w_hh[dir], h, pre);
+    K->gemv2_acc(H, I, L->w_ih[dir], x, H, L->w_hh[dir], h, pre);
     ll_activate(&L->act[dir][0], L->clip, pre, H);
     memcpy(h, pre, sizeof(float) * H);
 }
