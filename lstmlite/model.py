@@ -81,10 +81,13 @@ class Model:
         """One line per layer: index, type, sizes, options, parameters."""
         lines = []
         for index, layer in enumerate(self.layers):
-            attrs = ", ".join(f"{k}={v}" for k, v in layer.attributes().items()
-                              if k not in ("input_size", "hidden_size", "in_features",
-                                           "out_features", "features")
-                              and v not in (None, False, 0))
+            shown = {k: v for k, v in layer.attributes().items()
+                     if k not in ("input_size", "hidden_size", "in_features", "out_features",
+                                  "features") and v not in (None, False, 0, "forward")}
+            if layer.recurrent and [a.name for a in layer.activations] == \
+                    list(layer.default_activations) * layer.num_directions:
+                shown.pop("activations", None)  # the defaults say nothing
+            attrs = ", ".join(f"{k}={v}" for k, v in shown.items())
             lines.append(f"  {index}: {layer.type_name:<9} {layer.input_size:>5} -> "
                          f"{layer.output_size:<5} {attrs}  ({layer.parameter_count} parameters)")
         lines.append(f"  total: {self.parameter_count} parameters, input {self.input_size}, "
