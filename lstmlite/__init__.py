@@ -15,13 +15,14 @@ from .errors import (ConversionError, FormatError, InputTypeError, LstmliteError
                      ShapeError, StreamingError, VerificationError)
 from .layers import (ACTIVATION_IDS, GRU, LSTM, RNN, Activation, Dense, Layer, Normalize,
                      Scale)
+from .format import load
 from .model import Model
 from .stream import Stream
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Model", "Stream", "LSTM", "GRU", "RNN", "Dense", "Normalize", "Scale", "Layer",
+    "Model", "Stream", "load", "LSTM", "GRU", "RNN", "Dense", "Normalize", "Scale", "Layer",
     "Activation", "ACTIVATION_IDS", "cpu_info",
     "LstmliteError", "ModelError", "ShapeError", "InputTypeError", "StreamingError",
     "FormatError", "ConversionError", "VerificationError", "__version__",

@@ -62,6 +62,19 @@ class Model:
             raise ModelError(f"Model: {exc}") from None
         self.input_size = self._core.input_size
         self.output_size = self._core.output_size
+        #: the FileInfo of the .lstm file this model was loaded from, or None
+        self.source = None
+
+    # ---- files -------------------------------------------------------------------------
+
+    def save(self, path, metadata: Optional[Dict[str, Any]] = None,
+             weights_dtype: str = "float32") -> None:
+        """Writes the model to a .lstm file (docs/FORMAT.md), atomically and deterministically.
+        metadata (JSON-serialisable) is merged over self.metadata. weights_dtype "float16" or
+        "int8" (symmetric, per output channel) stores the weight matrices smaller; they are
+        converted back to float32 on load."""
+        from .format import save
+        save(self, path, metadata=metadata, weights_dtype=weights_dtype)
 
     # ---- description -------------------------------------------------------------------
 

@@ -1,0 +1,578 @@
+"""The .lstm file: a deterministic, atomic writer and a validating, zero-copy reader.
+
+The format is specified in docs/FORMAT.md; this module implements it and knows nothing of
+ONNX or PyTorch. In short:
+
+    header    64 bytes: magic "LSTMLITE", version, manifest size, data offset and size, CRC32
+    manifest  UTF-8 JSON: {"layers": [...], "metadata": {...}, "tensors": [...]}
+    padding   zero bytes up to data_offset (a multiple of 64)
+    data      tensors, each at a 64-byte aligned offset relative to data_offset
+
+The reader checks every count, size and offset against the bytes that remain before it
+reads or allocates, computes shape products with Python ints, and raises FormatError naming
+the file, the field or offset, and what was wrong. Float32 tensors become read-only views
+into a memory map of the file; float16 and int8 tensors are converted to float32 on load.
+"""
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .errors import FormatError, LstmliteError
+from .layers import (ACTIVATION_IDS, ACTIVATION_NAMES, DIRECTIONS, GRU, LSTM, RNN, Dense,
+                     Layer, Normalize, Scale)
+from .model import Model
+
+MAGIC = b"LSTMLITE"
+FORMAT_VERSION = 1
+READABLE_VERSIONS = (1,)
+HEADER_SIZE = 64
+ALIGNMENT = 64
+# magic, version, header_size, manifest_size, data_offset, data_size, crc32, alignment
+HEADER_STRUCT = struct.Struct("<8sIIQQQII16x")
+CRC_OFFSET = 40  # byte offset of the crc32 field, zero while the checksum is computed
+MAX_DIMS = 4
+
+# dtype ids: never reuse a removed id (keep it here as a comment).
+DTYPES = {0: ("float32", np.dtype("<f4")), 1: ("float16", np.dtype("<f2")),
+          2: ("int8", np.dtype("i1"))}
+DTYPE_IDS = {name: i for i, (name, _) in DTYPES.items()}
+
+# Layer type ids are the C enum's (src/lstmlite.h); Normalize and Scale share id 5 and are
+# told apart by "mode".
+LAYER_TYPE_IDS = {"LSTM": 1, "GRU": 2, "RNN": 3, "Dense": 4, "Normalize": 5, "Scale": 5}
+DIRECTION_IDS = {name: i for i, name in enumerate(DIRECTIONS)}
+
+# Arrays each layer type stores, in file order, and whether they may be absent.
+LAYER_TENSORS = {
+    1: ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "peepholes"),
+    2: ("weight_ih", "weight_hh", "bias_ih", "bias_hh"),
+    3: ("weight_ih", "weight_hh", "bias_ih", "bias_hh"),
+    4: ("weight", "bias"),
+    5: ("a", "b"),
+}
+# Arrays that may be stored as float16 or int8 (the large matrices); the rest stay float32.
+QUANTIZABLE = {"weight_ih", "weight_hh", "weight_hr", "weight"}
+
+
+# ---- writing ------------------------------------------------------------------------------
+
+def _layer_record(index: int, layer: Layer, names: Dict[str, str]) -> Dict[str, Any]:
+    """The layer table entry: every attribute the engine honours, tensors by name."""
+    record: Dict[str, Any] = {"type": LAYER_TYPE_IDS[layer.type_name], "tensors": names}
+    if layer.recurrent:
+        record.update(
+            input_size=layer.input_size, hidden_size=layer.hidden_size,
+            direction=DIRECTION_IDS[layer.direction], clip=layer.clip,
+            activations=[[a.id, a[1], a[2]] for a in layer.activations])
+        if isinstance(layer, LSTM):
+            record.update(proj_size=layer.proj_size, input_forget=int(layer.input_forget))
+        if isinstance(layer, GRU):
+            record["linear_before_reset"] = int(layer.linear_before_reset)
+    elif isinstance(layer, Dense):
+        act = layer.activation
+        record.update(in_features=layer.input_size, out_features=layer.output_size,
+                      activation=[act.id, act[1], act[2]])
+    else:
+        record.update(features=layer.input_size, mode=layer.mode)
+    return record
+
+
+def _file_arrays(layer: Layer) -> Dict[str, Optional[np.ndarray]]:
+    arrays = layer.arrays()
+    if isinstance(layer, (Normalize, Scale)):  # stored under the C names a and b
+        values = list(arrays.values())
+        return {"a": values[0], "b": values[1]}
+    return arrays
+
+
+def _quantize_int8(array: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-output-channel int8: scale = max|row| / 127 per row (the second-to-last
+    axis), q = round(w / scale). All-zero rows get scale 1 (their q is 0)."""
+    peak = np.abs(array).max(axis=-1)
+    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    q = np.clip(np.rint(array / scale[..., None]), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def encode(model: Model, metadata: Optional[Dict[str, Any]] = None,
+           weights_dtype: str = "float32") -> bytes:
+    """The bytes of a .lstm file for `model`: the same model and arguments always give the
+    same bytes. weights_dtype "float16" or "int8" stores the weight matrices that way (int8
+    with per-output-channel float32 scales); biases and vectors stay float32."""
+    if weights_dtype not in DTYPE_IDS:
+        raise FormatError(f"save: weights_dtype must be one of {sorted(DTYPE_IDS)}, got "
+                          f"{weights_dtype!r}")
+    meta = dict(model.metadata)
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise FormatError(f"save: metadata must be a dict, got {type(metadata).__name__}")
+        meta.update(metadata)
+
+    tensors: List[Dict[str, Any]] = []
+    blobs: List[bytes] = []
+    offset = 0
+
+    def add(name: str, array: np.ndarray, dtype_name: str, scale_name: Optional[str] = None):
+        nonlocal offset
+        dtype = DTYPES[DTYPE_IDS[dtype_name]][1]
+        data = np.ascontiguousarray(array, dtype=dtype).tobytes()
+        entry = {"name": name, "dtype": DTYPE_IDS[dtype_name], "shape": list(array.shape),
+                 "offset": offset, "size": len(data)}
+        if scale_name is not None:
+            entry["scale"] = scale_name
+        tensors.append(entry)
+        padding = -len(data) % ALIGNMENT
+        blobs.append(data + b"\0" * padding)
+        offset += len(data) + padding
+
+    layers = []
+    for index, layer in enumerate(model.layers):
+        names = {}
+        for role, array in _file_arrays(layer).items():
+            if array is None:
+                continue
+            name = f"layers.{index}.{role}"
+            names[role] = name
+            if weights_dtype == "float16" and role in QUANTIZABLE:
+                if np.abs(array).max() > np.finfo(np.float16).max:
+                    raise FormatError(f"save: layer {index} {role} has values beyond float16's "
+                                      f"range (65504); save as float32 or int8")
+                add(name, array, "float16")
+            elif weights_dtype == "int8" and role in QUANTIZABLE:
+                q, scale = _quantize_int8(array)
+                add(name + ".scale", scale, "float32")
+                add(name, q, "int8", scale_name=name + ".scale")
+            else:
+                add(name, array, "float32")
+        layers.append(_layer_record(index, layer, names))
+
+    try:
+        manifest = json.dumps({"layers": layers, "metadata": meta, "tensors": tensors},
+                              sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise FormatError(f"save: metadata must be JSON-serialisable with finite numbers: "
+                          f"{exc}") from None
+    data_offset = HEADER_SIZE + len(manifest)
+    data_offset += -data_offset % ALIGNMENT
+    padding = b"\0" * (data_offset - HEADER_SIZE - len(manifest))
+    data = b"".join(blobs)
+    header = HEADER_STRUCT.pack(MAGIC, FORMAT_VERSION, HEADER_SIZE, len(manifest), data_offset,
+                                len(data), 0, ALIGNMENT)
+    crc = zlib.crc32(data, zlib.crc32(padding, zlib.crc32(manifest, zlib.crc32(header))))
+    header = header[:CRC_OFFSET] + struct.pack("<I", crc) + header[CRC_OFFSET + 4:]
+    return header + manifest + padding + data
+
+
+def save(model: Model, path: "os.PathLike[str] | str", metadata: Optional[Dict[str, Any]] = None,
+         weights_dtype: str = "float32") -> None:
+    """Writes `model` to `path` atomically: a temporary file in the same directory, flushed
+    to disk, then renamed over `path`. A model loaded from `path` (memory-mapped) keeps
+    working: it holds the old file, which the rename does not touch."""
+    payload = encode(model, metadata, weights_dtype)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=".lstmlite-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+# ---- reading ------------------------------------------------------------------------------
+
+@dataclass
+class TensorInfo:
+    name: str
+    dtype: str
+    shape: Tuple[int, ...]
+    offset: int          # relative to the data section
+    size: int            # bytes
+    scale: Optional[str] = None
+
+
+@dataclass
+class FileInfo:
+    """What a .lstm file says about itself, validated."""
+    path: str
+    file_size: int
+    version: int
+    manifest_size: int
+    data_offset: int
+    data_size: int
+    checksum_stored: int
+    checksum_computed: int
+    metadata: Dict[str, Any]
+    layers: List[Dict[str, Any]]
+    tensors: Dict[str, TensorInfo] = field(default_factory=dict)
+
+    @property
+    def checksum_ok(self) -> bool:
+        return self.checksum_stored == self.checksum_computed
+
+
+class _Reader:
+    """Validates one file's bytes; every error names the file and the field or offset."""
+
+    def __init__(self, path: str, buffer):
+        self.path = path
+        self.buffer = buffer
+        self.size = len(buffer)
+
+    def fail(self, where: str, problem: str) -> FormatError:
+        return FormatError(f"{self.path}: {where}: {problem}")
+
+    # -- header --
+    def header(self):
+        if self.size < HEADER_SIZE:
+            raise self.fail("header", f"truncated: the file has {self.size} bytes, a header "
+                                      f"needs {HEADER_SIZE}")
+        (magic, version, header_size, manifest_size, data_offset, data_size, crc,
+         alignment) = HEADER_STRUCT.unpack_from(self.buffer, 0)
+        if magic != MAGIC:
+            raise self.fail("offset 0 (magic)", f"expected {MAGIC!r}, found {magic!r}: not an "
+                                                f".lstm file")
+        if version not in READABLE_VERSIONS:
+            raise self.fail("offset 8 (version)",
+                            f"the file has format version {version}; this reader reads "
+                            f"version{'s' if len(READABLE_VERSIONS) > 1 else ''} "
+                            f"{', '.join(map(str, READABLE_VERSIONS))}"
+                            + ("; upgrade lstmlite" if version > max(READABLE_VERSIONS) else ""))
+        if header_size != HEADER_SIZE:
+            raise self.fail("offset 12 (header_size)", f"expected {HEADER_SIZE}, found "
+                                                       f"{header_size}")
+        if alignment != ALIGNMENT:
+            raise self.fail("offset 44 (alignment)", f"expected {ALIGNMENT}, found {alignment}")
+        if bytes(self.buffer[48:64]) != b"\0" * 16:
+            raise self.fail("offset 48 (reserved)", "expected 16 zero bytes")
+        remaining = self.size - HEADER_SIZE
+        if manifest_size > remaining:
+            raise self.fail("offset 16 (manifest_size)",
+                            f"{manifest_size} bytes declared, {remaining} remain after the "
+                            f"header (truncated file?)")
+        if data_offset % ALIGNMENT:
+            raise self.fail("offset 24 (data_offset)", f"{data_offset} is not a multiple of "
+                                                       f"{ALIGNMENT}")
+        if data_offset < HEADER_SIZE + manifest_size or data_offset - HEADER_SIZE - \
+                manifest_size >= ALIGNMENT:
+            raise self.fail("offset 24 (data_offset)",
+                            f"{data_offset} must be the first multiple of {ALIGNMENT} at or "
+                            f"after the manifest's end ({HEADER_SIZE + manifest_size})")
+        if data_offset > self.size:
+            raise self.fail("offset 24 (data_offset)", f"{data_offset} is past the end of the "
+                                                       f"file ({self.size} bytes; truncated?)")
+        if data_offset + data_size != self.size:
+            what = "truncated: " if data_offset + data_size > self.size else "trailing bytes: "
+            raise self.fail("offset 32 (data_size)",
+                            f"{what}the data section should end the file at "
+                            f"{data_offset + data_size}, the file has {self.size} bytes")
+        padding = bytes(self.buffer[HEADER_SIZE + manifest_size:data_offset])
+        if padding.strip(b"\0"):
+            raise self.fail(f"offset {HEADER_SIZE + manifest_size} (padding)",
+                            "expected zero bytes before the data section")
+        return version, manifest_size, data_offset, data_size, crc
+
+    def checksum(self) -> int:
+        crc = zlib.crc32(self.buffer[:CRC_OFFSET])
+        crc = zlib.crc32(b"\0\0\0\0", crc)
+        return zlib.crc32(self.buffer[CRC_OFFSET + 4:], crc)
+
+    # -- manifest --
+    def manifest(self, manifest_size: int) -> Dict[str, Any]:
+        raw = bytes(self.buffer[HEADER_SIZE:HEADER_SIZE + manifest_size])
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self.fail(f"offset {HEADER_SIZE + exc.start} (manifest)",
+                            f"invalid UTF-8: {exc.reason}") from None
+        try:
+            manifest = json.loads(text, parse_constant=self._reject_constant)
+        except RecursionError:
+            raise self.fail("manifest", "JSON nested too deeply") from None
+        except ValueError as exc:
+            raise self.fail("manifest", f"invalid JSON: {exc}") from None
+        if not isinstance(manifest, dict):
+            raise self.fail("manifest", f"expected a JSON object, found "
+                                        f"{type(manifest).__name__}")
+        expected = {"layers", "metadata", "tensors"}
+        if set(manifest) != expected:
+            raise self.fail("manifest", f"expected the keys {sorted(expected)}, found "
+                                        f"{sorted(manifest)}")
+        if not isinstance(manifest["metadata"], dict):
+            raise self.fail("manifest.metadata", "expected a JSON object")
+        for key in ("layers", "tensors"):
+            if not isinstance(manifest[key], list):
+                raise self.fail(f"manifest.{key}", "expected a JSON array")
+        return manifest
+
+    def _reject_constant(self, name: str):
+        raise ValueError(f"{name} is not allowed (the format forbids NaN and infinity)")
+
+    # -- tensor table --
+    def tensors(self, entries: List[Any], data_size: int) -> Dict[str, TensorInfo]:
+        tensors: Dict[str, TensorInfo] = {}
+        end_of_previous = 0
+        for index, entry in enumerate(entries):
+            where = f"manifest.tensors[{index}]"
+            if not isinstance(entry, dict):
+                raise self.fail(where, "expected a JSON object")
+            allowed = {"name", "dtype", "shape", "offset", "size", "scale"}
+            if not {"name", "dtype", "shape", "offset", "size"} <= set(entry) <= allowed:
+                raise self.fail(where, f"expected the keys name, dtype, shape, offset, size "
+                                       f"(and scale), found {sorted(entry)}")
+            name = entry["name"]
+            if not isinstance(name, str) or not name:
+                raise self.fail(where + ".name", "expected a non-empty string")
+            where = f"tensor {name!r}"
+            if name in tensors:
+                raise self.fail(where, "duplicate tensor name")
+            dtype_id = entry["dtype"]
+            if not _is_int(dtype_id) or dtype_id not in DTYPES:
+                raise self.fail(where + " dtype", f"unknown dtype id {dtype_id!r}; known: "
+                                f"{', '.join(f'{i} ({n})' for i, (n, _) in DTYPES.items())}")
+            shape = entry["shape"]
+            if not isinstance(shape, list) or len(shape) > MAX_DIMS or \
+                    not all(_is_int(d) and 0 <= d < 2 ** 32 for d in shape):
+                raise self.fail(where + " shape", f"expected up to {MAX_DIMS} dimensions, each "
+                                                  f"0..2^32-1, found {shape!r:.80}")
+            offset, size = entry["offset"], entry["size"]
+            for label, value in (("offset", offset), ("size", size)):
+                if not _is_int(value) or value < 0:
+                    raise self.fail(f"{where} {label}", f"expected a non-negative integer, "
+                                                        f"found {value!r:.40}")
+            itemsize = DTYPES[dtype_id][1].itemsize
+            elements = math.prod(shape)  # Python ints: no overflow
+            if elements * itemsize != size:
+                raise self.fail(where + " size", f"shape {shape} of {DTYPES[dtype_id][0]} "
+                                f"needs {elements * itemsize} bytes, the table says {size}")
+            if offset % ALIGNMENT:
+                raise self.fail(where + " offset", f"{offset} is not aligned to {ALIGNMENT}")
+            if offset < end_of_previous:
+                raise self.fail(where + " offset", f"{offset} overlaps or precedes the previous "
+                                f"tensor, which ends at {end_of_previous} (tensors must be in "
+                                f"order and not overlap)")
+            if offset + size > data_size:
+                raise self.fail(where + " offset", f"bytes {offset}..{offset + size} lie past "
+                                f"the data section's {data_size} bytes")
+            scale = entry.get("scale")
+            if (scale is not None) != (dtype_id == DTYPE_IDS["int8"]):
+                raise self.fail(where + " scale", "int8 tensors need a scale tensor and only "
+                                                  "they have one")
+            end_of_previous = offset + size
+            tensors[name] = TensorInfo(name, DTYPES[dtype_id][0], tuple(shape), offset, size,
+                                       scale)
+        return tensors
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _open_buffer(path: str):
+    """A read-only memory map of the file (or an empty bytes object for an empty file)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return b""
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def read_info(path: "os.PathLike[str] | str", verify_checksum: bool = True
+              ) -> Tuple[FileInfo, Any]:
+    """Validates the header, manifest and tensor table of a file; returns its FileInfo and
+    the buffer (a memory map) the tensors live in."""
+    path = os.fspath(path)
+    buffer = _open_buffer(path)
+    reader = _Reader(path, buffer)
+    version, manifest_size, data_offset, data_size, crc = reader.header()
+    computed = reader.checksum()
+    if verify_checksum and computed != crc:
+        raise reader.fail("offset 40 (crc32)", f"checksum mismatch: the file says "
+                                               f"{crc:#010x}, its bytes give {computed:#010x} "
+                                               f"(damaged file)")
+    manifest = reader.manifest(manifest_size)
+    tensors = reader.tensors(manifest["tensors"], data_size)
+    info = FileInfo(path, reader.size, version, manifest_size, data_offset, data_size, crc,
+                    computed, manifest["metadata"], manifest["layers"], tensors)
+    return info, buffer
+
+
+def _tensor_array(reader: _Reader, info: FileInfo, buffer, name: str, where: str
+                  ) -> np.ndarray:
+    """The float32 array of a tensor: a read-only view into the map for float32 tensors, a
+    converted copy for float16 and int8 (dequantized with its per-channel scale)."""
+    tensor = info.tensors.get(name)
+    if tensor is None:
+        raise reader.fail(where, f"names tensor {name!r}, which the tensor table does not have")
+    dtype = DTYPES[DTYPE_IDS[tensor.dtype]][1]
+    count = math.prod(tensor.shape)
+    array = np.frombuffer(buffer, dtype=dtype, count=count,
+                          offset=info.data_offset + tensor.offset).reshape(tensor.shape)
+    if tensor.dtype == "int8":
+        scale = _tensor_array(reader, info, buffer, tensor.scale, f"tensor {name!r} scale")
+        if scale.shape != tensor.shape[:-1]:
+            raise reader.fail(f"tensor {name!r} scale", f"expected shape {tensor.shape[:-1]} "
+                              f"(one per output channel), found {scale.shape}")
+        array = array.astype(np.float32) * scale[..., None]
+    elif tensor.dtype != "float32" or dtype != np.dtype(np.float32):
+        array = array.astype(np.float32)  # float16, or float32 on a big-endian host
+    if not np.isfinite(array).all():
+        raise reader.fail(f"tensor {name!r}", "contains NaN or infinity, which the format "
+                                              "forbids")
+    return array
+
+
+def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: Any) -> Layer:
+    where = f"manifest.layers[{index}]"
+    if not isinstance(record, dict):
+        raise reader.fail(where, "expected a JSON object")
+    type_id = record.get("type")
+    if not _is_int(type_id) or type_id not in LAYER_TENSORS:
+        raise reader.fail(where + ".type", f"unknown layer type id {type_id!r}; known: 1 "
+                                           f"(LSTM), 2 (GRU), 3 (RNN), 4 (Dense), 5 (Normalize)")
+    names = record.get("tensors")
+    if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+        raise reader.fail(where + ".tensors", "expected an object of tensor names")
+    unknown = set(names) - set(LAYER_TENSORS[type_id])
+    if unknown:
+        raise reader.fail(where + ".tensors", f"unknown roles {sorted(unknown)}; this layer "
+                                              f"type has {list(LAYER_TENSORS[type_id])}")
+    arrays = {role: _tensor_array(reader, info, buffer, name, f"{where}.tensors.{role}")
+              for role, name in names.items()}
+
+    attributes = {k: v for k, v in record.items() if k not in ("type", "tensors")}
+    expected_keys = {
+        1: {"input_size", "hidden_size", "direction", "clip", "activations", "proj_size",
+            "input_forget"},
+        2: {"input_size", "hidden_size", "direction", "clip", "activations",
+            "linear_before_reset"},
+        3: {"input_size", "hidden_size", "direction", "clip", "activations"},
+        4: {"in_features", "out_features", "activation"},
+        5: {"features", "mode"},
+    }[type_id]
+    if set(attributes) != expected_keys:
+        raise reader.fail(where, f"expected the attributes {sorted(expected_keys)}, found "
+                                 f"{sorted(attributes)}")
+
+    def flag(key):
+        value = attributes[key]
+        if value not in (0, 1) or not _is_int(value):
+            raise reader.fail(f"{where}.{key}", f"expected 0 or 1, found {value!r:.40}")
+        return bool(value)
+
+    def activation(value, key):
+        if not (isinstance(value, list) and len(value) == 3 and _is_int(value[0])
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                        for v in value[1:])):
+            raise reader.fail(f"{where}.{key}", f"expected [id, alpha, beta], found "
+                                                f"{value!r:.60}")
+        if value[0] not in ACTIVATION_NAMES:
+            raise reader.fail(f"{where}.{key}", f"unknown activation id {value[0]}; known: "
+                                                f"0..{len(ACTIVATION_NAMES) - 1}")
+        return (ACTIVATION_NAMES[value[0]], value[1], value[2])
+
+    try:
+        if type_id in (1, 2, 3):
+            direction = attributes["direction"]
+            if not _is_int(direction) or not 0 <= direction < len(DIRECTIONS):
+                raise reader.fail(where + ".direction", f"expected 0 (forward), 1 (reverse) or "
+                                                        f"2 (bidirectional), found {direction!r}")
+            acts = attributes["activations"]
+            if not isinstance(acts, list):
+                raise reader.fail(where + ".activations", "expected a list")
+            clip = attributes["clip"]
+            if clip is not None and (not isinstance(clip, (int, float)) or isinstance(clip, bool)):
+                raise reader.fail(where + ".clip", f"expected a number or null, found {clip!r}")
+            common = dict(clip=clip, direction=DIRECTIONS[direction],
+                          activations=[activation(a, f"activations[{i}]")
+                                       for i, a in enumerate(acts)])
+            weights = [arrays.get(k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            if type_id == 1:
+                layer = LSTM(*weights, weight_hr=arrays.get("weight_hr"),
+                             peepholes=arrays.get("peepholes"),
+                             input_forget=flag("input_forget"), **common)
+                declared = {"proj_size": attributes["proj_size"]}
+                actual = {"proj_size": layer.proj_size}
+            elif type_id == 2:
+                layer = GRU(*weights, linear_before_reset=flag("linear_before_reset"), **common)
+                declared, actual = {}, {}
+            else:
+                layer = RNN(*weights, **common)
+                declared, actual = {}, {}
+            declared.update(input_size=attributes["input_size"],
+                            hidden_size=attributes["hidden_size"])
+            actual.update(input_size=layer.input_size, hidden_size=layer.hidden_size)
+        elif type_id == 4:
+            layer = Dense(arrays.get("weight"), arrays.get("bias"),
+                          activation(attributes["activation"], "activation"))
+            declared = {"in_features": attributes["in_features"],
+                        "out_features": attributes["out_features"]}
+            actual = {"in_features": layer.input_size, "out_features": layer.output_size}
+        else:
+            mode = attributes["mode"]
+            if mode not in (0, 1) or not _is_int(mode):
+                raise reader.fail(where + ".mode", f"expected 0 (mean/std) or 1 (scale/offset), "
+                                                   f"found {mode!r}")
+            if "a" not in arrays or "b" not in arrays:
+                raise reader.fail(where + ".tensors", "expected tensors a and b")
+            layer = (Normalize if mode == 0 else Scale)(arrays["a"], arrays["b"])
+            declared = {"features": attributes["features"]}
+            actual = {"features": layer.input_size}
+    except FormatError:
+        raise
+    except LstmliteError as exc:  # shapes that contradict each other, zero std, ...
+        raise reader.fail(where, str(exc)) from None
+    for key, value in declared.items():
+        if value != actual[key]:
+            raise reader.fail(f"{where}.{key}", f"the layer table says {value!r:.40}, the "
+                                                f"tensor shapes say {actual[key]}")
+    return layer
+
+
+def load(path: "os.PathLike[str] | str") -> Model:
+    """Reads a .lstm file: validates everything, then builds the Model on read-only views into
+    a memory map of the file (float32 tensors are not copied). Raises FormatError, naming the
+    file and the field or offset, for any file that is not a valid .lstm file."""
+    path = os.fspath(path)
+    try:
+        info, buffer = read_info(path)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"{path}: cannot map the file: {exc}") from None
+    reader = _Reader(path, buffer)
+    if not info.layers:
+        raise reader.fail("manifest.layers", "a model needs at least one layer")
+    layers = [_build_layer(reader, info, buffer, i, record)
+              for i, record in enumerate(info.layers)]
+    used = {name for record in info.layers for name in record["tensors"].values()}
+    used |= {t.scale for t in info.tensors.values() if t.scale}
+    unused = sorted(set(info.tensors) - used)
+    if unused:
+        raise reader.fail("manifest.tensors", f"tensors no layer uses: {unused[:5]}")
+    try:
+        model = Model(layers, metadata=info.metadata)
+    except LstmliteError as exc:
+        raise reader.fail("manifest.layers", str(exc)) from None
+    model.source = info
+    return model
