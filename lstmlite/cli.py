@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import List, Optional
 
@@ -13,8 +14,11 @@ from .errors import LstmliteError
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import build_demo_model, run_demo
-    run_demo(build_demo_model(), frames=args.frames)
+    from .demo import bundled_model_path, run_demo
+    from .format import load
+    path = args.model or bundled_model_path()
+    print(f"loading {path}")
+    run_demo(load(path), frames=args.frames)
     return 0
 
 
@@ -50,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     demo = commands.add_parser("demo", help="stream the bundled example model")
     demo.add_argument("--frames", type=int, default=200, help="frames to stream (200)")
+    demo.add_argument("--model", help="a .lstm file instead of the bundled example")
     demo.set_defaults(handler=_cmd_demo)
     info = commands.add_parser("info", help="describe a .lstm file")
     info.add_argument("file", help="a .lstm file")
@@ -67,6 +72,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":

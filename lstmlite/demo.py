@@ -2,6 +2,7 @@
 layers, a softmax head over 4 labels) built from a fixed seed, streamed frame by frame."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -11,6 +12,11 @@ from .model import Model
 
 LABELS = ["silence", "yes", "no", "unknown"]
 FEATURES, HIDDEN = 40, 64
+
+
+def bundled_model_path() -> str:
+    """The example model shipped inside the package (written by examples/make_demo_model.py)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples", "demo.lstm")
 
 
 def build_demo_model(seed: int = 2026) -> Model:
