@@ -185,8 +185,7 @@ class _Recurrent(Layer):
             if optional:
                 return None
             raise ModelError(f"{self.type_name}: {name} is required")
-        array = as_weight(value, name, self.type_name)
-        return array
+        return as_weight(value, name, self.type_name)
 
     def _directional_shape(self, array: np.ndarray, per_direction: Tuple[int, ...], name: str,
                            meaning: str) -> np.ndarray:

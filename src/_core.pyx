@@ -49,6 +49,11 @@ cdef extern from "lstmlite.h" nogil:
         const ll_layer *layers
 
     int LL_ACT_COUNT
+    int LL_LAYER_LSTM
+    int LL_LAYER_GRU
+    int LL_LAYER_RNN
+    int LL_LAYER_DENSE
+    int LL_LAYER_NORMALIZE
     int LL_MAX_CELL_ACTIVATIONS
     int ll_layer_output_size(const ll_layer *layer)
     int ll_layer_is_recurrent(const ll_layer *layer)
@@ -178,7 +183,7 @@ cdef class CoreModel:
         arrays = spec.get("arrays", {})
         self._keep.append(arrays)
         if ll_layer_is_recurrent(L):
-            G = {1: 4, 2: 3, 3: 1}[L.kind]
+            G = 4 if L.kind == LL_LAYER_LSTM else 3 if L.kind == LL_LAYER_GRU else 1
             P = L.proj_size if L.proj_size > 0 else H
             acts = spec["activations"]
             if len(acts) != nd:
@@ -194,20 +199,20 @@ cdef class CoreModel:
                 L.b_hh[d] = _float_ptr(arrays["b_hh"][d], G * H, f"{where} b_hh")
                 if L.w_ih[d] == NULL or L.w_hh[d] == NULL:
                     raise ValueError(f"{where}: weights are required")
-                if L.kind == 1:
+                if L.kind == LL_LAYER_LSTM:
                     L.w_hr[d] = _float_ptr(arrays["w_hr"][d], P * H if L.proj_size else 0,
                                            f"{where} w_hr")
                     if (L.w_hr[d] == NULL) != (L.proj_size == 0):
                         raise ValueError(f"{where}: w_hr and proj_size disagree")
                     L.peephole[d] = _float_ptr(arrays["peephole"][d], 3 * H,
                                                f"{where} peephole")
-        elif L.kind == 4:
+        elif L.kind == LL_LAYER_DENSE:
             L.weight = _float_ptr(arrays["weight"], H * I, f"{where} weight")
             L.bias = _float_ptr(arrays["bias"], H, f"{where} bias")
             if L.weight == NULL:
                 raise ValueError(f"{where}: weight is required")
             self._set_activation(&L.dense_act, spec["activation"], where)
-        elif L.kind == 5:
+        elif L.kind == LL_LAYER_NORMALIZE:
             L.normalize_mode = spec["mode"]
             if L.normalize_mode not in (0, 1):
                 raise ValueError(f"{where}: unknown normalize mode {L.normalize_mode}")

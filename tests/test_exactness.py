@@ -139,8 +139,8 @@ def test_stacked_model_with_initial_state(kernels, rng):
 @pytest.mark.parametrize("case", ["lstm", "lstm_bidirectional", "gru_reverse",
                                   "rnn_bidirectional", "lstm_proj"])
 def test_sequence_lengths(kernels, rng, case):
-    model = ll.Model([LAYER_CASES[case](rng, 5, 6), F.dense(rng, LAYER_CASES[case](
-        rng, 5, 6).output_size, 3)])
+    layer = LAYER_CASES[case](rng, 5, 6)
+    model = ll.Model([layer, F.dense(rng, layer.output_size, 3)])
     lengths = np.array([7, 0, 3, 1])
     X = rng.standard_normal((4, 7, 5)).astype(np.float32)
     _check(model, X, lengths=lengths)
