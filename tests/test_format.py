@@ -344,12 +344,18 @@ def mutated_files(draw):
     return bytes(blob)
 
 
+@pytest.fixture(scope="module")
+def fuzz_path(tmp_path_factory):
+    # one file, overwritten by every example (a directory per example grows quadratically)
+    return tmp_path_factory.mktemp("fuzz") / "f.lstm"
+
+
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 @given(blob=mutated_files())
-def test_fuzz_load(tmp_path_factory, blob):
+def test_fuzz_load(fuzz_path, blob):
     """Any bytes: a valid model that steps, or FormatError; never another exception."""
-    path = tmp_path_factory.mktemp("fuzz") / "f.lstm"
+    path = fuzz_path
     path.write_bytes(blob)
     try:
         model = ll.load(path)
