@@ -23,15 +23,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .format import load, read_info
-    info, _ = read_info(args.file, verify_checksum=False)
+    from .format import model_from_info, read_info
+    info, buffer = read_info(args.file, verify_checksum=False)
     status = "ok" if info.checksum_ok else (f"MISMATCH (stored {info.checksum_stored:#010x}, "
                                             f"computed {info.checksum_computed:#010x})")
     print(f"file: {info.path} ({info.file_size} bytes)")
     print(f"format version: {info.version}; checksum (CRC32): {status}")
     if not info.checksum_ok:
         return 1
-    model = load(args.file)
+    model = model_from_info(info, buffer)
     tensor_bytes = sum(t.size for t in info.tensors.values())
     print(f"tensors: {len(info.tensors)}, {tensor_bytes} bytes "
           f"(overhead {info.file_size - tensor_bytes} bytes incl. alignment)")
@@ -67,14 +67,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
+    except BrokenPipeError:  # output piped into `head`: stop quietly (before OSError: it is one)
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except (LstmliteError, OSError) as exc:
         print(f"lstmlite {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
-        sys.stdout = open(os.devnull, "w")
-        return 0
 
 
 if __name__ == "__main__":

@@ -291,9 +291,11 @@ class _Reader:
         return version, manifest_size, data_offset, data_size, crc
 
     def checksum(self) -> int:
-        crc = zlib.crc32(self.buffer[:CRC_OFFSET])
-        crc = zlib.crc32(b"\0\0\0\0", crc)
-        return zlib.crc32(self.buffer[CRC_OFFSET + 4:], crc)
+        # memoryview slices: slicing the mmap itself would copy the whole file
+        with memoryview(self.buffer) as view:
+            crc = zlib.crc32(view[:CRC_OFFSET])
+            crc = zlib.crc32(b"\0\0\0\0", crc)
+            return zlib.crc32(view[CRC_OFFSET + 4:], crc)
 
     # -- manifest --
     def manifest(self, manifest_size: int) -> Dict[str, Any]:
@@ -560,7 +562,12 @@ def load(path: "os.PathLike[str] | str") -> Model:
         if isinstance(exc, FormatError):
             raise
         raise FormatError(f"{path}: cannot map the file: {exc}") from None
-    reader = _Reader(path, buffer)
+    return model_from_info(info, buffer)
+
+
+def model_from_info(info: FileInfo, buffer) -> Model:
+    """The Model of a file read_info() has validated (the rest of load())."""
+    reader = _Reader(info.path, buffer)
     if not info.layers:
         raise reader.fail("manifest.layers", "a model needs at least one layer")
     layers = [_build_layer(reader, info, buffer, i, record)

@@ -350,12 +350,18 @@ cdef class StreamCore:
         return cnp.PyArray_NDIM(a) == 1 and cnp.PyArray_DIM(a, 0) == self._in_size
 
     cdef inline bint _fits_out(self, object out):
+        """True if out can take the result: ndarray, float32, C-contiguous, writeable, and
+        exactly the output shape."""
         if not isinstance(out, cnp.ndarray):
             return False
         cdef cnp.ndarray a = <cnp.ndarray>out
-        return (cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 and cnp.PyArray_IS_C_CONTIGUOUS(a)
-                and cnp.PyArray_ISWRITEABLE(a)
-                and cnp.PyArray_SIZE(a) == <cnp.npy_intp>self._batch * self._out_size)
+        if (cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+                or not cnp.PyArray_ISWRITEABLE(a)):
+            return False
+        if self._batched:
+            return (cnp.PyArray_NDIM(a) == 2 and cnp.PyArray_DIM(a, 0) == self._batch
+                    and cnp.PyArray_DIM(a, 1) == self._out_size)
+        return cnp.PyArray_NDIM(a) == 1 and cnp.PyArray_DIM(a, 0) == self._out_size
 
     def step(self, x, out=None):
         """step(x, out=None) -> output: advance every layer by one time step.
@@ -373,10 +379,9 @@ cdef class StreamCore:
             arr = self._coerce(x)
             if not self._fits(arr):  # never trust an override with a pointer
                 raise TypeError("step: the converted input does not fit the stream")
-        if out is not None:
-            self._check_out(out)
-            if not self._fits_out(out):
-                raise TypeError("step: out does not fit the stream's output")
+        if out is not None and not self._fits_out(out):
+            self._check_out(out)  # raises with the full message
+            raise TypeError("step: out does not fit the stream's output")
         if self._poison_scratch:
             self._scratch.fill(np.nan)
         cdef const float *xp = <const float *>cnp.PyArray_DATA(arr)

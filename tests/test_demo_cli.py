@@ -31,3 +31,12 @@ def test_cli_errors_are_one_line_and_non_zero(tmp_path):
                                 capture_output=True, text=True)
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         assert result.stderr.startswith(f"lstmlite {args[0]}: error: ")
+
+
+def test_output_piped_into_a_closed_reader_exits_quietly():
+    proc = subprocess.Popen([sys.executable, "-m", "lstmlite", "demo", "--frames", "2000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and b"error" not in err and b"Traceback" not in err, err

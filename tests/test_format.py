@@ -137,7 +137,8 @@ def test_file_size_is_tensor_bytes_plus_a_little(rng, tmp_path):
         assert overhead <= 4096, (name, overhead)
 
 
-@pytest.mark.parametrize("dtype,tolerance", [("float16", 2e-3), ("int8", 2e-2)])
+# measured over 20 seeds: float16 at most 8.0e-5, int8 at most 3.4e-3
+@pytest.mark.parametrize("dtype,tolerance", [("float16", 3e-4), ("int8", 1e-2)])
 def test_smaller_weight_dtypes(rng, tmp_path, dtype, tolerance):
     model = ll.Model([F.lstm(rng, 20, 32, peepholes=True), F.gru(rng, 32, 16),
                       F.dense(rng, 16, 4, "softmax")])
@@ -173,6 +174,16 @@ def _tensor(manifest, role_suffix):
 def _overflow(m):
     t = _tensor(m, "1.weight_ih")
     t["shape"] = [2 ** 32 - 1, 2 ** 32 - 1, 2 ** 32 - 1, 2 ** 32 - 1]
+
+
+def _drop_gru(m):
+    """Removes layer 2 (a GRU 2 -> 2) and its tensors, then widens the RNN after it to take 3
+    inputs: a file whose layers no longer chain."""
+    gone = set(m["layers"].pop(2)["tensors"].values())
+    m["tensors"] = [t for t in m["tensors"] if t["name"] not in gone]
+    rnn_ih = next(t for t in m["tensors"] if t["name"] == m["layers"][2]["tensors"]["weight_ih"])
+    rnn_ih.update(shape=[2, 3], size=24)
+    m["layers"][2]["input_size"] = 3
 
 
 def _future_version(blob):
@@ -218,7 +229,7 @@ CATALOGUE = {
                                        raw_manifest=b'{"layers":[}'), r"invalid JSON"),
     "json nested too deeply": (lambda b: FT.join(FT.split(b)[0], None, FT.split(b)[2],
                                                  raw_manifest=b"[" * 100000 + b"]" * 100000),
-                               r"nested too deeply|invalid JSON"),
+                               r"manifest: JSON nested too deeply"),
     "NaN in manifest": (lambda b: FT.join(FT.split(b)[0], None, FT.split(b)[2],
                                           raw_manifest=b'{"layers":NaN}'), r"NaN is not allowed"),
     "manifest not an object": (lambda b: FT.join(FT.split(b)[0], None, FT.split(b)[2],
@@ -268,8 +279,9 @@ CATALOGUE = {
         weight_ih="nowhere")), r"names tensor 'nowhere'"),
     "unused tensor": (lambda b: _manifest_edit(b, lambda m: m["layers"][1]["tensors"].pop(
         "bias_hh")), r"tensors no layer uses: \['layers.1.bias_hh'\]"),
-    "layers do not chain": (lambda b: _manifest_edit(b, lambda m: m["layers"].pop(2)),
-                            r"layer 2 \(RNN\) takes 2 input features|tensors no layer uses"),
+    "layers do not chain": (lambda b: _manifest_edit(b, _drop_gru),
+                            r"manifest.layers: Model: layer 2 \(RNN\) takes 3 input features, but "
+                            r"layer 1 \(LSTM\) outputs 2"),
     "no layers": (lambda b: _manifest_edit(b, lambda m: (m["layers"].clear(),
                                                          m["tensors"].clear())),
                   r"at least one layer"),

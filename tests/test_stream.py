@@ -239,3 +239,9 @@ def test_step_allocates_nothing(model, rng, batch):
                            else stream.step(x, out=out))
     # a step that allocated even a 3-float output array would add >= 100 bytes to the peak
     assert measured[0] <= control[0] and measured[1] <= control[1], (measured, control)
+
+
+def test_out_of_the_right_size_but_wrong_shape_is_refused(model):
+    stream = model.stream()
+    with pytest.raises(ll.ShapeError, match=r"out has shape \(3, 1\), expected \(3,\)"):
+        stream.step(np.zeros(7, np.float32), out=np.empty((3, 1), np.float32))
