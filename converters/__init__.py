@@ -1,2 +1,15 @@
 """Importers into lstmlite's Model (installed as lstmlite.converters): from ONNX and PyTorch.
-They need onnx or torch, which the runtime never imports."""
+They need onnx (and onnxruntime to verify) or torch, which the runtime never imports.
+
+    from lstmlite.converters import from_onnx
+    model = from_onnx("model.onnx")
+
+The converted model's metadata["signature"] records how the source graph's inputs and
+outputs map onto Model.run(); `run_signature(model, model.metadata["signature"], feeds)` runs
+the model exactly as the graph would be run.
+"""
+from .onnx_import import convert_onnx, from_onnx, verify_onnx
+from .signature import describe as describe_signature
+from .signature import run_signature
+
+__all__ = ["from_onnx", "convert_onnx", "verify_onnx", "run_signature", "describe_signature"]

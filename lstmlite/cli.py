@@ -47,6 +47,49 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    try:
+        from lstmlite.converters.files import convert_source, read_labels, verify_stored
+        from lstmlite.converters.signature import describe
+    except ImportError as exc:  # the converters' optional dependencies
+        raise LstmliteError(f"converting needs {exc.name or 'an optional package'}: pip "
+                            f"install 'lstmlite[onnx]' or 'lstmlite[torch]'") from None
+    if args.tolerance is not None and not args.tolerance > 0:
+        raise LstmliteError(f"--tolerance must be positive, got {args.tolerance}")
+    output = args.output or os.path.splitext(args.source)[0] + ".lstm"
+    if os.path.abspath(output) == os.path.abspath(args.source):
+        raise LstmliteError(f"{output}: the output would overwrite the source")
+    options = {"head_activation": args.head_activation, "input_size": args.input_size}
+    conversion = convert_source(args.source, verify=not args.no_verify,
+                                tolerance=args.tolerance, seed=args.seed, options=options)
+    model = conversion.model
+    print(f"converted {args.source}: {len(model.layers)} layers, input {model.input_size}, "
+          f"output {model.output_size}")
+    print(model.summary())
+    for line in describe(conversion.signature):
+        print(f"  {line}")
+    for note in conversion.notes:
+        print(f"  note: {note}")
+    metadata = {}
+    if args.labels:
+        metadata["labels"] = read_labels(args.labels, model.output_size)
+    report = conversion.report
+    if args.no_verify:
+        print("verification: off (--no-verify)")
+    elif report is not None:
+        for line in report.lines():
+            print(line)
+        if args.weights_dtype != "float32" and not report.skipped:
+            stored = verify_stored(conversion, args.weights_dtype)
+            print(f"with {args.weights_dtype} weights, as loaded from the file:")
+            for line in stored.lines()[1:]:
+                print(line)
+            metadata["verification"] = stored.as_metadata()
+    model.save(output, metadata=metadata, weights_dtype=args.weights_dtype)
+    print(f"wrote {output} ({os.path.getsize(output)} bytes)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstmlite", description="Run recurrent networks one time step at a time.")
@@ -59,6 +102,33 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="describe a .lstm file")
     info.add_argument("file", help="a .lstm file")
     info.set_defaults(handler=_cmd_info)
+    convert = commands.add_parser(
+        "convert", help="convert an .onnx, .pt2 or .pt model to .lstm, verified",
+        description="Convert a model to an .lstm file. The source runs in its own runtime "
+                    "(onnxruntime or torch) and the conversion in lstmlite on the same seeded "
+                    "random sequences; above the tolerance nothing is written.")
+    convert.add_argument("source", help="model.onnx, program.pt2 (torch.export.save), "
+                                        "weights.pt (a state_dict) or scripted.pt (torch.jit)")
+    convert.add_argument("-o", "--output", help="the .lstm file (default: the source's name "
+                                                "with .lstm)")
+    convert.add_argument("--labels", help="a text file of class names, one per line, stored "
+                                          "in the file's metadata")
+    convert.add_argument("--tolerance", type=float, default=None,
+                         help="largest max abs difference accepted (default 1e-4)")
+    convert.add_argument("--no-verify", action="store_true", help="skip the verification")
+    convert.add_argument("--seed", type=int, default=0, help="seed of the verification "
+                                                             "inputs (0)")
+    convert.add_argument("--weights-dtype", choices=("float32", "float16", "int8"),
+                         default="float32", help="how weights are stored (float32); the "
+                                                 "stored model is verified too")
+    convert.add_argument("--head-activation", default=None,
+                         help="state_dict files only: the activation after the last Linear "
+                              "(softmax, log_softmax, sigmoid, tanh, relu; default none: "
+                              "logits out)")
+    convert.add_argument("--input-size", type=int, default=None,
+                         help="state_dict files only: the input features, when the keys "
+                              "leave them ambiguous")
+    convert.set_defaults(handler=_cmd_convert)
     return parser
 
 

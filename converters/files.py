@@ -1,0 +1,80 @@
+"""`lstmlite convert`: any supported source file -> a verified .lstm file.
+
+The kind of source is told by its extension and checked against its first bytes: .onnx
+(protobuf), .pt2 (a torch.export archive), .pt/.pth (a state_dict, or a TorchScript archive).
+Nothing is written unless conversion and verification succeed; the file is written
+atomically, so a failure never leaves a partial file.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from typing import Any, Dict, List, Optional
+
+from lstmlite.errors import ConversionError, VerificationError
+
+KINDS = ("onnx", "torch")
+
+
+def source_kind(path: str) -> str:
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".onnx":
+        return "onnx"
+    if extension in (".pt", ".pth", ".pt2", ".ckpt", ".bin"):
+        return "torch"
+    if os.path.isfile(path) and zipfile.is_zipfile(path):
+        return "torch"
+    if extension == ".lstm":
+        raise ConversionError(f"{path}: is already an .lstm file")
+    raise ConversionError(f"{path}: unknown kind of model file (extension "
+                          f"{extension or 'none'!r}); lstmlite converts .onnx, .pt2 "
+                          f"(torch.export), .pt/.pth (state_dict or TorchScript)")
+
+
+def convert_source(path: str, *, verify: bool = True, tolerance: Optional[float] = None,
+                   seed: int = 0, options: Optional[Dict[str, Any]] = None):
+    """Converts a file; returns the Conversion (see onnx_import.Conversion)."""
+    options = dict(options or {})
+    if not os.path.exists(path):
+        raise ConversionError(f"{path}: no such file")
+    kind = source_kind(path)
+    if kind == "onnx":
+        from .onnx_import import DEFAULT_TOLERANCE, convert_onnx
+        for name, value in options.items():
+            if value is not None:
+                raise ConversionError(f"option --{name.replace('_', '-')} applies to PyTorch "
+                                      f"state_dict files, not to ONNX models")
+        return convert_onnx(path, verify=verify, seed=seed,
+                            tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
+    from .torch_import import DEFAULT_TOLERANCE, convert_torch_file
+    return convert_torch_file(path, verify=verify, seed=seed, options=options,
+                              tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
+
+
+def read_labels(path: str, output_size: int) -> List[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            labels = [line.strip() for line in handle if line.strip()]
+    except OSError as exc:
+        raise ConversionError(f"{path}: cannot read labels: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConversionError(f"{path}: labels are not UTF-8 text ({exc.reason})") from None
+    if len(labels) != output_size:
+        raise ConversionError(f"{path}: has {len(labels)} labels (one per non-empty line); "
+                              f"the model has {output_size} outputs")
+    return labels
+
+
+def verify_stored(conversion, weights_dtype: str):
+    """For float16/int8 weights: the model as it will be loaded, written to a private
+    temporary file and read back, verified like the float32 one."""
+    from lstmlite.format import load
+    handle, temporary = tempfile.mkstemp(suffix=".lstm")
+    os.close(handle)
+    try:
+        conversion.model.save(temporary, weights_dtype=weights_dtype)
+        stored = load(temporary)
+        return conversion.verify(stored)
+    finally:
+        os.unlink(temporary)

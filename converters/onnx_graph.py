@@ -1,0 +1,1378 @@
+"""ONNX graph -> lstmlite Model, by abstract interpretation of the graph.
+
+The graph is walked once in topological order. Every value gets an abstract kind:
+
+  Const     a constant array (initializers, Constant nodes, and every node whose inputs are
+            all constant: those are folded by onnx's own ReferenceEvaluator, not by hand)
+  Seq       the sequence flowing through the engine's layer chain: how many layers of the
+            chain it has passed, and how its axes relate to the engine's (B, T, features)
+  State     a value built from graph inputs (h0, c0, sequence_lens) or from the recurrent
+            nodes' final states (Y_h, Y_c), as a recipe (see signature.py)
+  ShapeVec  a shape computed from a Seq or State (Shape, Gather, Concat, ...): ints and
+            symbols for the dynamic time and batch sizes
+
+Each op handler checks every attribute and either produces the output kinds or raises a
+ConversionError naming the node, the op and what it could not honour. Layout ops
+(Transpose, Squeeze, Unsqueeze, Reshape, Flatten, Identity, Cast, Dropout) move axes of a
+Seq; recurrent nodes, MatMul/Gemm, elementwise arithmetic with constants and activations
+append layers to the chain. The result is the layer list plus the graph's signature.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from lstmlite.errors import ConversionError
+from lstmlite.layers import GRU, LSTM, RNN, Dense, Normalize, Scale
+
+from .onnx_recurrent import RecurrentNode
+
+# ---- abstract values ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sym:
+    """A dynamic size: the time or batch extent of a sequence axis, or a graph input's
+    named dimension."""
+    label: str
+
+
+@dataclass
+class Const:
+    value: np.ndarray
+
+
+@dataclass
+class ShapeVec:
+    dims: Tuple[Any, ...]   # ints and Sym
+    scalar: bool = False
+
+
+@dataclass(frozen=True)
+class Axis:
+    """An axis of a Seq. kind "seq": a time-or-batch axis of the graph's sequence input
+    (label names it; which of the two it is gets bound by the first recurrent node); "unit":
+    an axis of size 1; "feat": part of the feature vector, flat index += i * stride."""
+    kind: str
+    label: str = ""
+    size: Optional[int] = None
+    stride: int = 1
+
+    @property
+    def is_unit(self) -> bool:
+        return self.kind == "unit" or (self.kind == "feat" and self.size == 1)
+
+
+@dataclass
+class Seq:
+    depth: int                  # number of chain layers applied
+    axes: Tuple[Axis, ...]
+    last_step: bool = False
+
+
+@dataclass
+class State:
+    recipe: list
+    shape: Tuple[Any, ...]      # ints and Sym
+    dtype: str = "float32"
+
+    @property
+    def sources(self) -> set:
+        found = set()
+
+        def walk(r):
+            if isinstance(r, list) and r and isinstance(r[0], str) and \
+                    r[0] in ("input", "state", "zeros"):
+                found.add(r[0])
+            if isinstance(r, list):
+                for item in r:
+                    walk(item)
+        walk(self.recipe)
+        return found
+
+
+# ---- the converter -----------------------------------------------------------------------
+
+_RECURRENT = ("LSTM", "GRU", "RNN")
+
+#: Elementwise activation ops and the engine's name for them, with their attributes.
+_ACTIVATION_OPS = {
+    "Relu": ("Relu", ()), "Tanh": ("Tanh", ()), "Sigmoid": ("Sigmoid", ()),
+    "LeakyRelu": ("LeakyRelu", ("alpha",)), "HardSigmoid": ("HardSigmoid", ("alpha", "beta")),
+    "Elu": ("Elu", ("alpha",)), "Softsign": ("Softsign", ()), "Softplus": ("Softplus", ()),
+    "ThresholdedRelu": ("ThresholdedRelu", ("alpha",)),
+}
+_DEFAULTS = {"LeakyRelu": {"alpha": 0.01}, "HardSigmoid": {"alpha": 0.2, "beta": 0.5},
+             "Elu": {"alpha": 1.0}, "ThresholdedRelu": {"alpha": 1.0}}
+
+SUPPORTED_OPS = sorted(set(_RECURRENT) | set(_ACTIVATION_OPS) | {
+    "Softmax", "LogSoftmax", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "Transpose",
+    "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Identity", "Cast", "Dropout", "Gather",
+    "Slice", "Concat", "Shape", "ConstantOfShape", "Expand", "Constant"})
+
+_BIG = 2 ** 62  # Slice ends at or beyond this mean "to the end"
+
+
+class OnnxGraphConverter:
+    """Converts one ModelProto; `convert()` returns (layers, signature, notes)."""
+
+    def __init__(self, model, source_name: str):
+        import onnx
+        from onnx import numpy_helper
+        self.onnx, self.numpy_helper = onnx, numpy_helper
+        self.source = source_name
+        self.model = model
+        self.graph = model.graph
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+                          None)
+        if self.opset is None:
+            raise ConversionError(f"{source_name}: the model imports no default ONNX opset")
+        self.values: Dict[str, Any] = {}
+        self.chain: List[dict] = []          # layer drafts, in order
+        self.recurrent_count = 0
+        self.binding: Dict[str, str] = {}    # seq axis label -> "T" or "B"
+        self.static_sizes: Dict[str, Optional[int]] = {}
+        self.initial_state: List[Dict[str, Any]] = []
+        self.lengths_recipe: Optional[list] = None
+        self.lengths_seen: List[bool] = []
+        self.sequence_input: Optional[str] = None
+        self.sequence_input_axes: Tuple[str, ...] = ()
+        self.notes: List[str] = []
+        self.consumers: Dict[str, int] = {}
+        self.graph_outputs = {o.name for o in self.graph.output}
+        for node in self.graph.node:
+            for name in node.input:
+                if name:
+                    self.consumers[name] = self.consumers.get(name, 0) + 1
+
+    # ---- entry point ---------------------------------------------------------------------
+
+    def convert(self):
+        if not any(node.op_type in _RECURRENT for node in self.graph.node):
+            ops = sorted({node.op_type for node in self.graph.node})
+            unrolled = {"MatMul", "Gemm"} & set(ops) and {"Slice", "Gather", "Split"} & set(ops)
+            raise ConversionError(
+                f"{self.source}: the graph has no LSTM, GRU or RNN node (its ops: "
+                f"{', '.join(ops) or 'none'}). "
+                + ("It looks like an exporter unrolled the recurrence into per-step "
+                   "MatMul/Gemm ops, which cannot be streamed; " if unrolled else "")
+                + "export with a recurrent op (torch.onnx.export(..., dynamo=False) keeps "
+                  "nn.LSTM/GRU/RNN as one node; the dynamo exporter unrolls nn.RNN), or "
+                  "convert the PyTorch module itself with from_torch")
+        self.sequence_sources = self._find_sequence_sources()
+        self._load_constants()
+        self._load_inputs()
+        self._fold_constants()
+        for node in self.graph.node:
+            if all(o in self.values for o in node.output if o):
+                continue  # folded
+            self._convert_node(node)
+        return self._finish()
+
+    def _where(self, node) -> str:
+        name = node.name or (node.output[0] if node.output else "?")
+        return f"{self.source}: node {name!r} ({node.op_type})"
+
+    # ---- values ----------------------------------------------------------------------------
+
+    def _load_constants(self):
+        for init in self.graph.initializer:
+            self.values[init.name] = Const(self.numpy_helper.to_array(init))
+        for init in self.graph.sparse_initializer:
+            raise ConversionError(f"{self.source}: sparse initializer "
+                                  f"{init.values.name!r} is not supported")
+
+    def _load_inputs(self):
+        onnx = self.onnx
+        for value_info in self.graph.input:
+            name = value_info.name
+            if name in self.values:
+                continue  # an initializer that is also listed as an input (IR < 4 habit)
+            if not self.consumers.get(name):
+                self.notes.append(f"graph input {name!r} is not used")
+                continue
+            tensor_type = value_info.type.tensor_type
+            if not value_info.type.HasField("tensor_type"):
+                raise ConversionError(f"{self.source}: graph input {name!r} is not a tensor")
+            dims = []
+            for number, dim in enumerate(tensor_type.shape.dim):
+                if dim.HasField("dim_value"):
+                    dims.append(int(dim.dim_value))
+                else:
+                    dims.append(Sym(f"{name}:{number}"))
+            if not tensor_type.HasField("shape"):
+                raise ConversionError(f"{self.source}: graph input {name!r} has no shape; "
+                                      f"lstmlite needs at least its rank")
+            elem = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
+            self.values[name] = ("input", name, tuple(dims), np.dtype(elem))
+
+    def _fold_constants(self):
+        """Every node whose inputs are all constant is evaluated once, by ONNX's reference
+        evaluator, on a graph of just those nodes."""
+        onnx = self.onnx
+        known = {name for name, v in self.values.items() if isinstance(v, Const)}
+        folded_nodes, wanted = [], []
+        for node in self.graph.node:
+            if node.domain not in ("", "ai.onnx"):
+                raise ConversionError(
+                    f"{self._where(node)}: domain {node.domain!r} is not ONNX's default "
+                    f"domain; lstmlite converts standard ONNX ops only")
+            if node.op_type in ("RandomNormal", "RandomUniform", "RandomNormalLike",
+                                "RandomUniformLike", "Multinomial", "Bernoulli"):
+                continue
+            if any(a.type == onnx.AttributeProto.GRAPH for a in node.attribute):
+                continue  # If/Loop/Scan: left for the converter to refuse
+            if all((not name) or name in known for name in node.input):
+                folded_nodes.append(node)
+                for out in node.output:
+                    if out:
+                        known.add(out)
+                        wanted.append(out)
+        if not folded_nodes:
+            return
+        from onnx.reference import ReferenceEvaluator
+        used = {name for n in folded_nodes for name in n.input if name}
+        initializers = [i for i in self.graph.initializer if i.name in used]
+        graph = onnx.helper.make_graph(
+            folded_nodes, "constants", [], [onnx.helper.make_value_info(n, onnx.TypeProto())
+                                            for n in wanted], initializer=initializers)
+        sub = onnx.helper.make_model(graph, opset_imports=list(self.model.opset_import),
+                                     ir_version=self.model.ir_version)
+        try:
+            results = ReferenceEvaluator(sub).run(None, {})
+        except Exception as exc:
+            raise ConversionError(f"{self.source}: folding the constant part of the graph "
+                                  f"with onnx's reference evaluator failed: {exc}") from None
+        for name, value in zip(wanted, results):
+            self.values[name] = Const(np.asarray(value))
+
+    def _get(self, node, index: int):
+        if index >= len(node.input) or not node.input[index]:
+            return None
+        name = node.input[index]
+        if name not in self.values:
+            raise ConversionError(f"{self._where(node)}: input {name!r} is not produced by "
+                                  f"any node, initializer or graph input")
+        value = self.values[name]
+        if isinstance(value, tuple) and value[0] == "input":
+            value = self._first_use_of_input(node, index, value)
+        return value
+
+    def _first_use_of_input(self, node, index: int, raw):
+        """A graph input becomes the sequence when it first reaches a sequence op, and a
+        State (h0, c0, sequence_lens) otherwise."""
+        _, name, dims, dtype = raw
+        if name in self.sequence_sources:
+            if self.sequence_input is not None and self.sequence_input != name:
+                raise ConversionError(
+                    f"{self._where(node)}: the graph has two sequence inputs "
+                    f"({self.sequence_input!r} and {name!r}); lstmlite models take one")
+            if len(dims) not in (2, 3):
+                raise ConversionError(f"{self.source}: graph input {name!r} has shape "
+                                      f"{_show(dims)}; a sequence input has 2 or 3 axes, "
+                                      f"features last")
+            if not isinstance(dims[-1], int):
+                raise ConversionError(f"{self.source}: graph input {name!r} has a dynamic "
+                                      f"feature axis {_show(dims)}; it must be static")
+            self.sequence_input = name
+            axes = []
+            for number, dim in enumerate(dims[:-1]):
+                label = f"{name}:{number}"
+                self.static_sizes[label] = dim if isinstance(dim, int) else None
+                axes.append(Axis("seq", label))
+            axes.append(Axis("feat", size=int(dims[-1]), stride=1))
+            self.sequence_input_axes = tuple(a.label for a in axes[:-1])
+            value = Seq(0, tuple(axes))
+        else:
+            value = State(["input", name], tuple(dims), str(dtype))
+        self.values[name] = value
+        return value
+
+    def _find_sequence_sources(self) -> set:
+        """The graph inputs that reach input X of a recurrent node (through any ops, but not
+        through the other inputs of recurrent nodes): the sequence. Every other graph input
+        is a state or length input."""
+        producer = {out: node for node in self.graph.node for out in node.output if out}
+        graph_inputs = {v.name for v in self.graph.input} - \
+            {i.name for i in self.graph.initializer}
+        found, seen = set(), set()
+        stack = [node.input[0] for node in self.graph.node
+                 if node.op_type in _RECURRENT and node.input and node.input[0]]
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in graph_inputs:
+                found.add(name)
+            node = producer.get(name)
+            if node is None:
+                continue
+            inputs = node.input[:1] if node.op_type in _RECURRENT else node.input
+            stack.extend(i for i in inputs if i)
+        return found
+
+    def _const(self, node, index: int, what: str, optional: bool = False) -> Optional[np.ndarray]:
+        value = self._get(node, index)
+        if value is None:
+            if optional:
+                return None
+            raise ConversionError(f"{self._where(node)}: input {index} ({what}) is missing")
+        if not isinstance(value, Const):
+            raise ConversionError(
+                f"{self._where(node)}: input {index} ({what}, {node.input[index]!r}) depends "
+                f"on the graph's inputs; lstmlite needs it to be a constant")
+        return value.value
+
+    def _attributes(self, node, allowed: Sequence[str]) -> Dict[str, Any]:
+        attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+        unknown = sorted(set(attrs) - set(allowed))
+        if unknown:
+            raise ConversionError(f"{self._where(node)}: attribute {unknown[0]!r} "
+                                  f"(value {attrs[unknown[0]]!r}) is not supported; lstmlite "
+                                  f"will not ignore it")
+        return attrs
+
+    # ---- dispatch --------------------------------------------------------------------------
+
+    def _convert_node(self, node):
+        op = node.op_type
+        handler = getattr(self, f"_op_{op}", None)
+        if op in _ACTIVATION_OPS:
+            handler = self._op_activation
+        if handler is None:
+            raise ConversionError(
+                f"{self._where(node)}: op {op} is not supported. lstmlite converts "
+                f"{', '.join(SUPPORTED_OPS)} (and folds any op on constants)")
+        outputs = handler(node)
+        for name, value in zip(node.output, outputs):
+            if name:
+                self.values[name] = value
+
+    def _kind_error(self, node, value) -> ConversionError:
+        kind = {Seq: "the sequence", State: "a state or length input", ShapeVec: "a shape",
+                Const: "a constant"}.get(type(value), type(value).__name__)
+        return ConversionError(f"{self._where(node)}: lstmlite cannot apply {node.op_type} "
+                               f"to {kind} here")
+
+    # ---- recurrent ---------------------------------------------------------------------------
+
+    def _op_LSTM(self, node):
+        return self._recurrent(node)
+
+    _op_GRU = _op_RNN = _op_LSTM
+
+    def _recurrent(self, node):
+        op, where = node.op_type, self._where(node)
+        attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+        spec = RecurrentNode(op, attrs, where)
+        X = self._get(node, 0)
+        if isinstance(X, State) and X.sources == {"state"}:
+            X = self._state_as_seq(node, X)
+        if not isinstance(X, Seq):
+            raise ConversionError(f"{where}: input X must be the sequence, got "
+                                  f"{type(X).__name__}")
+        if X.last_step:
+            raise ConversionError(f"{where}: input X is a single (last) time step; a "
+                                  f"recurrent node after the last-step selection is not "
+                                  f"supported")
+        W = self._const(node, 1, "W")
+        R = self._const(node, 2, "R")
+        B = self._const(node, 3, "B", optional=True)
+        P = self._const(node, 7, "P", optional=True) if op == "LSTM" else None
+        if op != "LSTM" and len(node.input) > 6 and any(node.input[6:]):
+            raise ConversionError(f"{where}: {op} takes at most 6 inputs")
+        try:
+            layer = spec.layer(W, R, B, P)
+        except ConversionError:
+            raise
+        except Exception as exc:  # the layer's own validation
+            raise ConversionError(f"{where}: {exc}") from None
+        # the sequence axes: (T, B, F) for layout 0, (B, T, F) for layout 1
+        core = [a for a in X.axes]
+        if len(core) != 3 or not _is_full_features(core[2], X) or \
+                any(a.kind == "feat" for a in core[:2]):
+            raise ConversionError(f"{where}: input X has axes {_show_axes(X.axes)}; expected "
+                                  f"{'(batch, time, features)' if spec.layout else '(time, batch, features)'}"
+                                  f" with the features last")
+        roles = ("B", "T") if spec.layout else ("T", "B")
+        for axis, role in zip(core[:2], roles):
+            self._bind(node, axis, role)
+        time_axis, batch_axis = (core[1], core[0]) if spec.layout else (core[0], core[1])
+        if layer.input_size != core[2].size:
+            raise ConversionError(f"{where}: W expects {layer.input_size} input features, X "
+                                  f"has {core[2].size}")
+        self._append(node, X, {"layer": layer})
+        index = self.recurrent_count
+        self.recurrent_count += 1
+        depth = len(self.chain)
+        # initial state and sequence lengths
+        entry = {}
+        names = [("h", 5)] + ([("c", 6)] if op == "LSTM" else [])
+        for state_name, position in names:
+            entry[state_name] = self._initial_state(node, position, spec, layer, state_name)
+        self.initial_state.append(entry)
+        self._sequence_lengths(node, time_axis)
+        # outputs
+        D, H = layer.num_directions, layer.hidden_size
+        if spec.layout == 0:
+            y_axes = (time_axis, Axis("feat", size=D, stride=H), batch_axis,
+                      Axis("feat", size=H, stride=1))
+        else:
+            y_axes = (batch_axis, time_axis, Axis("feat", size=D, stride=H),
+                      Axis("feat", size=H, stride=1))
+        outputs = [Seq(depth, y_axes)]
+        batch_dim = self._axis_dim(batch_axis)
+        for state_name in ("h", "c")[:len(names)]:
+            recipe = ["state", index, state_name]
+            shape = (D, batch_dim, H)
+            if spec.layout:
+                recipe, shape = ["transpose", [1, 0, 2], recipe], (batch_dim, D, H)
+            outputs.append(State(recipe, shape))
+        return outputs
+
+    def _axis_dim(self, axis: Axis):
+        if axis.kind == "unit":
+            return 1
+        size = self.static_sizes.get(axis.label)
+        return size if size is not None else Sym(axis.label)
+
+    def _bind(self, node, axis: Axis, role: str):
+        if axis.kind == "unit":
+            return
+        bound = self.binding.get(axis.label)
+        if bound is None:
+            if role in self.binding.values():
+                other = next(k for k, v in self.binding.items() if v == role)
+                raise ConversionError(f"{self._where(node)}: uses axis {axis.label} as the "
+                                      f"{_ROLE[role]} axis, but axis {other} already is")
+            self.binding[axis.label] = role
+        elif bound != role:
+            raise ConversionError(
+                f"{self._where(node)}: uses the graph's {_ROLE[bound]} axis as its "
+                f"{_ROLE[role]} axis (the layout does not match the node before it)")
+
+    def _initial_state(self, node, position: int, spec: RecurrentNode, layer, state_name):
+        where = self._where(node)
+        value = self._get(node, position)
+        label = "initial_h" if state_name == "h" else "initial_c"
+        if value is None:
+            return None
+        if isinstance(value, Const):
+            if np.any(value.value != 0):
+                raise ConversionError(
+                    f"{where}: input {label} is a non-zero constant; lstmlite starts every "
+                    f"sequence from zeros or from a state you pass (run(initial_state=...), "
+                    f"Stream.state); make it a graph input")
+            return None
+        if not isinstance(value, State):
+            raise ConversionError(f"{where}: input {label} is the sequence itself")
+        if value.sources == {"zeros"}:
+            return None
+        if value.sources != {"input"}:
+            raise ConversionError(
+                f"{where}: input {label} comes from another recurrent node's final state "
+                f"(an encoder-decoder); lstmlite runs one chain of layers and cannot feed "
+                f"a state into another layer")
+        D, H = layer.num_directions, layer.hidden_size
+        shape = value.shape
+        expected = (D, "batch", H) if spec.layout == 0 else ("batch", D, H)
+        if len(shape) != 3 or shape[2 if True else 0] != H or \
+                shape[0 if spec.layout == 0 else 1] != D:
+            raise ConversionError(f"{where}: input {label} has shape {_show(shape)}; "
+                                  f"expected {_show(expected)}")
+        recipe = value.recipe
+        if spec.layout:
+            recipe = ["transpose", [1, 0, 2], recipe]
+        return recipe
+
+    def _sequence_lengths(self, node, time_axis: Axis):
+        value = self._get(node, 4)
+        where = self._where(node)
+        if value is None:
+            self.lengths_seen.append(False)
+        elif isinstance(value, Const):
+            T = self._axis_dim(time_axis)
+            if not isinstance(T, int) or np.any(value.value != T):
+                raise ConversionError(
+                    f"{where}: input sequence_lens is the constant {value.value.tolist()}; "
+                    f"lstmlite takes sequence lengths at run time (run(sequence_lengths=...)); "
+                    f"make it a graph input")
+            self.lengths_seen.append(False)
+        elif isinstance(value, State) and value.sources == {"input"}:
+            if self.lengths_recipe is not None and self.lengths_recipe != value.recipe:
+                raise ConversionError(f"{where}: input sequence_lens differs from an earlier "
+                                      f"recurrent node's; lstmlite applies one set of lengths")
+            self.lengths_recipe = value.recipe
+            self.lengths_seen.append(True)
+        else:
+            raise ConversionError(f"{where}: input sequence_lens must be a graph input")
+        if self.lengths_recipe is not None and not all(self.lengths_seen):
+            raise ConversionError(
+                f"{where}: some recurrent nodes take sequence_lens and others do not; "
+                f"lstmlite applies the lengths to every recurrent layer")
+
+    # ---- the chain ------------------------------------------------------------------------
+
+    def _append(self, node, seq: Seq, draft: dict) -> int:
+        if seq.depth != len(self.chain):
+            raise ConversionError(
+                f"{self._where(node)}: the graph branches: this node continues the sequence "
+                f"after layer {seq.depth}, but layer {len(self.chain)} already follows it. "
+                f"lstmlite models are one chain of layers")
+        draft["node"] = node.name or node.output[0]
+        draft["output"] = node.output[0]
+        self.chain.append(draft)
+        return len(self.chain)
+
+    def _can_merge(self, node, seq: Seq, input_index: int = 0) -> bool:
+        """True if `node` (reading the sequence as input `input_index`) may fold into the
+        chain's last layer: the sequence is the chain's tip, the last layer was made by the
+        node that made this input, and nothing else reads that value."""
+        name = node.input[input_index]
+        return seq.depth == len(self.chain) and seq.depth > 0 and \
+            self.consumers.get(name, 0) == 1 and name not in self.graph_outputs and \
+            self.chain[-1].get("output") == name
+
+    def _feature_seq(self, node, value, what: str = "input") -> Seq:
+        """A Seq whose last axis holds every feature (what a Dense or elementwise op needs)."""
+        if isinstance(value, State) and "state" in value.sources:
+            value = self._state_as_seq(node, value)
+        if not isinstance(value, Seq):
+            raise self._kind_error(node, value)
+        if not _is_full_features(value.axes[-1], value):
+            raise ConversionError(
+                f"{self._where(node)}: {what} has axes {_show_axes(value.axes)}: its features "
+                f"are not all on the last axis (a bidirectional Y must be transposed and "
+                f"reshaped to (.., 2*hidden) first)")
+        return value
+
+    def _state_as_seq(self, node, state: State) -> Seq:
+        """Y_h of a forward recurrent node is its output at the last step: a head reading
+        h_n (`fc(h_n[-1])`) reads the last step of the sequence."""
+        return self._recipe_as_seq(node, state.recipe)
+
+    def _recipe_as_seq(self, node, recipe) -> Seq:
+        op = recipe[0]
+        if op == "state":
+            index, which = recipe[1], recipe[2]
+            draft = [d for d in self.chain if "layer" in d][index]
+            layer = draft["layer"]
+            depth = self.chain.index(draft) + 1
+            if which != "h" or layer.direction != "forward":
+                raise ConversionError(
+                    f"{self._where(node)}: reads the final {which} of recurrent layer {index} "
+                    f"({layer.direction}) as features; only the final h of a forward layer "
+                    f"equals its output at the last step")
+            axes = (Axis("feat", size=1, stride=layer.hidden_size),
+                    Axis("unit", label="batch-of-state"), Axis("feat", size=layer.hidden_size))
+            batch = [a for a in self._last_batch_axes(depth)]
+            axes = (axes[0], batch[0] if batch else axes[1], axes[2])
+            return Seq(depth, axes, last_step=True)
+        if op in ("gather", "slice") and recipe[-1][0] == "concat":
+            axis, parts = recipe[-1][1], recipe[-1][2]
+            if axis == 0:
+                sizes = [self._recipe_rows(p) for p in parts]
+                total = sum(sizes)
+                if op == "gather" and isinstance(recipe[2], int):
+                    row = recipe[2] % total
+                    for part, size in zip(parts, sizes):
+                        if row < size:
+                            return self._recipe_as_seq(node, ["gather", 0, row, part])
+                        row -= size
+        if op == "gather" and recipe[1] == 0:
+            inner = self._recipe_as_seq(node, recipe[-1])
+            index = recipe[2]
+            if isinstance(index, int) and inner.axes[0].size == 1 and index in (0, -1):
+                return replace(inner, axes=inner.axes[1:])
+        if op == "squeeze" and recipe[1] == [0]:
+            inner = self._recipe_as_seq(node, recipe[-1])
+            return replace(inner, axes=inner.axes[1:])
+        if op == "slice" and recipe[1] == 0:
+            inner = self._recipe_as_seq(node, recipe[-1])
+            if inner.axes[0].size == 1:
+                return inner
+        raise ConversionError(
+            f"{self._where(node)}: uses a final state in a way lstmlite cannot map to its "
+            f"output ({_show_recipe(recipe)}); read the last step of the sequence output "
+            f"instead")
+
+    def _recipe_rows(self, recipe) -> int:
+        if recipe[0] == "state":
+            draft = [d for d in self.chain if "layer" in d][recipe[1]]
+            return draft["layer"].num_directions
+        raise ConversionError(f"{self.source}: cannot size state recipe {_show_recipe(recipe)}")
+
+    def _last_batch_axes(self, depth: int):
+        batch = [label for label, role in self.binding.items() if role == "B"]
+        return [Axis("seq", label) for label in batch]
+
+    # ---- dense and elementwise -------------------------------------------------------------
+
+    def _op_MatMul(self, node):
+        self._attributes(node, ())
+        seq = self._feature_seq(node, self._get(node, 0))
+        weight = self._const(node, 1, "B")
+        if weight.ndim != 2 or weight.shape[0] != seq.axes[-1].size:
+            raise ConversionError(f"{self._where(node)}: weight has shape {weight.shape}; "
+                                  f"expected ({seq.axes[-1].size}, out_features)")
+        layer = {"dense": np.ascontiguousarray(weight.T, dtype=np.float32), "bias": None,
+                 "activation": "Identity"}
+        depth = self._append(node, seq, layer)
+        return [Seq(depth, seq.axes[:-1] + (Axis("feat", size=weight.shape[1]),),
+                    seq.last_step)]
+
+    def _op_Gemm(self, node):
+        attrs = self._attributes(node, ("alpha", "beta", "transA", "transB"))
+        seq = self._feature_seq(node, self._get(node, 0), "input A")
+        if attrs.get("transA", 0):
+            raise ConversionError(f"{self._where(node)}: attribute transA=1 transposes the "
+                                  f"sequence; not supported")
+        if len(seq.axes) != 2:
+            raise ConversionError(f"{self._where(node)}: input A has axes "
+                                  f"{_show_axes(seq.axes)}; Gemm takes a matrix")
+        weight = self._const(node, 1, "B")
+        if weight.ndim != 2:
+            raise ConversionError(f"{self._where(node)}: B has shape {weight.shape}")
+        weight = weight.T if attrs.get("transB", 0) else weight   # (in, out)
+        if weight.shape[0] != seq.axes[-1].size:
+            raise ConversionError(f"{self._where(node)}: B maps {weight.shape[0]} features, "
+                                  f"A has {seq.axes[-1].size}")
+        alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+        out = weight.shape[1]
+        bias = self._const(node, 2, "C", optional=True)
+        if bias is not None:
+            bias = self._bias_vector(node, bias, out, "C") * np.float32(beta)
+        dense = np.ascontiguousarray(weight.T, dtype=np.float32)
+        if alpha != 1.0:
+            dense = dense * np.float32(alpha)
+        depth = self._append(node, seq, {"dense": dense, "bias": bias, "activation": "Identity"})
+        return [Seq(depth, seq.axes[:-1] + (Axis("feat", size=out),), seq.last_step)]
+
+    def _bias_vector(self, node, array: np.ndarray, size: int, what: str) -> np.ndarray:
+        squeezed = array.reshape([d for d in array.shape if d != 1] or [1]) \
+            if array.ndim else array.reshape(1)
+        if squeezed.shape == (1,):
+            return np.full(size, squeezed[0], dtype=np.float32)
+        if squeezed.shape != (size,) or (array.ndim and array.shape[-1] != size):
+            raise ConversionError(f"{self._where(node)}: {what} has shape {array.shape}; "
+                                  f"expected one value per feature ({size},) or a scalar")
+        return squeezed.astype(np.float32)
+
+    def _elementwise(self, node):
+        self._attributes(node, ())
+        a, b = self._get(node, 0), self._get(node, 1)
+        op = node.op_type
+        if isinstance(a, ShapeVec) or isinstance(b, ShapeVec):
+            return [self._shape_arith(node, a, b)]
+        seq_first = not isinstance(a, Const)
+        seq_value, const = (a, b) if seq_first else (b, a)
+        if not isinstance(const, Const):
+            raise ConversionError(f"{self._where(node)}: {op} of two computed values "
+                                  f"(a residual or gating); lstmlite supports {op} with a "
+                                  f"constant only")
+        seq = self._feature_seq(node, seq_value)
+        N = seq.axes[-1].size
+        c = const.value
+        if c.ndim > len(seq.axes):
+            raise ConversionError(f"{self._where(node)}: constant of shape {c.shape} adds "
+                                  f"axes to the sequence")
+        vector = self._bias_vector(node, c, N, "the constant")
+        one, zero = np.ones(N, np.float32), np.zeros(N, np.float32)
+        last = self.chain[-1] if self.chain else None
+        mergeable = self._can_merge(node, seq, 0 if seq_first else 1)
+        if op == "Add":
+            if mergeable and last.get("dense") is not None and last["bias"] is None and \
+                    last["activation"] == "Identity":
+                last["bias"] = vector
+                last["output"] = node.output[0]
+                return [seq]
+            draft = {"scale": one, "offset": vector}
+        elif op == "Sub":
+            draft = {"scale": one, "offset": -vector} if seq_first else \
+                {"scale": -one, "offset": vector}
+        elif op == "Mul":
+            draft = {"scale": vector, "offset": zero}
+        else:  # Div
+            if not seq_first:
+                raise ConversionError(f"{self._where(node)}: Div of a constant by the "
+                                      f"sequence is not supported")
+            if np.any(vector == 0):
+                raise ConversionError(f"{self._where(node)}: divides by zero")
+            if mergeable and "scale" in last and np.all(last["scale"] == 1) and seq_first:
+                # Sub then Div: (x - mean) / std, computed as the graph does
+                self.chain[-1] = {"normalize": (-last["offset"], vector), "node": last["node"],
+                                  "output": node.output[0]}
+                return [seq]
+            draft = {"normalize": (zero, vector)}
+        depth = self._append(node, seq, draft)
+        return [Seq(depth, seq.axes, seq.last_step)]
+
+    _op_Add = _op_Sub = _op_Mul = _op_Div = _elementwise
+
+    def _op_activation(self, node):
+        name, params = _ACTIVATION_OPS[node.op_type]
+        attrs = self._attributes(node, params)
+        values = dict(_DEFAULTS.get(node.op_type, {}))
+        values.update(attrs)
+        activation = (name,) + tuple(float(values[p]) for p in params)
+        return self._activate(node, activation)
+
+    def _activate(self, node, activation):
+        seq = self._feature_seq(node, self._get(node, 0))
+        last = self.chain[-1] if self.chain else None
+        if self._can_merge(node, seq) and last.get("dense") is not None and \
+                last["activation"] == "Identity":
+            last["activation"] = activation
+            last["output"] = node.output[0]
+            return [seq]
+        N = seq.axes[-1].size
+        # an activation with no Dense before it: an identity Dense carries it (exact: each
+        # output is 1*x_i plus zeros)
+        depth = self._append(node, seq, {"dense": np.eye(N, dtype=np.float32), "bias": None,
+                                         "activation": activation})
+        self.notes.append(f"node {node.name or node.output[0]!r} ({node.op_type}) has no "
+                          f"Dense before it: it runs as an identity Dense layer")
+        return [Seq(depth, seq.axes, seq.last_step)]
+
+    def _op_Softmax(self, node):
+        attrs = self._attributes(node, ("axis",))
+        seq = self._feature_seq(node, self._get(node, 0))
+        rank = len(seq.axes)
+        axis = attrs.get("axis", -1 if self.opset >= 13 else 1)
+        axis = axis + rank if axis < 0 else axis
+        if axis != rank - 1:
+            # before opset 13 the input is flattened to 2-D at `axis`: the same as the last
+            # axis when every axis after `axis` but the last has size 1
+            if self.opset >= 13 or not all(a.is_unit for a in seq.axes[axis:-1]):
+                raise ConversionError(f"{self._where(node)}: attribute axis={attrs.get('axis')}"
+                                      f" is not the feature axis (axes "
+                                      f"{_show_axes(seq.axes)}); lstmlite normalizes over the "
+                                      f"features of one step")
+        return self._activate(node, (node.op_type,))
+
+    _op_LogSoftmax = _op_Softmax
+
+    # ---- layout ops ---------------------------------------------------------------------------
+
+    def _op_Identity(self, node):
+        self._attributes(node, ())
+        return [self._get(node, 0)]
+
+    def _op_Dropout(self, node):
+        self._attributes(node, ("seed", "ratio", "is_test"))
+        if len(node.input) > 2 and node.input[2]:
+            training = self._const(node, 2, "training_mode")
+            if bool(np.asarray(training).item()):
+                raise ConversionError(f"{self._where(node)}: training_mode is true; dropout "
+                                      f"is only the identity at inference")
+        if len(node.output) > 1 and node.output[1]:
+            raise ConversionError(f"{self._where(node)}: the dropout mask output is used")
+        return [self._get(node, 0)]
+
+    def _op_Cast(self, node):
+        attrs = self._attributes(node, ("to", "saturate", "round_mode"))
+        value = self._get(node, 0)
+        target = np.dtype(self.onnx.helper.tensor_dtype_to_np_dtype(attrs["to"]))
+        if isinstance(value, ShapeVec):
+            return [value]
+        if isinstance(value, State):
+            if target.kind not in "fiu":
+                raise ConversionError(f"{self._where(node)}: casts to {target}")
+            return [State(["cast", str(target), value.recipe], value.shape, str(target))]
+        if isinstance(value, Seq):
+            if target.kind != "f":
+                raise ConversionError(f"{self._where(node)}: casts the sequence to {target}; "
+                                      f"lstmlite computes in float32")
+            if target != np.float32:
+                self.notes.append(f"node {node.name!r} casts to {target}; lstmlite computes "
+                                  f"in float32")
+            return [value]
+        raise self._kind_error(node, value)
+
+    def _axes_input(self, node, attrs, rank: int, input_index: int = 1) -> Optional[List[int]]:
+        if "axes" in attrs:
+            axes = list(attrs["axes"])
+        elif len(node.input) > input_index and node.input[input_index]:
+            axes = [int(a) for a in np.asarray(self._const(node, input_index, "axes")).ravel()]
+        else:
+            return None
+        return [a + rank if a < 0 else a for a in axes]
+
+    def _op_Transpose(self, node):
+        attrs = self._attributes(node, ("perm",))
+        value = self._get(node, 0)
+        rank = self._rank(node, value)
+        perm = list(attrs.get("perm", range(rank - 1, -1, -1)))
+        if isinstance(value, Seq):
+            return [replace(value, axes=tuple(value.axes[p] for p in perm))]
+        if isinstance(value, State):
+            return [State(["transpose", perm, value.recipe],
+                          tuple(value.shape[p] for p in perm), value.dtype)]
+        raise self._kind_error(node, value)
+
+    def _rank(self, node, value) -> int:
+        if isinstance(value, Seq):
+            return len(value.axes)
+        if isinstance(value, State):
+            return len(value.shape)
+        if isinstance(value, ShapeVec):
+            return 0 if value.scalar else 1
+        raise self._kind_error(node, value)
+
+    def _op_Squeeze(self, node):
+        attrs = self._attributes(node, ("axes",))
+        value = self._get(node, 0)
+        rank = self._rank(node, value)
+        axes = self._axes_input(node, attrs, rank)
+        if isinstance(value, ShapeVec):
+            return [ShapeVec(value.dims, scalar=True)]
+        if isinstance(value, Seq):
+            if axes is None:
+                axes = [i for i, a in enumerate(value.axes) if a.is_unit]
+            for a in axes:
+                if not self._removable(value.axes[a]):
+                    raise ConversionError(f"{self._where(node)}: squeezes axis {a} of "
+                                          f"{_show_axes(value.axes)}, which is not of size 1")
+            return [self._remove_axes(node, value, axes)]
+        if isinstance(value, State):
+            if axes is None:
+                axes = [i for i, d in enumerate(value.shape) if d == 1]
+            return [State(["squeeze", axes, value.recipe],
+                          tuple(d for i, d in enumerate(value.shape) if i not in axes),
+                          value.dtype)]
+        raise self._kind_error(node, value)
+
+    def _removable(self, axis: Axis) -> bool:
+        return axis.is_unit or (axis.kind == "seq" and self.static_sizes.get(axis.label) == 1)
+
+    def _remove_axes(self, node, seq: Seq, axes: List[int]) -> Seq:
+        last_step = seq.last_step
+        for a in axes:
+            axis = seq.axes[a]
+            if axis.kind == "seq":  # a time or batch axis of static size 1
+                role = self.binding.get(axis.label)
+                if role == "T" or role is None:
+                    last_step = True
+                    self._bind(node, axis, "T") if role is None else None
+        return Seq(seq.depth, tuple(x for i, x in enumerate(seq.axes) if i not in axes),
+                   last_step)
+
+    def _op_Unsqueeze(self, node):
+        attrs = self._attributes(node, ("axes",))
+        value = self._get(node, 0)
+        rank = self._rank(node, value)
+        raw = attrs.get("axes")
+        if raw is None:
+            raw = [int(a) for a in np.asarray(self._const(node, 1, "axes")).ravel()]
+        out_rank = rank + len(raw)
+        axes = sorted(a + out_rank if a < 0 else a for a in raw)
+        if isinstance(value, ShapeVec):
+            return [ShapeVec(value.dims, scalar=False)]
+        if isinstance(value, Seq):
+            new = list(value.axes)
+            for a in axes:
+                new.insert(a, Axis("unit"))
+            return [replace(value, axes=tuple(new))]
+        if isinstance(value, State):
+            shape = list(value.shape)
+            for a in axes:
+                shape.insert(a, 1)
+            return [State(["unsqueeze", axes, value.recipe], tuple(shape), value.dtype)]
+        raise self._kind_error(node, value)
+
+    def _op_Flatten(self, node):
+        attrs = self._attributes(node, ("axis",))
+        value = self._get(node, 0)
+        if not isinstance(value, Seq):
+            raise self._kind_error(node, value)
+        axis = attrs.get("axis", 1)
+        axis = axis + len(value.axes) if axis < 0 else axis
+        left = [a for a in value.axes[:axis] if not self._removable(a)]
+        right = value.axes[axis:]
+        if any(a.kind == "feat" for a in left) or any(a.kind == "seq" and not self._removable(a)
+                                                      for a in right):
+            raise ConversionError(f"{self._where(node)}: Flatten(axis={axis}) of "
+                                  f"{_show_axes(value.axes)} mixes features with the time "
+                                  f"or batch axis")
+        if len(left) > 1:
+            raise ConversionError(f"{self._where(node)}: Flatten(axis={axis}) merges the "
+                                  f"time and batch axes")
+        target = [Sym(left[0].label) if left else 1,
+                  int(np.prod([a.size for a in right if a.kind == "feat"] or [1]))]
+        return [self._reshape_seq(node, value, target)]
+
+    def _op_Reshape(self, node):
+        attrs = self._attributes(node, ("allowzero",))
+        value = self._get(node, 0)
+        shape = self._get(node, 1)
+        if isinstance(shape, Const):
+            target = [int(d) for d in np.asarray(shape.value).ravel()]
+        elif isinstance(shape, ShapeVec):
+            target = list(shape.dims)
+        else:
+            raise ConversionError(f"{self._where(node)}: the target shape must be a constant "
+                                  f"or computed from shapes")
+        if attrs.get("allowzero", 0) and 0 in target:
+            raise ConversionError(f"{self._where(node)}: allowzero=1 with a 0 in the shape "
+                                  f"makes an empty tensor")
+        if isinstance(value, Seq):
+            resolved = []
+            for i, d in enumerate(target):
+                if isinstance(d, int) and d == 0:
+                    axis = value.axes[i]
+                    d = Sym(axis.label) if axis.kind == "seq" else (axis.size or 1)
+                resolved.append(d)
+            return [self._reshape_seq(node, value, resolved)]
+        if isinstance(value, State):
+            return [self._reshape_state(node, value, target)]
+        if isinstance(value, ShapeVec) and len(target) == 1 and target[0] in (-1, len(value.dims)):
+            return [ShapeVec(value.dims)]
+        raise self._kind_error(node, value)
+
+    def _reshape_state(self, node, value: State, target):
+        shape = list(value.shape)
+        resolved = [shape[i] if isinstance(d, int) and d == 0 else d
+                    for i, d in enumerate(target)]
+        kept_in = [d for d in shape if d != 1]
+        kept_out = [d for d in resolved if d != 1]
+        if kept_in == kept_out or (kept_out.count(-1) == 1 and len(kept_out) == len(kept_in)):
+            # only unit axes move: squeeze them all, then unsqueeze where the target has them
+            recipe = ["squeeze", [i for i, d in enumerate(shape) if d == 1], value.recipe]
+            units = [i for i, d in enumerate(resolved) if d == 1]
+            if units:
+                recipe = ["unsqueeze", units, recipe]
+            final = tuple(kept_in[[j for j, d in enumerate(resolved) if d != 1].index(i)]
+                          if d == -1 else d for i, d in enumerate(resolved))
+            return State(recipe, final, value.dtype)
+        raise ConversionError(f"{self._where(node)}: reshapes a state of shape {_show(shape)} "
+                              f"to {_show(resolved)}; only unit axes may be added or removed")
+
+    def _reshape_seq(self, node, seq: Seq, target: List[Any]) -> Seq:
+        """Reshape of the sequence: time and batch axes stay whole and in order; runs of
+        feature axes may merge (when contiguous in the flat feature order) and split; unit
+        axes come and go."""
+        where = self._where(node)
+        inputs = [a for a in seq.axes if not self._removable(a)]
+        dropped = [i for i, a in enumerate(seq.axes) if self._removable(a) and a.kind == "seq"]
+        base = self._remove_axes(node, seq, dropped) if dropped else seq
+        if sum(1 for d in target if isinstance(d, int) and d == -1) > 1:
+            raise ConversionError(f"{where}: the target shape {_show(target)} has two -1")
+        fail = ConversionError(f"{where}: cannot reshape {_show_axes(seq.axes)} to "
+                               f"{_show(target)}")
+        kept_target = [d for d in target if not (isinstance(d, int) and d == 1)]
+        i = j = 0
+        groups = []   # (input axes, target dims): one time/batch axis, or a run of features
+        while i < len(inputs) or j < len(kept_target):
+            if i < len(inputs) and inputs[i].kind == "seq":
+                axis = inputs[i]
+                if j >= len(kept_target):
+                    raise fail
+                d = kept_target[j]
+                static = self.static_sizes.get(axis.label)
+                if isinstance(d, Sym) and d.label == axis.label or d == -1 or \
+                        isinstance(d, int) and static == d:
+                    pass
+                elif isinstance(d, int) and static is None and d > 1:
+                    # the exporter baked the example's size into the graph: the graph only
+                    # runs at that size; lstmlite's model runs at any
+                    self.static_sizes[axis.label] = d
+                    self.notes.append(f"node {node.name or node.output[0]!r} fixes axis "
+                                      f"{axis.label} at {d} (the exporter's example size); "
+                                      f"the converted model runs at any size")
+                else:
+                    raise ConversionError(
+                        f"{where}: reshapes {_show_axes(seq.axes)} to {_show(target)}, which "
+                        f"merges or splits the time or batch axis; lstmlite keeps them whole")
+                groups.append(([axis], [axis]))
+                i, j = i + 1, j + 1
+                continue
+            if i >= len(inputs) or j >= len(kept_target) or not isinstance(kept_target[j], int):
+                raise fail
+            run_axes, run_dims = [], []
+            product_in = product_out = 1
+            while True:
+                if product_in == product_out and run_axes and run_dims:
+                    break
+                if j < len(kept_target) and kept_target[j] == -1:
+                    # -1 takes the rest of this run of features
+                    while i < len(inputs) and inputs[i].kind == "feat":
+                        run_axes.append(inputs[i])
+                        product_in *= inputs[i].size
+                        i += 1
+                    run_dims.append(None)
+                    j += 1
+                    while j < len(kept_target) and isinstance(kept_target[j], int) and \
+                            kept_target[j] != -1:
+                        run_dims.append(kept_target[j])
+                        product_out *= kept_target[j]
+                        j += 1
+                    if not run_axes or product_in % product_out:
+                        raise fail
+                    run_dims = [product_in // product_out if d is None else d
+                                for d in run_dims]
+                    break
+                if product_in <= product_out and i < len(inputs) and inputs[i].kind == "feat":
+                    run_axes.append(inputs[i])
+                    product_in *= inputs[i].size
+                    i += 1
+                elif product_out < product_in and j < len(kept_target) and \
+                        isinstance(kept_target[j], int) and kept_target[j] != -1:
+                    run_dims.append(kept_target[j])
+                    product_out *= kept_target[j]
+                    j += 1
+                else:
+                    raise fail
+            groups.append((run_axes, run_dims))
+        if i != len(inputs) or j != len(kept_target):
+            raise fail
+        new_axes = []
+        for axes, dims in groups:
+            if axes[0].kind == "seq":
+                new_axes.append(axes[0])
+                continue
+            for a, b in zip(axes, axes[1:]):
+                if a.stride != b.size * b.stride:
+                    raise ConversionError(
+                        f"{where}: reshapes {_show_axes(seq.axes)} to {_show(target)}, which "
+                        f"reorders the features (e.g. merges the direction axis after the "
+                        f"hidden axis); lstmlite's features are forward then reverse")
+            stride = axes[-1].stride
+            split = []
+            for d in reversed(dims):
+                split.append(Axis("feat", size=d, stride=stride))
+                stride *= d
+            new_axes.extend(reversed(split))
+        # unit axes of the target
+        it = iter(new_axes)
+        final = []
+        for d in target:
+            if isinstance(d, int) and d == 1:
+                final.append(Axis("unit"))
+            else:
+                final.append(next(it))
+        return Seq(base.depth, tuple(final), base.last_step)
+
+    # ---- selection --------------------------------------------------------------------------
+
+    def _op_Gather(self, node):
+        attrs = self._attributes(node, ("axis",))
+        value = self._get(node, 0)
+        indices = self._const(node, 1, "indices")
+        axis = attrs.get("axis", 0)
+        rank = self._rank(node, value)
+        axis = axis + rank if axis < 0 else axis
+        if isinstance(value, ShapeVec):
+            picked = [value.dims[int(k)] for k in np.asarray(indices).ravel()]
+            return [ShapeVec(tuple(picked), scalar=np.ndim(indices) == 0)]
+        if isinstance(value, State):
+            index = indices.tolist()
+            shape = list(value.shape)
+            if np.ndim(indices) == 0:
+                shape.pop(axis)
+            else:
+                shape[axis:axis + 1] = list(np.shape(indices))
+            return [State(["gather", axis, index, value.recipe], tuple(shape), value.dtype)]
+        if isinstance(value, Seq):
+            return [self._select(node, value, axis, indices, keep=np.ndim(indices) > 0)]
+        raise self._kind_error(node, value)
+
+    def _select(self, node, seq: Seq, axis: int, indices, keep: bool) -> Seq:
+        """Gather/Slice on the sequence: the last time step, or index 0 of an axis of size 1."""
+        target = seq.axes[axis]
+        flat = np.asarray(indices).ravel()
+        where = self._where(node)
+        if flat.size != 1:
+            raise ConversionError(f"{where}: selects {flat.size} positions along axis {axis}; "
+                                  f"lstmlite can select only the last time step")
+        index = int(flat[0])
+        if self._removable(target):
+            if index not in (0, -1):
+                raise ConversionError(f"{where}: index {index} on an axis of size 1")
+            return seq if keep else self._remove_axes(node, seq, [axis])
+        if target.kind == "feat":
+            raise ConversionError(f"{where}: selects feature {index} along axis {axis}; "
+                                  f"lstmlite cannot select features")
+        role = self.binding.get(target.label)
+        static = self.static_sizes.get(target.label)
+        is_last = index == -1 or (static is not None and index == static - 1)
+        if role == "B":
+            raise ConversionError(f"{where}: selects sequence {index} of the batch; lstmlite "
+                                  f"keeps the batch whole")
+        if not is_last:
+            raise ConversionError(
+                f"{where}: selects time step {index}; lstmlite can select only the last "
+                f"step (-1). A graph that picks step after step looks like an exporter that "
+                f"unrolled the recurrence into per-step ops: export the recurrent module "
+                f"whole instead")
+        if seq.depth == 0 or not any("layer" in d for d in self.chain):
+            raise ConversionError(f"{where}: selects the last time step of the input before "
+                                  f"any recurrent node")
+        self._bind(node, target, "T")
+        axes = list(seq.axes)
+        if keep:
+            axes[axis] = Axis("unit")
+        else:
+            axes.pop(axis)
+        return Seq(seq.depth, tuple(axes), last_step=True)
+
+    def _slice_params(self, node, rank):
+        attrs = self._attributes(node, ("starts", "ends", "axes"))
+        if "starts" in attrs:  # opset < 10
+            starts, ends = list(attrs["starts"]), list(attrs["ends"])
+            axes = list(attrs.get("axes", range(len(starts))))
+            steps = [1] * len(starts)
+        else:
+            starts = [int(v) for v in np.asarray(self._const(node, 1, "starts")).ravel()]
+            ends = [int(v) for v in np.asarray(self._const(node, 2, "ends")).ravel()]
+            axes_value = self._const(node, 3, "axes", optional=True)
+            axes = list(range(len(starts))) if axes_value is None else \
+                [int(v) for v in np.asarray(axes_value).ravel()]
+            steps_value = self._const(node, 4, "steps", optional=True)
+            steps = [1] * len(starts) if steps_value is None else \
+                [int(v) for v in np.asarray(steps_value).ravel()]
+        axes = [a + rank if a < 0 else a for a in axes]
+        return list(zip(axes, starts, ends, steps))
+
+    def _op_Slice(self, node):
+        value = self._get(node, 0)
+        rank = self._rank(node, value)
+        params = self._slice_params(node, max(rank, 1))
+        if isinstance(value, ShapeVec):
+            (axis, start, end, step), = params
+            return [ShapeVec(tuple(value.dims[slice(start, min(end, _BIG), step)]))]
+        if isinstance(value, State):
+            recipe, shape = value.recipe, list(value.shape)
+            for axis, start, end, step in params:
+                stop = None if end >= _BIG else end
+                recipe = ["slice", axis, start, stop, step, recipe]
+                if isinstance(shape[axis], int):
+                    shape[axis] = len(range(*slice(start, stop, step).indices(shape[axis])))
+            return [State(recipe, tuple(shape), value.dtype)]
+        if isinstance(value, Seq):
+            for axis, start, end, step in params:
+                target = value.axes[axis]
+                whole = start == 0 and end >= _BIG and step == 1
+                if whole:
+                    continue
+                size = target.size if target.kind == "feat" else \
+                    (1 if target.kind == "unit" else self.static_sizes.get(target.label))
+                if size is not None and step == 1 and start in (0, -size) and end >= size:
+                    continue  # the whole axis
+                if step == 1 and end >= _BIG and start == -1 or \
+                        (size is not None and step == 1 and start in (size - 1, -1) and end >= size):
+                    value = self._select(node, value, axis, np.array([-1]), keep=True)
+                    continue
+                raise ConversionError(
+                    f"{self._where(node)}: slices [{start}:{end}:{step}] along axis {axis} of "
+                    f"{_show_axes(value.axes)}; lstmlite supports taking the last time step "
+                    f"only")
+            return [value]
+        raise self._kind_error(node, value)
+
+    def _op_Concat(self, node):
+        attrs = self._attributes(node, ("axis",))
+        values = [self._get(node, k) for k in range(len(node.input))]
+        if all(isinstance(v, (ShapeVec, Const)) for v in values):
+            dims = []
+            for v in values:
+                dims.extend(v.dims if isinstance(v, ShapeVec) else
+                            [int(x) for x in np.asarray(v.value).ravel()])
+            return [ShapeVec(tuple(dims))]
+        if all(isinstance(v, State) for v in values):
+            axis = attrs["axis"]
+            rank = len(values[0].shape)
+            axis = axis + rank if axis < 0 else axis
+            shape = list(values[0].shape)
+            shape[axis] = sum(v.shape[axis] for v in values) if \
+                all(isinstance(v.shape[axis], int) for v in values) else Sym("concat")
+            return [State(["concat", axis, [v.recipe for v in values]], tuple(shape),
+                          values[0].dtype)]
+        raise ConversionError(f"{self._where(node)}: concatenates the sequence with other "
+                              f"values; lstmlite models are one chain of layers")
+
+    # ---- shapes -------------------------------------------------------------------------------
+
+    def _op_Shape(self, node):
+        attrs = self._attributes(node, ("start", "end"))
+        value = self._get(node, 0)
+        if isinstance(value, Seq):
+            dims = tuple(Sym(a.label) if a.kind == "seq" and
+                         self.static_sizes.get(a.label) is None else
+                         (self.static_sizes.get(a.label) if a.kind == "seq" else (a.size or 1))
+                         for a in value.axes)
+        elif isinstance(value, State):
+            dims = value.shape
+        else:
+            raise self._kind_error(node, value)
+        start, end = attrs.get("start", 0), attrs.get("end", len(dims))
+        return [ShapeVec(tuple(dims[slice(start, end)]))]
+
+    def _shape_arith(self, node, a, b):
+        op = node.op_type
+        da = a.dims if isinstance(a, ShapeVec) else [int(x) for x in np.asarray(a.value).ravel()]
+        db = b.dims if isinstance(b, ShapeVec) else [int(x) for x in np.asarray(b.value).ravel()]
+        if len(da) == 1 and len(db) > 1:
+            da = da * len(db)
+        if len(db) == 1 and len(da) > 1:
+            db = db * len(da)
+        out = []
+        for x, y in zip(da, db):
+            if isinstance(x, int) and isinstance(y, int):
+                out.append({"Add": x + y, "Sub": x - y, "Mul": x * y,
+                            "Div": x // y if y else 0}[op])
+            elif op == "Mul" and (x == 1 or y == 1):
+                out.append(y if x == 1 else x)
+            elif op in ("Div",) and y == 1:
+                out.append(x)
+            else:
+                raise ConversionError(f"{self._where(node)}: shape arithmetic {op} on the "
+                                      f"dynamic time or batch size is not supported")
+        scalar = all(isinstance(v, ShapeVec) and v.scalar or isinstance(v, Const) and
+                     np.ndim(v.value) == 0 for v in (a, b))
+        return ShapeVec(tuple(out), scalar=scalar)
+
+    def _op_ConstantOfShape(self, node):
+        attrs = self._attributes(node, ("value",))
+        shape = self._get(node, 0)
+        if not isinstance(shape, ShapeVec):
+            raise self._kind_error(node, shape)
+        fill = attrs.get("value")
+        fill = 0.0 if fill is None else self.numpy_helper.to_array(fill).ravel()[0]
+        if fill != 0:
+            raise ConversionError(f"{self._where(node)}: fills a tensor whose shape depends "
+                                  f"on the input with {fill}; only zeros (an initial state) "
+                                  f"are supported")
+        return [State(["zeros"], shape.dims)]
+
+    def _op_Expand(self, node):
+        self._attributes(node, ())
+        value, shape = self._get(node, 0), self._get(node, 1)
+        if isinstance(value, Const) and isinstance(shape, ShapeVec):
+            if np.any(value.value != 0):
+                raise ConversionError(f"{self._where(node)}: expands a non-zero constant to "
+                                      f"a shape that depends on the input")
+            return [State(["zeros"], shape.dims)]
+        raise self._kind_error(node, value)
+
+    # ---- the result ---------------------------------------------------------------------------
+
+    def _finish(self):
+        layers = []
+        for draft in self.chain:
+            try:
+                if "layer" in draft:
+                    layers.append(draft["layer"])
+                elif "dense" in draft:
+                    layers.append(Dense(draft["dense"], draft["bias"],
+                                        activation=draft["activation"]))
+                elif "normalize" in draft:
+                    layers.append(Normalize(*draft["normalize"]))
+                else:
+                    layers.append(Scale(draft["scale"], draft["offset"]))
+            except Exception as exc:
+                raise ConversionError(f"{self.source}: node {draft['node']!r}: {exc}") from None
+        outputs = {}
+        final_depth = len(self.chain)
+        for value_info in self.graph.output:
+            name = value_info.name
+            value = self.values.get(name)
+            if isinstance(value, tuple) and value[0] == "input":
+                raise ConversionError(f"{self.source}: graph output {name!r} is a graph input")
+            if isinstance(value, State) and "state" not in value.sources:
+                raise ConversionError(f"{self.source}: graph output {name!r} does not depend "
+                                      f"on the network")
+            if isinstance(value, Seq):
+                if value.depth != final_depth:
+                    raise ConversionError(
+                        f"{self.source}: graph output {name!r} is the value after layer "
+                        f"{value.depth} of {final_depth}; an lstmlite model has one sequence "
+                        f"output, after its last layer")
+                axes = []
+                for axis in value.axes:
+                    if axis.kind == "seq":
+                        role = self.binding.get(axis.label)
+                        if role is None:
+                            raise ConversionError(f"{self.source}: graph output {name!r}: "
+                                                  f"axis {axis.label} is never used as time "
+                                                  f"or batch")
+                        axes.append(role)
+                    elif axis.is_unit:
+                        axes.append("1")
+                    else:
+                        axes.append(["F", axis.size, axis.stride])
+                total = int(np.prod([a[1] for a in axes if isinstance(a, list)] or [1]))
+                if total != layers[-1].output_size:
+                    raise ConversionError(f"{self.source}: graph output {name!r} holds {total}"
+                                          f" of the {layers[-1].output_size} features")
+                outputs[name] = {"kind": "sequence", "axes": axes,
+                                 "last_step": bool(value.last_step)}
+            elif isinstance(value, State):
+                outputs[name] = {"kind": "state", "recipe": value.recipe}
+            else:
+                raise ConversionError(f"{self.source}: graph output {name!r} is "
+                                      f"{'a constant' if isinstance(value, Const) else 'a shape'}"
+                                      f"; lstmlite cannot produce it")
+        if not any(o["kind"] == "sequence" for o in outputs.values()) and not outputs:
+            raise ConversionError(f"{self.source}: the graph has no outputs")
+        if any(draft for draft in self.chain[self._last_recurrent_position() + 1:]
+               if "layer" in draft):
+            pass
+        seq_axes = []
+        for label in self.sequence_input_axes:
+            role = self.binding.get(label)
+            if role is None:
+                raise ConversionError(f"{self.source}: axis {label} of the sequence input is "
+                                      f"neither time nor batch for any recurrent node")
+            seq_axes.append(role)
+        seq_axes.append("F")
+        signature = {
+            "sequence_input": {"name": self.sequence_input, "axes": seq_axes},
+            "initial_state": self.initial_state if any(
+                v for e in self.initial_state for v in e.values()) else None,
+            "sequence_lengths": self.lengths_recipe,
+            "outputs": outputs,
+        }
+        return layers, signature, self.notes
+
+    def _last_recurrent_position(self) -> int:
+        positions = [i for i, d in enumerate(self.chain) if "layer" in d]
+        return positions[-1] if positions else -1
+
+
+_ROLE = {"T": "time", "B": "batch"}
+
+
+def _is_full_features(axis: Axis, seq: Seq) -> bool:
+    """The last axis carries every feature: it is a feature axis with stride 1 and every
+    other feature axis has size 1."""
+    if axis.kind != "feat" or axis.stride != 1:
+        return False
+    return all(a.is_unit or a is axis for a in seq.axes if a.kind == "feat")
+
+
+def _show(dims) -> str:
+    return "(" + ", ".join(d.label if isinstance(d, Sym) else str(d) for d in dims) + ")"
+
+
+def _show_axes(axes) -> str:
+    parts = []
+    for a in axes:
+        if a.kind == "seq":
+            parts.append(a.label)
+        elif a.kind == "unit":
+            parts.append("1")
+        else:
+            parts.append(f"{a.size}" if a.stride == 1 else f"{a.size}(stride {a.stride})")
+    return "(" + ", ".join(parts) + ")"
+
+
+def _show_recipe(recipe) -> str:
+    if not isinstance(recipe, list):
+        return repr(recipe)
+    return recipe[0] + "(" + ", ".join(_show_recipe(r) if isinstance(r, list) and r and
+                                       isinstance(r[0], str) else repr(r)
+                                       for r in recipe[1:]) + ")"

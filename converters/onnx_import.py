@@ -1,0 +1,352 @@
+"""from_onnx(): an .onnx file or ModelProto -> a verified lstmlite Model.
+
+Loading and checking use onnx itself (onnx.load, the checker, local-function inlining);
+constant folding uses onnx's reference evaluator; the graph walk is onnx_graph.py.
+Verification runs the source graph in onnxruntime (or, for batch-major layout=1 nodes that
+onnxruntime rejects, in onnx's reference evaluator where that implements every attribute the
+graph uses, else in onnxruntime on a copy rewritten to layout=0 with Transposes) and the
+converted model through run_signature, on the same seeded random inputs.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from lstmlite.errors import ConversionError, VerificationError
+from lstmlite.model import Model
+
+from .signature import run_signature
+
+DEFAULT_TOLERANCE = 1e-4
+
+
+@dataclass
+class VerificationReport:
+    """What verification compared: the reference that ran the source, the feeds' sizes, and
+    the maximum absolute difference per graph output. `skipped` says why nothing ran."""
+    reference: str = ""
+    batch: int = 0
+    steps: int = 0
+    differences: Dict[str, float] = field(default_factory=dict)
+    tolerance: float = DEFAULT_TOLERANCE
+    skipped: Optional[str] = None
+
+    @property
+    def passed(self) -> bool:
+        return self.skipped is None and all(d <= self.tolerance
+                                            for d in self.differences.values())
+
+    def as_metadata(self) -> Dict[str, Any]:
+        return {"reference": self.reference, "tolerance": self.tolerance,
+                "max_abs_difference": {k: float(v) for k, v in self.differences.items()}}
+
+    def lines(self) -> List[str]:
+        if self.skipped:
+            return [f"verification skipped: {self.skipped}"]
+        out = [f"verification against {self.reference} (batch {self.batch}, {self.steps} "
+               f"steps, seeded random inputs; tolerance {self.tolerance:g}):"]
+        for name, diff in self.differences.items():
+            verdict = "ok" if diff <= self.tolerance else "FAILED"
+            out.append(f"  output {name!r}: max abs difference {diff:.3g}  {verdict}")
+        return out
+
+
+@dataclass
+class Conversion:
+    """A converted model, its signature, what the converter noticed, the verification report
+    (None when not asked), and `verify(model)`: the same check run on another model (the
+    converted one after a float16/int8 round trip through a file)."""
+    model: Model
+    signature: Dict[str, Any]
+    notes: List[str]
+    report: Optional[VerificationReport]
+    verify: Any = None
+
+
+def _import_onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise ConversionError("converting ONNX needs the onnx package: pip install "
+                              "'lstmlite[onnx]'") from None
+    return onnx
+
+
+def load_onnx(source) -> Tuple[Any, str]:
+    """A ModelProto from a path, bytes or a ModelProto; the name used in messages."""
+    onnx = _import_onnx()
+    if isinstance(source, onnx.ModelProto):
+        return source, "model"
+    if isinstance(source, (bytes, bytearray)):
+        name, data = "model", bytes(source)
+    else:
+        name = os.fspath(source)
+        try:
+            with open(name, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise ConversionError(f"{name}: cannot read: {exc.strerror}") from None
+    try:
+        model = onnx.load_from_string(data)
+    except Exception as exc:
+        raise ConversionError(f"{name}: not an ONNX model (protobuf parse failed: "
+                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+                              ) from None
+    if not model.graph.node and not model.graph.input:
+        raise ConversionError(f"{name}: not an ONNX model (no graph)")
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        if isinstance(source, (str, os.PathLike)):
+            try:
+                from onnx.external_data_helper import load_external_data_for_model
+                load_external_data_for_model(model, os.path.dirname(os.path.abspath(name)))
+            except Exception as exc:
+                raise ConversionError(f"{name}: cannot load external weight data: {exc}") \
+                    from None
+        else:
+            raise ConversionError(f"{name}: weights are stored in external files; pass the "
+                                  f".onnx path")
+    return model, name
+
+
+def _prepare(model, name: str):
+    onnx = _import_onnx()
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"{name}: the ONNX checker rejects the model: {first}") from None
+    if model.functions:
+        from onnx import inliner
+        model = inliner.inline_local_functions(model)
+    return model
+
+
+def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE,
+                 seed: int = 0) -> Conversion:
+    """Converts and (unless verify=False) verifies. Raises ConversionError for anything the
+    engine cannot honour, VerificationError when the outputs differ beyond `tolerance`."""
+    from .onnx_graph import OnnxGraphConverter
+    model_proto, name = load_onnx(source)
+    model_proto = _prepare(model_proto, name)
+    layers, signature, notes = OnnxGraphConverter(model_proto, name).convert()
+    metadata = {"source": {"format": "onnx", "file": os.path.basename(name),
+                           "producer": f"{model_proto.producer_name} "
+                                       f"{model_proto.producer_version}".strip(),
+                           "opset": next((o.version for o in model_proto.opset_import
+                                          if o.domain in ("", "ai.onnx")), None)},
+                "signature": signature}
+    try:
+        model = Model(layers, metadata=metadata)
+    except Exception as exc:
+        raise ConversionError(f"{name}: {exc}") from None
+
+    def check(candidate: Model) -> VerificationReport:
+        return verify_onnx(model_proto, candidate, signature, tolerance=tolerance, seed=seed,
+                           name=name)
+
+    report = check(model) if verify else None
+    if report is not None and not report.skipped:
+        model.metadata["verification"] = report.as_metadata()
+    return Conversion(model, signature, notes, report, check)
+
+
+def from_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE,
+              seed: int = 0) -> Model:
+    """Converts an ONNX model (path, bytes or onnx.ModelProto) to an lstmlite Model.
+
+    With verify=True (default) the source runs in onnxruntime on seeded random inputs and
+    the conversion is refused (VerificationError) if any output differs by more than
+    `tolerance`; without onnxruntime installed a warning says verification was skipped.
+    model.metadata["signature"] maps the graph's inputs and outputs onto run().
+    """
+    conversion = convert_onnx(source, verify=verify, tolerance=tolerance, seed=seed)
+    if conversion.report is not None and conversion.report.skipped:
+        warnings.warn(f"lstmlite.from_onnx: {conversion.report.skipped}", stacklevel=2)
+    return conversion.model
+
+
+# ---- verification -------------------------------------------------------------------------
+
+def make_feeds(model_proto, signature, *, batch: int, steps: int, seed: int):
+    """Seeded random feeds for every graph input the signature uses, sized by the graph's
+    static dimensions where it has them."""
+    import onnx
+    rng = np.random.default_rng(seed)
+    seq = signature["sequence_input"]
+    inputs = {v.name: v for v in model_proto.graph.input}
+    initializers = {i.name for i in model_proto.graph.initializer}
+    feeds = {}
+    # the sizes: static where the graph fixes them
+    seq_type = inputs[seq["name"]].type.tensor_type
+    sizes = {"B": batch, "T": steps, "1": 1}
+    for role, dim in zip(seq["axes"], seq_type.shape.dim):
+        if role in ("B", "T") and dim.HasField("dim_value"):
+            sizes[role] = int(dim.dim_value)
+    for name, value_info in inputs.items():
+        if name in initializers:
+            continue
+        tensor_type = value_info.type.tensor_type
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
+        if name == seq["name"]:
+            shape = [sizes[a] if a != "F" else int(d.dim_value)
+                     for a, d in zip(seq["axes"], tensor_type.shape.dim)]
+            feeds[name] = rng.standard_normal(shape).astype(dtype)
+            continue
+        shape = [int(d.dim_value) if d.HasField("dim_value") else sizes["B"]
+                 for d in tensor_type.shape.dim]
+        if np.dtype(dtype).kind in "iu":  # sequence lengths
+            lengths = rng.integers(1, sizes["T"] + 1, size=shape)
+            lengths.flat[0] = sizes["T"]
+            feeds[name] = lengths.astype(dtype)
+        else:
+            feeds[name] = (0.5 * rng.standard_normal(shape)).astype(dtype)
+    return feeds, sizes
+
+
+def _reference_evaluator_covers(model_proto) -> bool:
+    """onnx's reference LSTM/GRU/RNN ignore sequence_lens, clip, input_forget, activations
+    and (LSTM) direction; it is a faithful reference only for graphs that use none of them."""
+    import onnx
+    for node in model_proto.graph.node:
+        if node.op_type not in ("LSTM", "GRU", "RNN"):
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if len(node.input) > 4 and node.input[4]:
+            return False
+        if any(k in attrs for k in ("clip", "activations", "activation_alpha",
+                                    "activation_beta")) or attrs.get("input_forget", 0):
+            return False
+        if node.op_type == "LSTM" and attrs.get("direction", b"forward") not in \
+                (b"forward", "forward"):
+            return False
+    return True
+
+
+def _to_time_major(model_proto):
+    """A copy with every layout=1 recurrent node replaced by Transposes around a layout=0
+    node (the ONNX spec's definition of layout), for onnxruntime, which rejects layout=1."""
+    import onnx
+    from onnx import helper
+    model = onnx.ModelProto()
+    model.CopyFrom(model_proto)
+    nodes = []
+    for number, node in enumerate(model.graph.node):
+        attrs = {a.name: a for a in node.attribute}
+        layout = helper.get_attribute_value(attrs["layout"]) if "layout" in attrs else 0
+        if node.op_type not in ("LSTM", "GRU", "RNN") or layout != 1:
+            nodes.append(node)
+            continue
+        tag = f"__lstmlite_tm{number}"
+        inputs = list(node.input)
+        nodes.append(helper.make_node("Transpose", [inputs[0]], [tag + "_x"], perm=[1, 0, 2]))
+        inputs[0] = tag + "_x"
+        for position in (5, 6):
+            if len(inputs) > position and inputs[position]:
+                nodes.append(helper.make_node("Transpose", [inputs[position]],
+                                              [f"{tag}_s{position}"], perm=[1, 0, 2]))
+                inputs[position] = f"{tag}_s{position}"
+        outputs = [f"{tag}_o{k}" if o else "" for k, o in enumerate(node.output)]
+        new = helper.make_node(node.op_type, inputs, outputs, name=node.name)
+        new.attribute.extend(a for a in node.attribute if a.name != "layout")
+        nodes.append(new)
+        for k, original in enumerate(node.output):
+            if original:
+                perm = [2, 0, 1, 3] if k == 0 else [1, 0, 2]
+                nodes.append(helper.make_node("Transpose", [outputs[k]], [original], perm=perm))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model
+
+
+def _run_onnxruntime(model_proto, feeds):
+    import onnxruntime
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = onnxruntime.InferenceSession(model_proto.SerializeToString(), options,
+                                               providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        if "IR version" not in str(exc) or model_proto.ir_version <= 10:
+            raise
+        # a newer onnx wrote a newer IR version than this onnxruntime reads; the graph
+        # itself uses nothing of it
+        import onnx
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model_proto)
+        copy.ir_version = 10
+        session = onnxruntime.InferenceSession(copy.SerializeToString(), options,
+                                               providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    wanted = {i.name for i in session.get_inputs()}
+    return dict(zip(names, session.run(None, {k: v for k, v in feeds.items() if k in wanted})))
+
+
+def verify_onnx(model_proto, model: Model, signature, *, tolerance: float = DEFAULT_TOLERANCE,
+                seed: int = 0, batch: int = 3, steps: int = 11,
+                name: str = "model") -> VerificationReport:
+    """Runs the source and the conversion on the same seeded random inputs; raises
+    VerificationError if an output differs by more than `tolerance` (absolute)."""
+    import onnx
+    report = VerificationReport(tolerance=tolerance)
+    layout1 = any(a.name == "layout" and onnx.helper.get_attribute_value(a) == 1
+                  for n in model_proto.graph.node if n.op_type in ("LSTM", "GRU", "RNN")
+                  for a in n.attribute)
+    try:
+        import onnxruntime  # noqa: F401
+        have_ort = True
+    except ImportError:
+        have_ort = False
+    feeds, sizes = make_feeds(model_proto, signature, batch=batch, steps=steps, seed=seed)
+    report.batch, report.steps = sizes["B"], sizes["T"]
+    try:
+        if layout1 and _reference_evaluator_covers(model_proto):
+            from onnx.reference import ReferenceEvaluator
+            report.reference = "onnx.reference.ReferenceEvaluator (layout=1)"
+            evaluator = ReferenceEvaluator(model_proto)
+            wanted = set(evaluator.input_names)
+            results = evaluator.run(None, {k: v for k, v in feeds.items() if k in wanted})
+            expected = dict(zip(evaluator.output_names, results))
+        elif not have_ort:
+            report.skipped = ("onnxruntime is not installed (pip install onnxruntime); the "
+                              "conversion was not checked against it")
+            return report
+        elif layout1:
+            import onnxruntime
+            report.reference = (f"onnxruntime {onnxruntime.__version__} (layout=1 nodes "
+                                f"rewritten as Transpose + layout=0)")
+            expected = _run_onnxruntime(_to_time_major(model_proto), feeds)
+        else:
+            import onnxruntime
+            report.reference = f"onnxruntime {onnxruntime.__version__}"
+            expected = _run_onnxruntime(model_proto, feeds)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VerificationError(f"{name}: {report.reference or 'the reference'} could not run "
+                                f"the source model ({first}); convert with verification "
+                                f"off (--no-verify) to skip the check") from None
+    actual = run_signature(model, signature, feeds)
+    failures = []
+    for output, want in expected.items():
+        got = actual[output]
+        want = np.asarray(want)
+        if got.shape != want.shape:
+            raise VerificationError(f"{name}: output {output!r} has shape {want.shape} in the "
+                                    f"source and {got.shape} converted")
+        diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) \
+            if want.size else 0.0
+        if not np.isfinite(diff):
+            diff = float("inf")
+        report.differences[output] = diff
+        if diff > tolerance:
+            failures.append(f"{output!r}: {diff:.3g}")
+    if failures:
+        error = VerificationError(
+            f"{name}: the converted model differs from {report.reference} by more than "
+            f"{tolerance:g} (max abs difference {', '.join(failures)}); nothing was written")
+        error.report = report
+        raise error
+    return report
