@@ -109,12 +109,14 @@ class RecurrentNode:
                 raise ConversionError(f"{self.where}: attribute 'activations'[{index}] is "
                                       f"{name!r}; supported: {', '.join(CELL_ACTIVATIONS)}")
             alpha, beta = ACTIVATION_DEFAULTS.get(canonical, (0.0, 0.0))
-            if canonical in _NO_AGREED_DEFAULTS and (not alphas or not betas):
+            if canonical in _NO_AGREED_DEFAULTS and \
+                    (not alphas or (canonical in _TAKES_BETA and not betas)):
+                onnx_says, runtime_uses = _NO_AGREED_DEFAULTS[canonical]
                 raise ConversionError(
                     f"{self.where}: attribute 'activations'[{index}] is {canonical} without "
-                    f"its own activation_alpha and activation_beta values. ONNX says the "
-                    f"defaults are {canonical}'s ({_NO_AGREED_DEFAULTS[canonical]}) but "
-                    f"onnxruntime uses alpha=0, beta=0; lstmlite will not guess. Give both "
+                    f"its own activation_alpha{'/activation_beta' if canonical in _TAKES_BETA else ''}"
+                    f" value. ONNX says the defaults are {canonical}'s ({onnx_says}) but "
+                    f"onnxruntime uses {runtime_uses}; lstmlite will not guess. Give the "
                     f"values explicitly")
             if canonical in _TAKES_ALPHA and alphas:
                 alpha = alphas.pop(0)
@@ -181,9 +183,11 @@ class RecurrentNode:
 
 _TAKES_ALPHA = {"Affine", "LeakyRelu", "ThresholdedRelu", "ScaledTanh", "HardSigmoid", "Elu"}
 _TAKES_BETA = {"Affine", "ScaledTanh", "HardSigmoid"}
-#: Activations whose default alpha/beta differ between ONNX's text and onnxruntime (measured:
-#: onnxruntime 1.31 computes Affine and ScaledTanh with alpha=beta=0 when none are given).
-_NO_AGREED_DEFAULTS = {"Affine": "alpha=1, beta=0", "ScaledTanh": "no stated values"}
+#: Activations whose default alpha/beta differ between ONNX's text and onnxruntime, measured
+#: on onnxruntime 1.31 (tests/test_onnx_import.py): what ONNX says, what onnxruntime does.
+_NO_AGREED_DEFAULTS = {"Affine": ("alpha=1, beta=0", "alpha=0, beta=0"),
+                       "ScaledTanh": ("no stated values", "alpha=0, beta=0"),
+                       "ThresholdedRelu": ("alpha=1", "alpha=0")}
 
 
 def _as_float(array: np.ndarray, name: str, where: str) -> np.ndarray:

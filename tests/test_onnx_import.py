@@ -1,0 +1,460 @@
+"""from_onnx: every attribute and optional input of LSTM, GRU and RNN, the graph patterns
+around them, and every error class. Each converted graph is checked against onnxruntime
+(the converter's own verification, at 1e-5) on seeded random inputs."""
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import lstmlite  # noqa: E402
+from lstmlite import ConversionError, VerificationError  # noqa: E402
+from lstmlite.converters import convert_onnx, from_onnx, run_signature  # noqa: E402
+from lstmlite.converters.onnx_import import make_feeds  # noqa: E402
+
+from onnx_graphs import chain_model, keras_style_lstm, recurrent_model  # noqa: E402
+
+TOLERANCE = 1e-5
+
+
+def check(model, **kwargs):
+    """Converts with verification at 1e-5; returns the Conversion."""
+    conversion = convert_onnx(model, tolerance=TOLERANCE, **kwargs)
+    assert conversion.report.passed, conversion.report.lines()
+    assert conversion.report.differences
+    return conversion
+
+
+# ---- attributes, one at a time and combined ------------------------------------------------
+
+ACTIVATION_CASES = {
+    "LSTM": [dict(activations=["HardSigmoid", "LeakyRelu", "ScaledTanh"],
+                  activation_alpha=[0.3, 0.05, 1.5], activation_beta=[0.4, 0.7]),
+             dict(activations=["Sigmoid", "Elu", "ThresholdedRelu"],
+                  activation_alpha=[0.6, 0.1]),
+             dict(activations=["HardSigmoid", "Softsign", "Softplus"]),
+             dict(activations=["Sigmoid", "Affine", "Tanh"], activation_alpha=[0.7],
+                  activation_beta=[0.1])],
+    "GRU": [dict(activations=["HardSigmoid", "Softsign"], activation_alpha=[0.25],
+                 activation_beta=[0.45]),
+            dict(activations=["Sigmoid", "LeakyRelu", "Sigmoid", "Tanh"],
+                 activation_alpha=[0.2])],
+    "RNN": [dict(activations=["Relu"]), dict(activations=["LeakyRelu"]),
+            dict(activations=["Elu", "Softsign"], activation_alpha=[0.5])],
+}
+
+
+def _cases():
+    cases = []
+    for op in ("LSTM", "GRU", "RNN"):
+        for direction in ("forward", "reverse", "bidirectional"):
+            for layout in (0, 1):
+                cases.append((op, dict(direction=direction, layout=layout,
+                                       state_inputs=True, lengths_input=True)))
+            cases.append((op, dict(direction=direction, bias=False)))
+        cases.append((op, dict(attributes=dict(clip=0.7), state_inputs=True)))
+        cases.append((op, dict(attributes=dict(clip=0.7), direction="bidirectional",
+                               layout=1)))
+        for opset in (7, 14):
+            cases.append((op, dict(opset=opset, state_inputs=True)))
+        for attributes in ACTIVATION_CASES[op]:
+            direction = "bidirectional" if len(attributes["activations"]) > \
+                {"LSTM": 3, "GRU": 2, "RNN": 1}[op] else "forward"
+            cases.append((op, dict(attributes=attributes, direction=direction)))
+    cases += [
+        ("LSTM", dict(peepholes=True, state_inputs=True, lengths_input=True)),
+        ("LSTM", dict(peepholes=True, direction="bidirectional", layout=1)),
+        ("LSTM", dict(attributes=dict(input_forget=1), state_inputs=True)),
+        ("LSTM", dict(attributes=dict(input_forget=1, clip=0.5), peepholes=True,
+                      direction="bidirectional")),
+        ("LSTM", dict(outputs=("Y", "Y_h", "Y_c"), direction="bidirectional",
+                      state_inputs=True)),
+        ("LSTM", dict(outputs=("Y_c",))),
+        ("GRU", dict(attributes=dict(linear_before_reset=0), state_inputs=True)),
+        ("GRU", dict(attributes=dict(linear_before_reset=1), direction="bidirectional",
+                     lengths_input=True)),
+        ("GRU", dict(attributes=dict(linear_before_reset=0), opset=7, layout=0)),
+    ]
+    return cases
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("op,options", CASES, ids=[f"{op}-{i}" for i, (op, _) in
+                                                    enumerate(CASES)])
+def test_recurrent_node_matches_onnxruntime(op, options):
+    model = recurrent_model(op, **options)
+    conversion = check(model)
+    layer = conversion.model.layers[0]
+    assert layer.type_name == op
+    assert layer.direction == options.get("direction", "forward")
+
+
+def test_large_weights_saturate_like_onnxruntime():
+    """Weights ×6 drive the gates into saturation. Here float32 rounding grows through the
+    recurrence in any engine: against a float64 reference, lstmlite is 1.6e-5 and
+    onnxruntime 4.6e-5 off (GRU below, measured), so the two are compared at 1e-4."""
+    for model in (recurrent_model("LSTM", scale=3.0, direction="bidirectional",
+                                  peepholes=True),
+                  recurrent_model("GRU", scale=3.0, attributes=dict(linear_before_reset=0))):
+        report = convert_onnx(model, tolerance=1e-4).report
+        assert report.passed, report.lines()
+
+
+def test_layout_1_uses_the_reference_evaluator_only_where_it_is_faithful():
+    plain = convert_onnx(recurrent_model("GRU", layout=1), tolerance=TOLERANCE).report
+    assert "ReferenceEvaluator" in plain.reference
+    clipped = convert_onnx(recurrent_model("GRU", layout=1, attributes=dict(clip=0.5)),
+                           tolerance=TOLERANCE).report
+    assert "onnxruntime" in clipped.reference and "layout=0" in clipped.reference
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+def test_opset_1_attributes_convert_like_opset_7(op):
+    """onnxruntime runs opset >= 7 only; an opset 1 node (output_sequence) must convert to
+    exactly the layers its opset 7 twin does."""
+    old = recurrent_model(op, opset=1, attributes=dict(output_sequence=1))
+    new = recurrent_model(op, opset=7)
+    a = convert_onnx(old, verify=False).model
+    b = check(new).model
+    X = np.random.default_rng(1).standard_normal((2, 9, 5)).astype(np.float32)
+    np.testing.assert_array_equal(a.run(X), b.run(X))
+
+
+def test_gru_opset_3_default_is_linear_before_reset_0():
+    model = recurrent_model("GRU", opset=3)
+    layer = convert_onnx(model, verify=False).model.layers[0]
+    assert layer.linear_before_reset is False
+
+
+def test_parameter_defaults_match_onnxruntime():
+    for name in ("LeakyRelu", "Elu", "HardSigmoid"):
+        check(recurrent_model("RNN", attributes=dict(activations=[name])))
+
+
+@pytest.mark.parametrize("name", ["Affine", "ScaledTanh", "ThresholdedRelu"])
+def test_activation_without_agreed_defaults_is_refused(name):
+    """ONNX's text and onnxruntime disagree on these defaults: refused unless explicit, and
+    with explicit values the conversion matches onnxruntime."""
+    model = recurrent_model("RNN", attributes=dict(activations=[name]))
+    with pytest.raises(ConversionError, match=f"'activations'\\[0\\] is {name} without"):
+        convert_onnx(model)
+    explicit = dict(activations=[name], activation_alpha=[0.7])
+    if name != "ThresholdedRelu":
+        explicit["activation_beta"] = [0.3]
+    check(recurrent_model("RNN", attributes=explicit))
+
+
+# ---- graph patterns ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+@pytest.mark.parametrize("last_step", [True, False])
+def test_keras_style_tf2onnx_graph(cell, last_step):
+    conversion = check(keras_style_lstm(cell, last_step))
+    layer = conversion.model.layers[0]
+    assert layer.activations[0].name == "HardSigmoid"
+    output = next(iter(conversion.signature["outputs"].values()))
+    assert output["last_step"] is last_step
+
+
+def _lstm_weights(rng, hidden=4, features=3):
+    W = rng.standard_normal((1, 4 * hidden, features)).astype(np.float32) * 0.5
+    R = rng.standard_normal((1, 4 * hidden, hidden)).astype(np.float32) * 0.5
+    B = rng.standard_normal((1, 8 * hidden)).astype(np.float32) * 0.5
+    return W, R, B
+
+
+def test_weights_computed_in_the_graph_are_folded():
+    """PyTorch's exporters reorder gates with Slice/Concat on constants; a Constant node
+    holds R. Folding runs them through onnx's reference evaluator."""
+    rng = np.random.default_rng(3)
+    W, R, B = _lstm_weights(rng)
+    raw = W[0]  # (16, 3) in an i, f, g, o order the graph permutes to i, o, f, c
+    h = 4
+    inits = {"raw": raw, "B": B,
+             "s0": np.array([0], np.int64), "s1": np.array([h], np.int64),
+             "s2": np.array([2 * h], np.int64), "s3": np.array([3 * h], np.int64),
+             "s4": np.array([4 * h], np.int64), "ax": np.array([0], np.int64)}
+    nodes = [helper.make_node("Slice", ["raw", "s0", "s1", "ax"], ["gi"]),
+             helper.make_node("Slice", ["raw", "s1", "s2", "ax"], ["gf"]),
+             helper.make_node("Slice", ["raw", "s2", "s3", "ax"], ["gg"]),
+             helper.make_node("Slice", ["raw", "s3", "s4", "ax"], ["go"]),
+             helper.make_node("Concat", ["gi", "go", "gf", "gg"], ["w2"], axis=0),
+             helper.make_node("Unsqueeze", ["w2", "ax"], ["W"]),
+             helper.make_node("Constant", [], ["R"], value=numpy_helper.from_array(R)),
+             helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y"], hidden_size=h,
+                              name="lstm")]
+    model = chain_model(nodes, [("x", ["T", "B", 3])], [("Y", ["T", 1, "B", h])], inits)
+    check(model)
+
+
+def _head_model(head_nodes, head_inits, out_shape, opset=17, normalize=None):
+    rng = np.random.default_rng(5)
+    W, R, B = _lstm_weights(rng)
+    inits = {"W": W, "R": R, "B": B, "sq": np.array([1], np.int64),
+             "idx": np.array(-1, np.int64)}
+    inits.update(head_inits)
+    nodes = list(normalize or [])
+    source = nodes[-1].output[0] if nodes else "x"
+    nodes += [helper.make_node("Transpose", [source], ["xt"], perm=[1, 0, 2]),
+              helper.make_node("LSTM", ["xt", "W", "R", "B"], ["Y"], hidden_size=4,
+                               name="lstm"),
+              helper.make_node("Squeeze", ["Y", "sq"], ["Y3"]) if opset >= 13 else
+              helper.make_node("Squeeze", ["Y"], ["Y3"], axes=[1]),
+              helper.make_node("Gather", ["Y3", "idx"], ["last"], axis=0)]
+    nodes += head_nodes
+    return chain_model(nodes, [("x", ["B", "T", 3])], [("out", out_shape)], inits,
+                       opset=opset)
+
+
+def test_gemm_head_with_alpha_beta_and_transposed_weight():
+    rng = np.random.default_rng(0)
+    head = [helper.make_node("Gemm", ["last", "Wd", "bd"], ["g"], alpha=0.5, beta=2.0),
+            helper.make_node("LogSoftmax", ["g"], ["out"], axis=1)]
+    model = _head_model(head, {"Wd": rng.standard_normal((4, 5)).astype(np.float32),
+                               "bd": rng.standard_normal(5).astype(np.float32)}, ["B", 5])
+    conversion = check(model)
+    assert [l.type_name for l in conversion.model.layers] == ["LSTM", "Dense"]
+    assert conversion.model.layers[1].activation.name == "LogSoftmax"
+
+
+def test_matmul_add_relu_softmax_head_and_opset_11_softmax():
+    rng = np.random.default_rng(1)
+    head = [helper.make_node("MatMul", ["last", "W1"], ["m"]),
+            helper.make_node("Add", ["b1", "m"], ["a"]),
+            helper.make_node("Relu", ["a"], ["r"]),
+            helper.make_node("Gemm", ["r", "W2", "b2"], ["g"], transB=1),
+            helper.make_node("Softmax", ["g"], ["out"])]   # opset 11: axis=1, 2-D input
+    model = _head_model(head, {"W1": rng.standard_normal((4, 6)).astype(np.float32),
+                               "b1": rng.standard_normal(6).astype(np.float32),
+                               "W2": rng.standard_normal((3, 6)).astype(np.float32),
+                               "b2": rng.standard_normal(3).astype(np.float32)},
+                        ["B", 3], opset=11)
+    conversion = check(model)
+    assert [l.type_name for l in conversion.model.layers] == ["LSTM", "Dense", "Dense"]
+
+
+def test_input_normalization_sub_div_mul_add():
+    mean = np.linspace(-1, 1, 3).astype(np.float32)
+    std = np.linspace(0.5, 2, 3).astype(np.float32)
+    normalize = [helper.make_node("Sub", ["x", "mean"], ["centred"]),
+                 helper.make_node("Div", ["centred", "std"], ["scaled"]),
+                 helper.make_node("Mul", ["scaled", "gain"], ["gained"]),
+                 helper.make_node("Add", ["gained", "shift"], ["shifted"])]
+    head = [helper.make_node("Identity", ["last"], ["out"])]
+    model = _head_model(head, {"mean": mean, "std": std,
+                               "gain": np.float32(1.5), "shift": np.full((1, 1, 3), 0.25,
+                                                                         np.float32)},
+                        ["B", 4], normalize=normalize)
+    conversion = check(model)
+    assert [l.type_name for l in conversion.model.layers] == ["Normalize", "Scale", "Scale",
+                                                              "LSTM"]
+
+
+def test_flatten_dropout_cast_identity_are_layout_only():
+    rng = np.random.default_rng(2)
+    head = [helper.make_node("Unsqueeze", ["last", "sq"], ["u"]),
+            helper.make_node("Flatten", ["u"], ["f"], axis=1),
+            helper.make_node("Dropout", ["f"], ["d"]),
+            helper.make_node("Cast", ["d"], ["c"], to=TensorProto.FLOAT),
+            helper.make_node("Gemm", ["c", "Wd"], ["out"])]
+    model = _head_model(head, {"Wd": rng.standard_normal((4, 2)).astype(np.float32)},
+                        ["B", 2])
+    check(model)
+
+
+def test_step_model_state_maps_to_the_stream():
+    """A graph exported for one step (x (B, F), h/c in and out) becomes a model whose Stream
+    carries that state: stepping the stream equals feeding the graph its own outputs."""
+    import onnxruntime
+    rng = np.random.default_rng(4)
+    W, R, B = _lstm_weights(rng)
+    nodes = [helper.make_node("Unsqueeze", ["x", "ax0"], ["x3"]),
+             helper.make_node("LSTM", ["x3", "W", "R", "B", "", "h", "c"],
+                              ["", "h_out", "c_out"], hidden_size=4, name="step")]
+    model = chain_model(nodes, [("x", ["B", 3]), ("h", [1, "B", 4]), ("c", [1, "B", 4])],
+                        [("h_out", [1, "B", 4]), ("c_out", [1, "B", 4])],
+                        {"W": W, "R": R, "B": B, "ax0": np.array([0], np.int64)})
+    conversion = check(model)
+    # the graph's h output is state, so the model's own output is h too
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    stream = conversion.model.stream()
+    h = np.zeros((1, 1, 4), np.float32)
+    c = np.zeros((1, 1, 4), np.float32)
+    for _ in range(20):
+        x = rng.standard_normal((1, 3)).astype(np.float32)
+        h, c = session.run(None, {"x": x, "h": h, "c": c})
+        y = stream.step(x[0])
+        np.testing.assert_allclose(stream.state[0][0][0], h[0, 0], atol=TOLERANCE)
+        np.testing.assert_allclose(stream.state[0][1][0], c[0, 0], atol=TOLERANCE)
+
+
+def test_from_onnx_path_and_metadata(tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx.save(recurrent_model("GRU", state_inputs=True), str(path))
+    model = from_onnx(path, tolerance=TOLERANCE)
+    assert model.metadata["source"]["format"] == "onnx"
+    assert model.metadata["verification"]["max_abs_difference"]["Y"] <= TOLERANCE
+    model.save(tmp_path / "m.lstm")
+    loaded = lstmlite.load(tmp_path / "m.lstm")
+    signature = loaded.metadata["signature"]
+    feeds, _ = make_feeds(onnx.load(str(path)), signature, batch=2, steps=5, seed=1)
+    a = run_signature(model, model.metadata["signature"], feeds)
+    b = run_signature(loaded, signature, feeds)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_verification_failure_raises(monkeypatch):
+    import converters.onnx_recurrent as rec  # noqa: F401  (the installed name is below)
+    from lstmlite.converters import onnx_recurrent
+    monkeypatch.setattr(onnx_recurrent, "LSTM_ONNX_TO_ENGINE", (0, 1, 2, 3))
+    with pytest.raises(VerificationError, match="differs from onnxruntime"):
+        convert_onnx(recurrent_model("LSTM"))
+
+
+def test_without_onnxruntime_verification_is_skipped(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.warns(UserWarning, match="onnxruntime is not installed"):
+        model = from_onnx(recurrent_model("RNN"))
+    assert "verification" not in model.metadata
+
+
+# ---- errors ---------------------------------------------------------------------------------
+
+def _error(model, match):
+    with pytest.raises(ConversionError, match=match) as info:
+        convert_onnx(model)
+    assert "Traceback" not in str(info.value)
+    return str(info.value)
+
+
+def test_error_unknown_op():
+    head = [helper.make_node("Erf", ["last"], ["out"], name="the_erf")]
+    _error(_head_model(head, {}, ["B", 4]), r"node 'the_erf' \(Erf\): op Erf is not supported")
+
+
+def test_error_attribute_value():
+    model = recurrent_model("LSTM", attributes=dict(activations=["Sigmoid", "Gelu", "Tanh"]))
+    _error(model, r"node 'lstm_node' \(LSTM\): attribute 'activations'\[1\] is 'Gelu'")
+
+
+def test_error_direction_value():
+    model = recurrent_model("GRU")
+    for attribute in model.graph.node[0].attribute:
+        if attribute.name == "direction":
+            attribute.s = b"sideways"
+    _error(model, r"attribute 'direction' is 'sideways'")
+
+
+def test_error_weight_depends_on_input():
+    model = recurrent_model("RNN")
+    W = model.graph.initializer[0]
+    model.graph.input.append(helper.make_tensor_value_info("W", TensorProto.FLOAT,
+                                                           list(W.dims)))
+    del model.graph.initializer[0]
+    _error(model, r"input 1 \(W, 'W'\) depends on the graph's inputs")
+
+
+def test_error_unrolled_recurrence():
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Gather", ["x", "i0"], ["x0"], axis=1),
+             helper.make_node("MatMul", ["x0", "Wx"], ["h0"]),
+             helper.make_node("Gather", ["x", "i1"], ["x1"], axis=1),
+             helper.make_node("MatMul", ["x1", "Wx"], ["a1"]),
+             helper.make_node("MatMul", ["h0", "Wh"], ["b1"]),
+             helper.make_node("Add", ["a1", "b1"], ["out"])]
+    model = chain_model(nodes, [("x", [1, 2, 3])], [("out", [1, 4])],
+                        {"Wx": rng.standard_normal((3, 4)).astype(np.float32),
+                         "Wh": rng.standard_normal((4, 4)).astype(np.float32),
+                         "i0": np.array(0, np.int64), "i1": np.array(1, np.int64)})
+    _error(model, "no LSTM, GRU or RNN node.*unrolled the recurrence")
+
+
+def test_error_non_zero_constant_initial_state():
+    model = recurrent_model("GRU")
+    node = model.graph.node[0]
+    model.graph.initializer.append(numpy_helper.from_array(np.ones((1, 2, 7), np.float32),
+                                                           "h_init"))
+    while len(node.input) < 6:
+        node.input.append("")
+    node.input[5] = "h_init"
+    _error(model, "initial_h is a non-zero constant")
+
+
+def test_error_constant_sequence_lens():
+    model = recurrent_model("GRU")
+    node = model.graph.node[0]
+    model.graph.initializer.append(numpy_helper.from_array(np.array([3, 2], np.int32), "L"))
+    while len(node.input) < 5:
+        node.input.append("")
+    node.input[4] = "L"
+    _error(model, r"sequence_lens is the constant \[3, 2\]")
+
+
+def test_error_time_step_other_than_last():
+    head = [helper.make_node("Identity", ["last"], ["out"])]
+    model = _head_model(head, {}, ["B", 4])
+    for init in model.graph.initializer:
+        if init.name == "idx":
+            init.CopyFrom(numpy_helper.from_array(np.array(0, np.int64), "idx"))
+    _error(model, "selects time step 0; lstmlite can select only the last step")
+
+
+def test_error_two_heads_branch():
+    rng = np.random.default_rng(0)
+    head = [helper.make_node("MatMul", ["last", "Wa"], ["out"]),
+            helper.make_node("MatMul", ["last", "Wb"], ["other"])]
+    model = _head_model(head, {"Wa": rng.standard_normal((4, 2)).astype(np.float32),
+                               "Wb": rng.standard_normal((4, 2)).astype(np.float32)},
+                        ["B", 2])
+    model.graph.output.append(helper.make_tensor_value_info("other", TensorProto.FLOAT,
+                                                            ["B", 2]))
+    _error(model, "the graph branches")
+
+
+def test_error_residual_add_of_two_values():
+    head = [helper.make_node("Add", ["last", "last"], ["out"], name="residual")]
+    _error(_head_model(head, {}, ["B", 4]), r"node 'residual' \(Add\): Add of two computed")
+
+
+def test_error_softmax_over_time():
+    nodes = [helper.make_node("LSTM", ["x", "W", "R"], ["Y"], hidden_size=4),
+             helper.make_node("Softmax", ["Y"], ["out"], axis=0, name="sm")]
+    rng = np.random.default_rng(0)
+    W, R, _ = _lstm_weights(rng)
+    model = chain_model(nodes, [("x", ["T", "B", 3])], [("out", ["T", 1, "B", 4])],
+                        {"W": W, "R": R})
+    _error(model, r"node 'sm' \(Softmax\): attribute axis=0 is not the feature axis")
+
+
+def test_error_encoder_decoder_state():
+    rng = np.random.default_rng(0)
+    W, R, B = _lstm_weights(rng)
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y", "Yh", "Yc"],
+                              hidden_size=4, name="encoder"),
+             helper.make_node("Squeeze", ["Y", "sq"], ["Y3"]),
+             helper.make_node("MatMul", ["Y3", "P"], ["Z"]),
+             helper.make_node("LSTM", ["Z", "W", "R", "B", "", "Yh", "Yc"], ["out"],
+                              hidden_size=4, name="decoder")]
+    model = chain_model(nodes, [("x", ["T", "B", 3])], [("out", ["T", 1, "B", 4])],
+                        {"W": W, "R": R, "B": B, "sq": np.array([1], np.int64),
+                         "P": rng.standard_normal((4, 3)).astype(np.float32)})
+    _error(model, r"node 'decoder' \(LSTM\): input initial_h comes from another recurrent")
+
+
+def test_error_not_onnx(tmp_path):
+    path = tmp_path / "junk.onnx"
+    path.write_bytes(b"\x00\xffnot a protobuf" * 10)
+    _error(str(path), "junk.onnx: not an ONNX model")
+    _error(str(tmp_path / "missing.onnx"), "missing.onnx: cannot read")
+
+
+def test_error_checker_rejects_unknown_attribute():
+    model = recurrent_model("LSTM")
+    model.graph.node[0].attribute.append(helper.make_attribute("forget_bias", 1.0))
+    _error(model, "the ONNX checker rejects the model.*forget_bias")
