@@ -12,4 +12,13 @@ from .onnx_import import convert_onnx, from_onnx, verify_onnx
 from .signature import describe as describe_signature
 from .signature import run_signature
 
-__all__ = ["from_onnx", "convert_onnx", "verify_onnx", "run_signature", "describe_signature"]
+__all__ = ["from_onnx", "convert_onnx", "verify_onnx", "run_signature", "describe_signature",
+           "from_torch", "convert_torch", "from_state_dict"]
+
+
+def __getattr__(name):
+    # the PyTorch importer imports torch, so only when asked for
+    if name in ("from_torch", "convert_torch", "from_state_dict"):
+        from . import torch_import
+        return getattr(torch_import, name)
+    raise AttributeError(name)

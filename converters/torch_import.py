@@ -1,0 +1,1236 @@
+"""from_torch(): PyTorch modules, torch.export programs, state_dicts and TorchScript archives
+-> a verified lstmlite Model.
+
+The structure comes from tracing, never from the order of a module's attributes:
+torch.export gives aten.lstm / aten.gru / aten.rnn_tanh / aten.rnn_relu nodes for the
+recurrent modules, aten.*_cell nodes for cells stepped in a Python loop (unrolled over the
+example's length, and recognised as one layer when every step feeds the next), aten.linear,
+the activations and the elementwise arithmetic of input normalization. The walk records, like
+the ONNX importer, how the program's inputs and outputs map onto run() (signature.py).
+
+state_dict files carry names and shapes only: the layer stack is inferred from the standard
+key patterns. TorchScript archives go through torch's own TorchScript ONNX exporter and the
+ONNX importer, and are then verified against the scripted module itself.
+
+Files are read with torch.load(weights_only=True): nothing is ever unpickled.
+"""
+from __future__ import annotations
+
+import operator
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from lstmlite.errors import ConversionError, VerificationError
+from lstmlite.layers import GRU, LSTM, RNN, Dense, Normalize, Scale
+from lstmlite.model import Model
+
+from .onnx_import import Conversion, VerificationReport
+from .signature import run_signature
+
+DEFAULT_TOLERANCE = 1e-5
+HEAD_ACTIVATIONS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "sigmoid": "Sigmoid",
+                    "tanh": "Tanh", "relu": "Relu", "none": "Identity"}
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise ConversionError("converting PyTorch models needs torch: pip install "
+                              "'lstmlite[torch]'") from None
+    return torch
+
+
+# ---- abstract values of the traced program ---------------------------------------------------
+
+@dataclass
+class Param:
+    value: Any                 # numpy array or Python scalar
+
+
+@dataclass
+class Seq:
+    depth: int
+    axes: Tuple[str, ...]      # "x0", "x1" (labels of the input's axes), "1", "F"
+    last_step: bool = False
+
+
+@dataclass
+class State:
+    recipe: list
+    rows: Optional[int] = None  # leading (layers*directions) extent, when known
+
+
+@dataclass
+class Zeros:
+    pass
+
+
+@dataclass
+class CellOut:
+    chain: "CellChain"
+    step: int
+    part: str = "h"             # "h", "c" or "tuple" (an LSTM cell's (h, c))
+
+
+@dataclass
+class CellChain:
+    op: str
+    weights: Tuple[int, ...]    # ids of the weight nodes
+    layer_depth: int
+    source: Any                 # the Seq the cell reads a step of
+    time_label: str
+    steps: int = 0
+
+
+_RECURRENT_OPS = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
+_CELL_OPS = {"lstm_cell": "LSTM", "gru_cell": "GRU", "rnn_tanh_cell": "RNN",
+             "rnn_relu_cell": "RNN"}
+_ACTIVATIONS = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "softmax": "Softmax",
+                "_softmax": "Softmax", "log_softmax": "LogSoftmax",
+                "_log_softmax": "LogSoftmax", "hardsigmoid": None, "elu": "Elu",
+                "leaky_relu": "LeakyRelu", "softplus": "Softplus", "softsign": "Softsign"}
+_IDENTITY_OPS = {"clone", "contiguous", "detach", "alias", "dropout", "feature_dropout",
+                 "alpha_dropout", "feature_alpha_dropout", "lift_fresh_copy", "_to_copy", "to"}
+SUPPORTED = ("nn.LSTM, nn.GRU, nn.RNN (tanh/relu), nn.LSTMCell/GRUCell/RNNCell stepped over "
+             "the sequence, nn.Linear, ReLU/Tanh/Sigmoid/Softmax/LogSoftmax, Dropout, "
+             "Identity, (x - buffer) / buffer normalization, out[:, -1]")
+
+
+class TorchProgramConverter:
+    """Walks an ExportedProgram's graph once, in order."""
+
+    def __init__(self, program, where: str):
+        self.program, self.where = program, where
+        self.graph = program.graph_module.graph
+        self.values: Dict[Any, Any] = {}
+        self.chain: List[dict] = []
+        self.recurrent_count = 0
+        self.binding: Dict[str, str] = {}
+        self.initial_state: List[Dict[str, Any]] = []
+        self.sequence_input: Optional[str] = None
+        self.sequence_axes: Tuple[str, ...] = ()
+        self.user_inputs: List[str] = []
+        self.cell_chains: Dict[Tuple[int, ...], CellChain] = {}
+        self.notes: List[str] = []
+
+    def fail(self, node, message: str) -> ConversionError:
+        return ConversionError(f"{self.where}: {node.name} ({_target_name(node)}): {message}")
+
+    # ---- inputs -------------------------------------------------------------------------------
+
+    def _placeholders(self):
+        signature = self.program.graph_signature
+        constants = {}
+        state = self.program.state_dict
+        consts = getattr(self.program, "constants", {}) or {}
+        for spec in signature.input_specs:
+            name = spec.arg.name if hasattr(spec.arg, "name") else None
+            kind = spec.kind.name
+            if kind in ("PARAMETER", "BUFFER"):
+                tensor = state[spec.target] if spec.target in state else consts[spec.target]
+                constants[name] = Param(tensor.detach().cpu().numpy())
+            elif kind in ("CONSTANT_TENSOR", "CUSTOM_OBJ"):
+                tensor = consts.get(spec.target)
+                if tensor is None or not hasattr(tensor, "detach"):
+                    raise ConversionError(f"{self.where}: input {spec.target!r} is a "
+                                          f"{kind.lower()}, not supported")
+                constants[name] = Param(tensor.detach().cpu().numpy())
+            elif kind == "USER_INPUT":
+                self.user_inputs.append(name)
+        return constants
+
+    # ---- walk ---------------------------------------------------------------------------------
+
+    def convert(self):
+        constants = self._placeholders()
+        recurrent = any(_op_name(n) in _RECURRENT_OPS or _op_name(n) in _CELL_OPS
+                        for n in self.graph.nodes)
+        if not recurrent:
+            raise ConversionError(f"{self.where}: the traced program has no recurrent layer "
+                                  f"(supported: {SUPPORTED})")
+        for node in self.graph.nodes:
+            if node.op == "placeholder":
+                if node.name in constants:
+                    self.values[node] = constants[node.name]
+                elif self.sequence_input is None:
+                    self.sequence_input = node.name
+                    shape = tuple(node.meta["val"].shape)
+                    if len(shape) not in (2, 3):
+                        raise ConversionError(f"{self.where}: input {node.name!r} has shape "
+                                              f"{shape}; expected (time, features) or "
+                                              f"(batch, time, features)")
+                    axes = tuple(f"x{i}" for i in range(len(shape) - 1)) + ("F",)
+                    self.sequence_axes = axes
+                    self.sizes = {f"x{i}": int(shape[i]) for i in range(len(shape) - 1)}
+                    self.sizes["F"] = int(shape[-1])
+                    self.values[node] = Seq(0, axes)
+                else:
+                    rows = tuple(node.meta["val"].shape)[0] if "val" in node.meta else None
+                    self.values[node] = State(["input", node.name], rows)
+            elif node.op == "call_function":
+                self.values[node] = self._call(node)
+            elif node.op == "output":
+                return self._finish(node)
+            else:
+                raise self.fail(node, f"graph node kind {node.op!r} is not supported")
+        raise ConversionError(f"{self.where}: the program has no output")
+
+    def _arg(self, value):
+        import torch.fx
+        if isinstance(value, torch.fx.Node):
+            return self.values[value]
+        if isinstance(value, (list, tuple)):
+            return [self._arg(v) for v in value]
+        return Param(value)
+
+    def _call(self, node):
+        name = _op_name(node)
+        args = [self._arg(a) for a in node.args]
+        if node.target is operator.getitem:
+            return self._getitem(node, args)
+        if name in _RECURRENT_OPS:
+            return self._recurrent(node, name, args)
+        if name in _CELL_OPS:
+            return self._cell(node, name, args)
+        if all(isinstance(a, Param) or (isinstance(a, list) and
+                                        all(isinstance(x, Param) for x in a)) for a in args) \
+                and name not in ("zeros", "zeros_like", "new_zeros"):
+            return self._fold(node)
+        if name in ("zeros", "zeros_like", "new_zeros", "empty_like") and name != "empty_like":
+            return Zeros()
+        if name in _IDENTITY_OPS:
+            if name in ("dropout", "feature_dropout", "alpha_dropout",
+                        "feature_alpha_dropout") and len(node.args) > 2 and node.args[2]:
+                raise self.fail(node, "dropout in training mode; call module.eval() first")
+            if name in ("_to_copy", "to"):
+                dtype = node.kwargs.get("dtype")
+                if dtype is not None and not dtype.is_floating_point:
+                    raise self.fail(node, f"casts to {dtype}")
+            return args[0]
+        if name == "linear":
+            return self._linear(node, args)
+        if name in _ACTIVATIONS:
+            return self._activation(node, name, args)
+        if name in ("sub", "add", "mul", "div", "rsub"):
+            return self._arith(node, name, args)
+        if name in ("select", "slice"):
+            return self._select(node, name, args)
+        if name == "stack":
+            return self._stack(node, args)
+        if name in ("squeeze", "unsqueeze", "view", "reshape", "flatten", "transpose",
+                    "permute", "t"):
+            return self._layout(node, name, args)
+        raise self.fail(node, f"operation {_target_name(node)} is not supported; lstmlite "
+                              f"converts {SUPPORTED}")
+
+    def _fold(self, node):
+        """An op on constants only: run it once with torch."""
+        import torch
+        import torch.fx
+
+        def real(value):
+            if isinstance(value, torch.fx.Node):
+                v = self.values[value].value
+                return torch.from_numpy(np.asarray(v)) if isinstance(v, np.ndarray) else v
+            if isinstance(value, (list, tuple)):
+                return type(value)(real(v) for v in value)
+            return value
+        result = node.target(*real(node.args), **{k: real(v) for k, v in node.kwargs.items()})
+        if isinstance(result, torch.Tensor):
+            return Param(result.detach().cpu().numpy())
+        return Param(result)
+
+    # ---- recurrent modules ------------------------------------------------------------------------
+
+    def _recurrent(self, node, name, args):
+        op = _RECURRENT_OPS[name]
+        if len(args) != 9:
+            raise self.fail(node, "expected aten's (input, hx, params, has_biases, "
+                                  "num_layers, dropout, train, bidirectional, batch_first)")
+        x, hx, params, has_biases, layers, _dropout, train, bidirectional, batch_first = args
+        if train.value:
+            raise self.fail(node, "the recurrent layer is in training mode; call "
+                                  "module.eval() first")
+        x = self._as_seq(node, x)
+        if x.last_step:
+            raise self.fail(node, "a recurrent layer after the last-step selection")
+        hx = hx if isinstance(hx, list) else [hx]
+        params = [p.value for p in params]
+        layers, D = int(layers.value), 2 if bidirectional.value else 1
+        per_direction = len(params) // (layers * D)
+        if per_direction * layers * D != len(params):
+            raise self.fail(node, f"{len(params)} weight tensors do not split into "
+                                  f"{layers} layers x {D} directions")
+        core = [a for a in x.axes if a != "1"] if len(x.axes) == 3 else list(x.axes)
+        if len(x.axes) != 3 or x.axes[2] != "F":
+            raise self.fail(node, f"input has axes {x.axes}; expected 3 axes, features last")
+        time_axis, batch_axis = (x.axes[1], x.axes[0]) if batch_first.value else \
+            (x.axes[0], x.axes[1])
+        self._bind(node, time_axis, "T")
+        self._bind(node, batch_axis, "B")
+        first_index = self.recurrent_count
+        depth = x.depth
+        for layer_number in range(layers):
+            chunks = []
+            for d in range(D):
+                start = (layer_number * D + d) * per_direction
+                chunks.append(params[start:start + per_direction])
+            arrays = _split_params(chunks, bool(has_biases.value), op, self.fail, node)
+            stack = (lambda k: None if arrays[0][k] is None else
+                     np.stack([a[k] for a in arrays]) if D == 2 else arrays[0][k])
+            kwargs = dict(direction="bidirectional" if D == 2 else "forward")
+            if op == "LSTM":
+                layer = LSTM(stack(0), stack(1), stack(2), stack(3), weight_hr=stack(4),
+                             **kwargs)
+            elif op == "GRU":
+                layer = GRU(stack(0), stack(1), stack(2), stack(3), **kwargs)
+            else:
+                layer = RNN(stack(0), stack(1), stack(2), stack(3),
+                            nonlinearity="relu" if name == "rnn_relu" else "tanh", **kwargs)
+            depth = self._append(node, Seq(depth, x.axes), {"layer": layer})
+            entry = {}
+            for state_name, value in zip(("h", "c"), hx):
+                entry[state_name] = self._initial(node, value, layer_number, D)
+            self.initial_state.append(entry)
+            self.recurrent_count += 1
+        out = Seq(depth, x.axes)
+        indices = range(first_index, first_index + layers)
+        h = State(["concat", 0, [["state", k, "h"] for k in indices]], layers * D)
+        results = [out, h]
+        if op == "LSTM":
+            results.append(State(["concat", 0, [["state", k, "c"] for k in indices]],
+                                 layers * D))
+        return tuple(results)
+
+    def _initial(self, node, value, layer_number: int, D: int):
+        if isinstance(value, Zeros):
+            return None
+        if isinstance(value, Param):
+            if np.any(np.asarray(value.value) != 0):
+                raise self.fail(node, "a non-zero constant initial state; pass it as an "
+                                      "input instead (run(initial_state=...))")
+            return None
+        if isinstance(value, State) and value.recipe[0] == "input":
+            return ["slice", 0, layer_number * D, (layer_number + 1) * D, 1, value.recipe]
+        raise self.fail(node, "the initial state must be zeros or a program input")
+
+    def _bind(self, node, label: str, role: str):
+        if label == "1":
+            return
+        bound = self.binding.get(label)
+        if bound is None:
+            if role in self.binding.values():
+                raise self.fail(node, f"uses a second axis as the {role} axis (batch_first "
+                                      f"does not match the layer before)")
+            self.binding[label] = role
+        elif bound != role:
+            raise self.fail(node, "batch_first does not match the layer before")
+
+    def _append(self, node, seq: Seq, draft: dict) -> int:
+        if seq.depth != len(self.chain):
+            raise self.fail(node, "the program branches; lstmlite models are one chain of "
+                                  "layers")
+        draft["node"] = node.name
+        self.chain.append(draft)
+        return len(self.chain)
+
+    # ---- cells stepped in a loop --------------------------------------------------------------------
+
+    def _cell(self, node, name, args):
+        op = _CELL_OPS[name]
+        x, state = args[0], args[1]
+        weights = tuple(id(a) for a in node.args[2:])
+        step_source = getattr(x, "_step_of", None)
+        if not (isinstance(x, Seq) and step_source is not None):
+            raise self.fail(node, "a cell must read one time step of the sequence (x[:, t]) "
+                                  "in a loop over the whole sequence")
+        source, time_label, t = step_source
+        chain = self.cell_chains.get(weights)
+        if chain is None:
+            if t != 0:
+                raise self.fail(node, f"the first step of this cell reads step {t}, not 0")
+            if not self._zero_state(state):
+                raise self.fail(node, "the cell's first state must be zeros (or omitted)")
+            w = [self.values[a].value if a is not None else None for a in node.args[2:6]]
+            w += [None] * (4 - len(w))
+            if op == "LSTM":
+                layer = LSTM(w[0], w[1], w[2], w[3])
+            elif op == "GRU":
+                layer = GRU(w[0], w[1], w[2], w[3])
+            else:
+                layer = RNN(w[0], w[1], w[2], w[3],
+                            nonlinearity="relu" if name == "rnn_relu_cell" else "tanh")
+            self._bind(node, time_label, "T")
+            for label in source.axes:
+                if label not in (time_label, "F", "1"):
+                    self._bind(node, label, "B")
+            depth = self._append(node, source, {"layer": layer})
+            chain = CellChain(op, weights, depth, source, time_label)
+            self.cell_chains[weights] = chain
+            self.initial_state.append({})
+            self.recurrent_count += 1
+        else:
+            previous = state[0] if op == "LSTM" and isinstance(state, list) else state
+            expected = chain.steps
+            if t != expected or not (isinstance(previous, CellOut) and previous.chain is chain
+                                     and previous.step == expected - 1):
+                raise self.fail(node, f"step {t} of the cell does not continue step "
+                                      f"{expected - 1}: lstmlite needs every step to feed the "
+                                      f"next, in order")
+        chain.steps += 1
+        return CellOut(chain, t, "tuple" if op == "LSTM" else "h")
+
+    def _zero_state(self, state) -> bool:
+        if state is None or isinstance(state, Zeros):
+            return True
+        if isinstance(state, Param):
+            return state.value is None or not np.any(np.asarray(state.value) != 0)
+        if isinstance(state, list):
+            return all(self._zero_state(s) for s in state)
+        return False
+
+    def _cell_as_seq(self, node, value: CellOut) -> Seq:
+        chain = value.chain
+        if value.part != "h":
+            raise self.fail(node, "uses a cell's c state; only h is the layer's output")
+        if value.step != self.sizes[chain.time_label] - 1:
+            raise self.fail(node, f"reads step {value.step} of the cell's output; only the "
+                                  f"last step or all steps stacked are supported")
+        batch = [a for a in chain.source.axes if a not in (chain.time_label, "F")]
+        return Seq(chain.layer_depth, tuple(batch) + ("F",), last_step=True)
+
+    def _stack(self, node, args):
+        items, dim = args[0], args[1].value if len(args) > 1 else 0
+        if not all(isinstance(v, CellOut) and v.part == "h" for v in items):
+            raise self.fail(node, "stacks values other than a cell's outputs")
+        chain = items[0].chain
+        T = self.sizes[chain.time_label]
+        if [v.step for v in items] != list(range(T)) or any(v.chain is not chain
+                                                             for v in items):
+            raise self.fail(node, "stacks a subset of the cell's steps; lstmlite needs all "
+                                  "steps in order")
+        batch = [a for a in chain.source.axes if a not in (chain.time_label, "F")]
+        axes = list(batch) + ["F"]
+        dim = dim + len(axes) + 1 if dim < 0 else dim
+        axes.insert(dim, chain.time_label)
+        return Seq(chain.layer_depth, tuple(axes))
+
+    # ---- heads ------------------------------------------------------------------------------------
+
+    def _as_seq(self, node, value) -> Seq:
+        if isinstance(value, CellOut):
+            return self._cell_as_seq(node, value)
+        if isinstance(value, State):
+            return self._state_as_seq(node, value)
+        if not isinstance(value, Seq):
+            raise self.fail(node, f"expected the sequence, got {type(value).__name__}")
+        return value
+
+    def _state_as_seq(self, node, value: State) -> Seq:
+        """h_n[-1] of a forward last layer is the output at the last step."""
+        recipe = value.recipe
+        if recipe[0] == "gather" and recipe[3][0] == "concat" and recipe[1] == 0:
+            parts = recipe[3][2]
+            _, k, which = parts[-1]
+            draft = [d for d in self.chain if "layer" in d][k]
+            if recipe[2] in (-1, len(parts) - 1) and draft["layer"].num_directions == 1:
+                if which == "h" and draft["layer"].direction == "forward":
+                    depth = self.chain.index(draft) + 1
+                    batch = [l for l, r in self.binding.items() if r == "B"]
+                    return Seq(depth, tuple(batch[:1]) + ("F",), last_step=True)
+        raise self.fail(node, "uses the final state in a way lstmlite cannot map to its "
+                              "output (only h_n[-1] of a forward last layer is supported)")
+
+    def _linear(self, node, args):
+        seq = self._as_seq(node, args[0])
+        if seq.axes[-1] != "F":
+            raise self.fail(node, f"the features are not on the last axis ({seq.axes})")
+        weight = args[1].value
+        bias = args[2].value if len(args) > 2 and args[2] is not None and \
+            isinstance(args[2], Param) else None
+        depth = self._append(node, seq, {"dense": weight, "bias": bias,
+                                         "activation": "Identity"})
+        return Seq(depth, seq.axes, seq.last_step)
+
+    def _activation(self, node, name, args):
+        seq = self._as_seq(node, args[0])
+        activation = _ACTIVATIONS[name]
+        if activation is None:
+            raise self.fail(node, "hardsigmoid (PyTorch's x/6 + 1/2) is not supported")
+        if name in ("softmax", "_softmax", "log_softmax", "_log_softmax"):
+            dim = args[1].value
+            if dim not in (-1, len(seq.axes) - 1):
+                raise self.fail(node, f"{name} over dim {dim}, not the features")
+        params = ()
+        if name == "leaky_relu":
+            params = (args[1].value if len(args) > 1 else 0.01,)
+        elif name == "elu":
+            alpha = args[1].value if len(args) > 1 else 1.0
+            if any(a.value != 1 for a in args[2:4]):
+                raise self.fail(node, "elu with scale or input_scale is not supported")
+            params = (alpha,)
+        elif name == "softplus" and any(a.value != d for a, d in zip(args[1:], (1, 20))):
+            raise self.fail(node, "softplus with beta or threshold is not supported")
+        spec = (activation,) + tuple(float(p) for p in params)
+        last = self.chain[-1] if self.chain else None
+        producer = node.args[0]
+        if last is not None and last.get("dense") is not None and \
+                last["activation"] == "Identity" and seq.depth == len(self.chain) and \
+                len(producer.users) == 1 and last.get("output") in (None, producer.name) and \
+                _op_name(producer) in ("linear", "dropout", "clone", "add"):
+            last["activation"] = spec
+            last["output"] = node.name
+            return seq
+        N = self.layer_width(seq)
+        depth = self._append(node, seq, {"dense": np.eye(N, dtype=np.float32), "bias": None,
+                                         "activation": spec})
+        self.notes.append(f"{node.name} ({name}) has no Linear before it: it runs as an "
+                          f"identity Dense layer")
+        return Seq(depth, seq.axes, seq.last_step)
+
+    def layer_width(self, seq: Seq) -> int:
+        if seq.depth == 0:
+            return self.sizes["F"]
+        draft = self.chain[seq.depth - 1]
+        return _draft_output_size(draft, self.sizes["F"])
+
+    def _arith(self, node, name, args):
+        a, b = args[0], args[1]
+        seq_first = not isinstance(a, Param)
+        seq, const = (a, b) if seq_first else (b, a)
+        if not isinstance(const, Param):
+            raise self.fail(node, f"{name} of two computed values (a residual or gating) is "
+                                  f"not supported")
+        seq = self._as_seq(node, seq)
+        if "alpha" in node.kwargs and node.kwargs["alpha"] != 1:
+            raise self.fail(node, f"{name} with alpha={node.kwargs['alpha']}")
+        N = self.layer_width(seq)
+        c = np.asarray(const.value, dtype=np.float32)
+        if c.size not in (1, N) or (c.ndim and c.shape[-1] not in (1, N)):
+            raise self.fail(node, f"a constant of shape {c.shape} is not one value per "
+                                  f"feature ({N})")
+        vector = np.broadcast_to(c.reshape(-1), (N,)).astype(np.float32) if c.size in (1, N) \
+            else None
+        one, zero = np.ones(N, np.float32), np.zeros(N, np.float32)
+        last = self.chain[-1] if self.chain else None
+        producer = node.args[0] if seq_first else node.args[1]
+        mergeable = last is not None and seq.depth == len(self.chain) and \
+            len(getattr(producer, "users", ())) == 1
+        if name == "add":
+            if mergeable and last.get("dense") is not None and last["bias"] is None and \
+                    last["activation"] == "Identity":
+                last["bias"] = vector
+                return seq
+            draft = {"scale": one, "offset": vector}
+        elif name == "sub" or name == "rsub":
+            negate = (name == "sub") != seq_first
+            draft = {"scale": -one, "offset": vector} if negate else \
+                {"scale": one, "offset": -vector}
+        elif name == "mul":
+            draft = {"scale": vector, "offset": zero}
+        else:
+            if not seq_first:
+                raise self.fail(node, "divides a constant by the sequence")
+            if np.any(vector == 0):
+                raise self.fail(node, "divides by zero")
+            if mergeable and "scale" in last and np.all(last["scale"] == 1):
+                self.chain[-1] = {"normalize": (-last["offset"], vector), "node": last["node"]}
+                return seq
+            draft = {"normalize": (zero, vector)}
+        depth = self._append(node, seq, draft)
+        return Seq(depth, seq.axes, seq.last_step)
+
+    def _select(self, node, name, args):
+        value = args[0]
+        if isinstance(value, State):
+            if name == "select":
+                return State(["gather", args[1].value, args[2].value, value.recipe])
+            raise self.fail(node, "slices a state")
+        seq = self._as_seq(node, value)
+        dim = args[1].value if len(args) > 1 else 0
+        dim = dim + len(seq.axes) if dim < 0 else dim
+        label = seq.axes[dim]
+        if label == "F":
+            raise self.fail(node, "selects features; not supported")
+        size = self.sizes.get(label, 1)
+        if name == "select":
+            index = args[2].value
+            if seq.depth == 0 and index >= 0:
+                # a step of the input, for a cell stepped in a loop
+                out = Seq(0, seq.axes[:dim] + seq.axes[dim + 1:])
+                out._step_of = (seq, label, index)
+                return out
+            if index not in (-1, size - 1):
+                raise self.fail(node, f"selects step {index}; lstmlite can select only the "
+                                      f"last step (-1)")
+            if self.binding.get(label) == "B":
+                raise self.fail(node, "selects one sequence of the batch")
+            self._bind(node, label, "T")
+            return Seq(seq.depth, seq.axes[:dim] + seq.axes[dim + 1:], last_step=True)
+        start = args[2].value if len(args) > 2 else 0
+        end = args[3].value if len(args) > 3 else None
+        step = args[4].value if len(args) > 4 else 1
+        if step == 1 and (start in (0, None)) and (end is None or end >= size):
+            return seq
+        if step == 1 and start in (-1, size - 1) and (end is None or end >= size):
+            self._bind(node, label, "T")
+            axes = list(seq.axes)
+            axes[dim] = "1"
+            return Seq(seq.depth, tuple(axes), last_step=True)
+        raise self.fail(node, f"slices [{start}:{end}:{step}] along dim {dim}; only the last "
+                              f"step is supported")
+
+    def _layout(self, node, name, args):
+        value = args[0]
+        if isinstance(value, State):
+            raise self.fail(node, f"{name} of a state is not supported")
+        seq = self._as_seq(node, value)
+        axes = list(seq.axes)
+        if name == "unsqueeze":
+            dim = args[1].value
+            dim = dim + len(axes) + 1 if dim < 0 else dim
+            axes.insert(dim, "1")
+        elif name == "squeeze":
+            dims = args[1].value if len(args) > 1 else None
+            dims = [dims] if isinstance(dims, int) else dims
+            dims = [i for i, a in enumerate(axes) if a == "1"] if dims is None else \
+                [d + len(axes) if d < 0 else d for d in dims]
+            for d in dims:
+                if axes[d] != "1" and self.sizes.get(axes[d]) != 1:
+                    return seq  # squeeze of an axis > 1 is a no-op in torch
+            axes = [a for i, a in enumerate(axes) if i not in dims]
+        elif name in ("transpose", "permute", "t"):
+            if name == "transpose":
+                a, b = args[1].value, args[2].value
+                perm = list(range(len(axes)))
+                perm[a], perm[b] = perm[b], perm[a]
+            elif name == "t":
+                perm = list(range(len(axes)))[::-1]
+            else:
+                perm = list(args[1].value)
+            axes = [axes[p] for p in perm]
+            if "F" in axes and axes[-1] != "F":
+                self.notes.append(f"{node.name} moves the feature axis")
+        else:  # view / reshape / flatten: only unit axes may come and go
+            shape = [a.value for a in args[1]] if name != "flatten" else None
+            real = [a for a in axes if a != "1"]
+            if name == "flatten" or (shape and shape.count(-1) <= 1 and
+                                     len([d for d in shape if d != 1]) == len(real)):
+                axes = real
+                if shape:
+                    it = iter(real)
+                    axes = ["1" if d == 1 else next(it) for d in shape]
+            else:
+                raise self.fail(node, f"{name} to {shape} changes more than unit axes")
+        return Seq(seq.depth, tuple(axes), seq.last_step)
+
+    def _getitem(self, node, args):
+        container, index = args[0], args[1].value
+        if isinstance(container, tuple):
+            return container[index]
+        if isinstance(container, CellOut) and container.part == "tuple":
+            if index == 0:
+                return CellOut(container.chain, container.step, "h")
+            return CellOut(container.chain, container.step, "c")
+        if isinstance(container, State):
+            return State(["gather", 0, index, container.recipe])
+        raise self.fail(node, "indexes a value lstmlite cannot index")
+
+    # ---- the result ---------------------------------------------------------------------------------
+
+    def _finish(self, output_node):
+        layers = _build_layers(self.chain, self.where)
+        outputs = {}
+        results = output_node.args[0]
+        results = results if isinstance(results, (list, tuple)) else [results]
+        for number, item in enumerate(results):
+            value = self.values.get(item) if item is not None else None
+            name = f"output{number}"
+            if isinstance(value, CellOut):
+                value = self._cell_as_seq(output_node, value)
+            if isinstance(value, Seq):
+                if value.depth != len(self.chain):
+                    raise ConversionError(f"{self.where}: output {number} is the value after "
+                                          f"layer {value.depth} of {len(self.chain)}")
+                axes = []
+                for label in value.axes:
+                    if label == "F":
+                        axes.append(["F", layers[-1].output_size, 1])
+                    elif label == "1":
+                        axes.append("1")
+                    else:
+                        role = self.binding.get(label)
+                        if role is None:
+                            raise ConversionError(f"{self.where}: axis {label} of output "
+                                                  f"{number} is neither time nor batch")
+                        axes.append(role)
+                outputs[name] = {"kind": "sequence", "axes": axes,
+                                 "last_step": bool(value.last_step)}
+            elif isinstance(value, State) and "state" in str(value.recipe):
+                outputs[name] = {"kind": "state", "recipe": value.recipe}
+            else:
+                raise ConversionError(f"{self.where}: output {number} is not computed by the "
+                                      f"network ({type(value).__name__})")
+        axes = []
+        for label in self.sequence_axes:
+            if label == "F":
+                axes.append("F")
+                continue
+            role = self.binding.get(label)
+            if role is None:
+                raise ConversionError(f"{self.where}: axis {label} of the input is neither "
+                                      f"time nor batch")
+            axes.append(role)
+        inputs = {"sequence_input": {"name": self.sequence_input, "axes": axes}}
+        signature = dict(inputs, initial_state=self.initial_state if any(
+            v for e in self.initial_state for v in e.values()) else None,
+            sequence_lengths=None, outputs=outputs, input_order=self.user_inputs)
+        return layers, signature, self.notes
+
+
+def _split_params(chunks, has_biases: bool, op: str, fail, node):
+    """Per-direction (w_ih, w_hh, b_ih, b_hh, w_hr) from aten's flat parameter list."""
+    out = []
+    for chunk in chunks:
+        arrays = [np.asarray(c, dtype=np.float32) for c in chunk]
+        w_ih, w_hh = arrays[0], arrays[1]
+        rest = arrays[2:]
+        b_ih = b_hh = w_hr = None
+        if has_biases:
+            b_ih, b_hh, rest = rest[0], rest[1], rest[2:]
+        if rest:
+            if op != "LSTM" or len(rest) != 1:
+                raise fail(node, f"unexpected extra weights {[r.shape for r in rest]}")
+            w_hr = rest[0]
+        out.append((w_ih, w_hh, b_ih, b_hh, w_hr))
+    return out
+
+
+def _draft_output_size(draft, input_size):
+    if "layer" in draft:
+        return draft["layer"].output_size
+    if "dense" in draft:
+        return np.asarray(draft["dense"]).shape[0]
+    if "normalize" in draft:
+        return len(draft["normalize"][0])
+    return len(draft["scale"])
+
+
+def _build_layers(chain, where):
+    layers = []
+    for draft in chain:
+        try:
+            if "layer" in draft:
+                layers.append(draft["layer"])
+            elif "dense" in draft:
+                layers.append(Dense(draft["dense"], draft["bias"],
+                                    activation=draft["activation"]))
+            elif "normalize" in draft:
+                layers.append(Normalize(*draft["normalize"]))
+            else:
+                layers.append(Scale(draft["scale"], draft["offset"]))
+        except Exception as exc:
+            raise ConversionError(f"{where}: {draft['node']}: {exc}") from None
+    return layers
+
+
+def _op_name(node) -> str:
+    target = getattr(node, "target", None)
+    name = getattr(target, "__name__", str(target))
+    return name.split(".")[0]
+
+
+def _target_name(node) -> str:
+    target = getattr(node, "target", None)
+    return str(getattr(target, "__name__", target))
+
+
+# ---- entry points ---------------------------------------------------------------------------
+
+def _export(module, example_inputs, where: str):
+    torch = _torch()
+    import warnings
+    if not isinstance(module, torch.nn.Module):
+        raise ConversionError(f"{where}: expected a torch.nn.Module, got "
+                              f"{type(module).__name__}")
+    if example_inputs is None:
+        raise ConversionError(f"{where}: needs example_input, e.g. torch.randn(1, 50, "
+                              f"features): the structure is found by tracing")
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    was_training = module.training
+    module.eval()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.export.export(module, tuple(example_inputs)), tuple(example_inputs)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"{where}: torch.export could not trace the module: "
+                              f"{first}") from None
+    finally:
+        module.train(was_training)
+
+
+def _convert_program(program, where: str, run_source, example_inputs, *, verify: bool,
+                     tolerance: float, seed: int, source: dict) -> Conversion:
+    layers, signature, notes = TorchProgramConverter(program, where).convert()
+    metadata = {"source": source, "signature": signature}
+    try:
+        model = Model(layers, metadata=metadata)
+    except Exception as exc:
+        raise ConversionError(f"{where}: {exc}") from None
+
+    def check(candidate):
+        return verify_torch(run_source, candidate, signature, example_inputs,
+                            tolerance=tolerance, seed=seed, name=where)
+
+    report = check(model) if verify else None
+    if report is not None:
+        model.metadata["verification"] = report.as_metadata()
+    return Conversion(model, signature, notes, report, check)
+
+
+def convert_torch(module, example_input=None, *, verify: bool = True,
+                  tolerance: float = DEFAULT_TOLERANCE, seed: int = 0) -> Conversion:
+    where = type(module).__name__
+    program, examples = _export(module, example_input, where)
+
+    def run_source(*tensors):
+        torch = _torch()
+        with torch.no_grad():
+            was = module.training
+            module.eval()
+            try:
+                return module(*tensors)
+            finally:
+                module.train(was)
+    return _convert_program(program, where, run_source, examples, verify=verify,
+                            tolerance=tolerance, seed=seed,
+                            source={"format": "torch", "module": where})
+
+
+def from_torch(module, example_input=None, *, verify: bool = True,
+               tolerance: float = DEFAULT_TOLERANCE, seed: int = 0) -> Model:
+    """Converts an nn.Module: traced with torch.export on `example_input` (a tensor of shape
+    (batch, time, features) or (time, batch, features) as the module takes it, or a tuple of
+    the forward's tensors, e.g. (x, h0, c0)). With verify=True the module and the conversion
+    run on seeded random inputs of the example's shapes and the conversion is refused
+    (VerificationError) if any output differs by more than `tolerance`."""
+    return convert_torch(module, example_input, verify=verify, tolerance=tolerance,
+                         seed=seed).model
+
+
+def verify_torch(run_source, model, signature, example_inputs, *, tolerance: float,
+                 seed: int, name: str) -> VerificationReport:
+    torch = _torch()
+    from torch.utils._pytree import tree_flatten
+    rng = np.random.default_rng(seed)
+    names = signature.get("input_order") or [signature["sequence_input"]["name"]]
+    feeds = {}
+    for input_name, example in zip(names, example_inputs):
+        shape = tuple(example.shape)
+        feeds[input_name] = rng.standard_normal(shape).astype(np.float32) * \
+            (1.0 if input_name == names[0] else 0.5)
+    report = VerificationReport(tolerance=tolerance,
+                                reference=f"torch {torch.__version__.split('+')[0]}")
+    axes = signature["sequence_input"]["axes"]
+    shape = feeds[names[0]].shape
+    report.batch = shape[axes.index("B")] if "B" in axes else 1
+    report.steps = shape[axes.index("T")] if "T" in axes else 1
+    expected, _ = tree_flatten(run_source(*[torch.from_numpy(feeds[n]) for n in names]))
+    actual = run_signature(model, signature, feeds)
+    failures = []
+    for number, want in enumerate(expected):
+        output = f"output{number}"
+        if output not in actual:
+            continue
+        want = want.detach().numpy()
+        got = actual[output]
+        if got.shape != want.shape:
+            raise VerificationError(f"{name}: output {number} has shape {want.shape} in torch "
+                                    f"and {got.shape} converted")
+        diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) \
+            if want.size else 0.0
+        report.differences[output] = diff if np.isfinite(diff) else float("inf")
+        if not diff <= tolerance:
+            failures.append(f"output {number}: {diff:.3g}")
+    if failures:
+        error = VerificationError(f"{name}: the converted model differs from torch by more "
+                                  f"than {tolerance:g} (max abs difference "
+                                  f"{', '.join(failures)}); nothing was written")
+        error.report = report
+        raise error
+    return report
+
+
+# ---- files ---------------------------------------------------------------------------------
+
+_PICKLED_MODULE_HELP = (
+    "lstmlite loads .pt files with torch.load(weights_only=True) and never unpickles "
+    "arbitrary objects (unpickling can run any code). Save the weights instead: "
+    "torch.save(model.state_dict(), 'weights.pt'), or a traced program: "
+    "torch.export.save(torch.export.export(model, (x,)), 'model.pt2')")
+
+
+def convert_torch_file(path: str, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE,
+                       seed: int = 0, options: Optional[Dict[str, Any]] = None) -> Conversion:
+    """A .pt2 program, a TorchScript archive or a state_dict file."""
+    torch = _torch()
+    options = dict(options or {})
+    names = []
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    if path.lower().endswith(".pt2") or any(n.endswith("serialized_exported_program.json")
+                                            or "/models/" in n for n in names):
+        _no_options(options, path, "a torch.export program")
+        return _convert_pt2(path, verify=verify, tolerance=tolerance, seed=seed)
+    if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+        return _convert_torchscript(path, verify=verify, tolerance=tolerance, seed=seed,
+                                    input_size=options.get("input_size"),
+                                    head=options.get("head_activation"))
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        text = str(exc)
+        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+            raise ConversionError(f"{path}: holds a pickled Python object (a whole module?). "
+                                  f"{_PICKLED_MODULE_HELP}") from None
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise ConversionError(f"{path}: not a PyTorch file torch.load can read: {first}") \
+            from None
+    return convert_state_dict(loaded, path, verify=verify, tolerance=tolerance, seed=seed,
+                              **options)
+
+
+def _no_options(options, path, what):
+    for name, value in options.items():
+        if value is not None:
+            raise ConversionError(f"{path}: option --{name.replace('_', '-')} applies to "
+                                  f"state_dict files, not to {what}")
+
+
+def _convert_pt2(path, *, verify, tolerance, seed) -> Conversion:
+    torch = _torch()
+    try:
+        program = torch.export.load(path)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"{path}: torch.export.load failed: {first}") from None
+    examples = []
+    for node in program.graph_module.graph.nodes:
+        if node.op == "placeholder" and node.name in {
+                s.arg.name for s in program.graph_signature.input_specs
+                if s.kind.name == "USER_INPUT"}:
+            examples.append(torch.zeros(tuple(int(d) for d in node.meta["val"].shape)))
+    runner = program.module()
+
+    def run_source(*tensors):
+        with torch.no_grad():
+            return runner(*tensors)
+    return _convert_program(program, path, run_source, tuple(examples), verify=verify,
+                            tolerance=tolerance, seed=seed,
+                            source={"format": "torch.export", "file": os.path.basename(path)})
+
+
+def _torchscript_input_size(frozen) -> Optional[int]:
+    """The feature count, read from the first op that consumes the input with a constant
+    tensor (a weight or a normalization buffer), following layout ops."""
+    graph = frozen.graph
+    inputs = list(graph.inputs())
+    if len(inputs) < 2:
+        return None
+    frontier = [inputs[1]]
+    for _ in range(8):
+        following = []
+        for value in frontier:
+            for use in value.uses():
+                node = use.user
+                for operand in node.inputs():
+                    producer = operand.node()
+                    candidates = [operand] if producer.kind() == "prim::Constant" else \
+                        list(producer.inputs()) if producer.kind() == "prim::ListConstruct" \
+                        else []
+                    for candidate in candidates:
+                        if candidate.node().kind() != "prim::Constant":
+                            continue
+                        tensor = candidate.toIValue()
+                        if isinstance(tensor, (list, tuple)) and tensor and \
+                                hasattr(tensor[0], "shape"):
+                            tensor = tensor[0]  # an RNN's parameter list: weight_ih_l0 first
+                        if hasattr(tensor, "shape") and tensor.dim() == 2:
+                            return int(tensor.shape[1])
+                        if hasattr(tensor, "shape") and tensor.dim() == 1 and \
+                                node.kind() in ("aten::sub", "aten::div", "aten::mul",
+                                                "aten::add"):
+                            return int(tensor.shape[0])
+                following.extend(node.outputs())
+        frontier = following
+    return None
+
+
+def _convert_torchscript(path, *, verify, tolerance, seed, input_size, head) -> Conversion:
+    """TorchScript: torch's TorchScript ONNX exporter, then the ONNX importer; verified
+    against the scripted module itself."""
+    torch = _torch()
+    import io
+    import warnings
+    if head is not None:
+        raise ConversionError(f"{path}: option --head-activation applies to state_dict files; "
+                              f"a TorchScript archive carries its activations")
+    try:
+        scripted = torch.jit.load(path, map_location="cpu").eval()
+        frozen = torch.jit.freeze(scripted)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"{path}: torch.jit.load failed: {first}") from None
+    size = input_size or _torchscript_input_size(frozen)
+    if size is None:
+        raise ConversionError(f"{path}: cannot tell the input's feature count from the "
+                              f"TorchScript graph; give it with --input-size")
+    example = torch.randn(1, 5, size)
+    with torch.no_grad():
+        try:
+            from torch.utils._pytree import tree_flatten
+            count = len(tree_flatten(scripted(example))[0])
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ConversionError(f"{path}: the scripted module does not run on a (1, 5, "
+                                  f"{size}) input: {first}; give --input-size") from None
+    try:
+        from .onnx_import import convert_onnx
+    except ImportError:
+        raise ConversionError(f"{path}: TorchScript archives are converted through ONNX: pip "
+                              f"install 'lstmlite[onnx]'") from None
+    buffer = io.BytesIO()
+    outputs = [f"output{i}" for i in range(count)]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(scripted, (example,), buffer, dynamo=False, input_names=["x"],
+                              output_names=outputs, dynamic_axes={"x": {0: "d0", 1: "d1"}})
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"{path}: torch's TorchScript ONNX exporter failed: {first} "
+                              f"(nn.LSTM proj_size has no ONNX form: save a torch.export "
+                              f"program instead)") from None
+    conversion = convert_onnx(buffer.getvalue(), verify=False)
+    conversion.signature["input_order"] = ["x"]
+    conversion.model.metadata["source"] = {"format": "torchscript",
+                                           "file": os.path.basename(path)}
+
+    def run_source(*tensors):
+        with torch.no_grad():
+            return scripted(*tensors)
+
+    def check(candidate):
+        return verify_torch(run_source, candidate, conversion.signature, (example,),
+                            tolerance=tolerance, seed=seed, name=path)
+    conversion.verify = check
+    conversion.report = check(conversion.model) if verify else None
+    if conversion.report is not None:
+        conversion.model.metadata["verification"] = conversion.report.as_metadata()
+    return conversion
+
+
+# ---- state_dicts -------------------------------------------------------------------------------
+
+_RECURRENT_KEY = re.compile(r"^(?P<prefix>.*?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|"
+                            r"weight_hr)(?:_l(?P<layer>\d+)(?P<reverse>_reverse)?)?$")
+
+
+def _unwrap_checkpoint(loaded, where):
+    if isinstance(loaded, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if key in loaded and isinstance(loaded[key], dict):
+                return loaded[key]
+        return loaded
+    raise ConversionError(f"{where}: holds a {type(loaded).__name__}, not a state_dict (a "
+                          f"dict of tensors). {_PICKLED_MODULE_HELP}")
+
+
+def convert_state_dict(state_dict, where: str = "state_dict", *, verify: bool = True,
+                       tolerance: float = DEFAULT_TOLERANCE, seed: int = 0,
+                       head_activation: Optional[str] = None,
+                       input_size: Optional[int] = None) -> Conversion:
+    """Infers the layer stack from standard key patterns (nn.LSTM/GRU/RNN weight_ih_l{k}
+    [_reverse], cells' weight_ih, nn.Linear weight/bias) and shapes. A state_dict carries no
+    activations: the last Linear gives logits unless head_activation says otherwise."""
+    torch = _torch()
+    state = _unwrap_checkpoint(state_dict, where)
+    arrays = {}
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise ConversionError(f"{where}: entry {key!r} is a {type(value).__name__}, not a "
+                                  f"tensor")
+        arrays[key] = value.detach().cpu().float().numpy()
+    listing = "; ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items())
+    groups: Dict[str, Dict[str, Any]] = {}   # by module prefix, in the dict's order
+    for key, array in arrays.items():
+        match = _RECURRENT_KEY.match(key)
+        if match:
+            layer = int(match["layer"]) if match["layer"] is not None else None
+            group = groups.setdefault(match["prefix"], {"kind": "recurrent", "keys": {}})
+            group["cell"] = layer is None
+            group["keys"][(match["kind"], layer or 0, bool(match["reverse"]))] = array
+        elif key.endswith("weight") and array.ndim == 2 or \
+                key.endswith("bias") and array.ndim == 1 and key[:-4] + "weight" in arrays:
+            name = "weight" if key.endswith("weight") else "bias"
+            prefix = key[:-len(name)]
+            groups.setdefault(prefix, {"kind": "linear", "keys": {}})["keys"][name] = array
+        else:
+            raise ConversionError(
+                f"{where}: key {key!r} {tuple(array.shape)} matches no layer lstmlite can "
+                f"infer from a state_dict (nn.LSTM/GRU/RNN, their cells, nn.Linear). Keys: "
+                f"{listing}. Convert the module with from_torch or a torch.export program "
+                f"(.pt2) instead")
+    layers = [(g["kind"], prefix, g["keys"] if g["kind"] == "linear" else g)
+              for prefix, g in groups.items()]
+    notes: List[str] = []
+    linear_positions = [i for i, (kind, _, _) in enumerate(layers) if kind == "linear"]
+    if len(linear_positions) > 1 or linear_positions and linear_positions[0] != len(layers) - 1:
+        raise ConversionError(
+            f"{where}: has Linear layers before the last layer; a state_dict does not say "
+            f"which activations lie between layers or in what order they run. Keys: "
+            f"{listing}. Convert the module with from_torch or save a torch.export program "
+            f"(.pt2)")
+    head = HEAD_ACTIVATIONS.get((head_activation or "none").lower())
+    if head is None:
+        raise ConversionError(f"head activation {head_activation!r} is not one of "
+                              f"{', '.join(HEAD_ACTIVATIONS)}")
+    built = []
+    for kind, prefix, group in layers:
+        if kind == "linear":
+            if head_activation is None:
+                notes.append("a state_dict carries no activations: the last Linear outputs "
+                             "logits (use --head-activation to add softmax, sigmoid, ...)")
+            built.append(Dense(group["weight"], group.get("bias"), activation=head))
+            continue
+        built.extend(_recurrent_from_keys(prefix, group, where, listing, notes))
+    if not built or not any(l.recurrent for l in built):
+        raise ConversionError(f"{where}: no recurrent layer found. Keys: {listing}")
+    if head_activation is not None and built[-1].type_name != "Dense":
+        raise ConversionError(f"--head-activation needs a Linear head; {where} has none")
+    if input_size is not None and built[0].input_size != input_size:
+        raise ConversionError(f"{where}: the first layer takes {built[0].input_size} "
+                              f"features, but --input-size is {input_size}")
+    for number in range(1, len(built)):
+        if built[number].input_size != built[number - 1].output_size:
+            raise ConversionError(
+                f"{where}: layers do not chain in key order ({built[number - 1].type_name} "
+                f"outputs {built[number - 1].output_size}, {built[number].type_name} takes "
+                f"{built[number].input_size}). Keys: {listing}")
+    notes.append("a state_dict does not say whether the head reads every step or the last: "
+                 "step() gives the head's output at every step; run()'s last step is the "
+                 "last-step output")
+    signature = {"sequence_input": {"name": "x", "axes": ["B", "T", "F"]},
+                 "initial_state": None, "sequence_lengths": None,
+                 "outputs": {"output0": {"kind": "sequence",
+                                         "axes": ["B", "T", ["F", built[-1].output_size, 1]],
+                                         "last_step": False}},
+                 "input_order": ["x"]}
+    model = Model(built, metadata={"source": {"format": "state_dict",
+                                              "file": os.path.basename(str(where))},
+                                   "signature": signature})
+    reference = _torch_reference(built, state, layers, head)
+
+    def check(candidate):
+        example = torch.zeros(2, 9, built[0].input_size)
+        return verify_torch(reference, candidate, signature, (example,), tolerance=tolerance,
+                            seed=seed, name=str(where))
+    report = check(model) if verify else None
+    if report is not None:
+        model.metadata["verification"] = report.as_metadata()
+    return Conversion(model, signature, notes, report, check)
+
+
+def from_state_dict(state_dict, *, head_activation: Optional[str] = None,
+                    verify: bool = True, tolerance: float = DEFAULT_TOLERANCE) -> Model:
+    """A Model from a state_dict (a dict of tensors, or a checkpoint holding one)."""
+    return convert_state_dict(state_dict, verify=verify, tolerance=tolerance,
+                              head_activation=head_activation).model
+
+
+def _recurrent_from_keys(prefix, group, where, listing, notes):
+    keys = group["keys"]
+    layer_numbers = sorted({layer for (_, layer, _) in keys})
+    out = []
+    for layer_number in layer_numbers:
+        reverse = (("weight_ih", layer_number, True) in keys)
+        parts = []
+        for rev in ([False, True] if reverse else [False]):
+            get = (lambda name: keys.get((name, layer_number, rev)))
+            if get("weight_ih") is None or get("weight_hh") is None:
+                raise ConversionError(f"{where}: {prefix} layer {layer_number} lacks weight_ih "
+                                      f"or weight_hh. Keys: {listing}")
+            parts.append([get(n) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                           "weight_hr")])
+        w_ih, w_hh, _, _, w_hr = parts[0]
+        hidden = w_hr.shape[1] if w_hr is not None else w_hh.shape[1]
+        gates = w_ih.shape[0] // hidden if hidden else 0
+        if gates * hidden != w_ih.shape[0] or gates not in (1, 3, 4):
+            raise ConversionError(f"{where}: {prefix}weight_ih_l{layer_number} has "
+                                  f"{w_ih.shape[0]} rows for hidden size {hidden}: not 4 "
+                                  f"(LSTM), 3 (GRU) or 1 (RNN) gates. Keys: {listing}")
+        stack = (lambda k: None if parts[0][k] is None else
+                 np.stack([p[k] for p in parts]) if reverse else parts[0][k])
+        direction = "bidirectional" if reverse else "forward"
+        if gates == 4:
+            out.append(LSTM(stack(0), stack(1), stack(2), stack(3), weight_hr=stack(4),
+                            direction=direction))
+        elif gates == 3:
+            out.append(GRU(stack(0), stack(1), stack(2), stack(3), direction=direction))
+        else:
+            notes.append(f"{prefix or 'the'} RNN is taken as tanh (PyTorch's default); a "
+                         f"state_dict does not record nonlinearity='relu'")
+            out.append(RNN(stack(0), stack(1), stack(2), stack(3), nonlinearity="tanh",
+                           direction=direction))
+    return out
+
+
+def _torch_reference(built, state, layers, head):
+    """torch modules with the state_dict's own weights, in the inferred order: an independent
+    reference for verification (torch's kernels, not lstmlite's)."""
+    torch = _torch()
+    modules = []
+    for kind, prefix, group in layers:
+        if kind == "linear":
+            module = torch.nn.Linear(*group["weight"].shape[::-1], bias="bias" in group)
+            module.load_state_dict({k: torch.from_numpy(v) for k, v in group.items()})
+            modules.append(module)
+            continue
+        keys = group["keys"]
+        numbers = sorted({layer for (_, layer, _) in keys})
+        first = [l for l in built if l.recurrent][len([m for m in modules
+                                                      if isinstance(m, torch.nn.RNNBase)])]
+        cls = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "RNN": torch.nn.RNN}[first.type_name]
+        kwargs = dict(num_layers=len(numbers), bias=("bias_ih", 0, False) in keys,
+                      batch_first=True, bidirectional=first.num_directions == 2)
+        if first.type_name == "LSTM" and first.proj_size:
+            kwargs["proj_size"] = first.proj_size
+        module = cls(first.input_size, first.hidden_size, **kwargs)
+        weights = {}
+        for (name, layer, rev), array in keys.items():
+            suffix = "" if group.get("cell") else f"_l{layer}" + ("_reverse" if rev else "")
+            weights[name + (suffix or "_l0")] = torch.from_numpy(array)
+        module.load_state_dict(weights)
+        modules.append(module)
+    activation = {"Softmax": lambda y: torch.softmax(y, -1),
+                  "LogSoftmax": lambda y: torch.log_softmax(y, -1),
+                  "Sigmoid": torch.sigmoid, "Tanh": torch.tanh, "Relu": torch.relu,
+                  "Identity": lambda y: y}[head]
+
+    def run(x):
+        with torch.no_grad():
+            y = x
+            for module in modules:
+                y = module(y)[0] if isinstance(module, torch.nn.RNNBase) else module(y)
+            return activation(y) if isinstance(modules[-1], torch.nn.Linear) else y
+    return run
