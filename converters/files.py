@@ -12,7 +12,7 @@ import tempfile
 import zipfile
 from typing import Any, Dict, List, Optional
 
-from lstmlite.errors import ConversionError, VerificationError
+from lstmlite.errors import ConversionError
 
 KINDS = ("onnx", "torch")
 

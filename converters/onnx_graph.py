@@ -19,15 +19,14 @@ append layers to the chain. The result is the layer list plus the graph's signat
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from lstmlite.errors import ConversionError
-from lstmlite.layers import GRU, LSTM, RNN, Dense, Normalize, Scale
 
+from .drafts import build_layers
 from .onnx_recurrent import RecurrentNode
 
 # ---- abstract values ---------------------------------------------------------------------
@@ -1261,20 +1260,7 @@ class OnnxGraphConverter:
     # ---- the result ---------------------------------------------------------------------------
 
     def _finish(self):
-        layers = []
-        for draft in self.chain:
-            try:
-                if "layer" in draft:
-                    layers.append(draft["layer"])
-                elif "dense" in draft:
-                    layers.append(Dense(draft["dense"], draft["bias"],
-                                        activation=draft["activation"]))
-                elif "normalize" in draft:
-                    layers.append(Normalize(*draft["normalize"]))
-                else:
-                    layers.append(Scale(draft["scale"], draft["offset"]))
-            except Exception as exc:
-                raise ConversionError(f"{self.source}: node {draft['node']!r}: {exc}") from None
+        layers = build_layers(self.chain, self.source)
         outputs = {}
         final_depth = len(self.chain)
         for value_info in self.graph.output:
@@ -1318,9 +1304,6 @@ class OnnxGraphConverter:
                                       f"; lstmlite cannot produce it")
         if not any(o["kind"] == "sequence" for o in outputs.values()) and not outputs:
             raise ConversionError(f"{self.source}: the graph has no outputs")
-        if any(draft for draft in self.chain[self._last_recurrent_position() + 1:]
-               if "layer" in draft):
-            pass
         seq_axes = []
         for label in self.sequence_input_axes:
             role = self.binding.get(label)
@@ -1337,10 +1320,6 @@ class OnnxGraphConverter:
             "outputs": outputs,
         }
         return layers, signature, self.notes
-
-    def _last_recurrent_position(self) -> int:
-        positions = [i for i, d in enumerate(self.chain) if "layer" in d]
-        return positions[-1] if positions else -1
 
 
 _ROLE = {"T": "time", "B": "batch"}

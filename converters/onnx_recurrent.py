@@ -141,7 +141,7 @@ class RecurrentNode:
             raise ConversionError(f"{where}: input W has shape {W.shape}; expected "
                                   f"({D}, {G}*hidden_size, input_size) for "
                                   f"direction={self.direction!r}")
-        H, I = W.shape[1] // G, W.shape[2]
+        H = W.shape[1] // G
         if self.hidden_size is not None and self.hidden_size != H:
             raise ConversionError(f"{where}: attribute 'hidden_size' is {self.hidden_size} "
                                   f"but W has shape {W.shape}, i.e. hidden_size {H}")

@@ -20,15 +20,16 @@ import operator
 import os
 import re
 import zipfile
-from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from lstmlite.errors import ConversionError, VerificationError
-from lstmlite.layers import GRU, LSTM, RNN, Dense, Normalize, Scale
+from lstmlite.layers import GRU, LSTM, RNN, Dense
 from lstmlite.model import Model
 
+from .drafts import build_layers
 from .onnx_import import Conversion, VerificationReport
 from .signature import run_signature
 
@@ -267,7 +268,6 @@ class TorchProgramConverter:
         if per_direction * layers * D != len(params):
             raise self.fail(node, f"{len(params)} weight tensors do not split into "
                                   f"{layers} layers x {D} directions")
-        core = [a for a in x.axes if a != "1"] if len(x.axes) == 3 else list(x.axes)
         if len(x.axes) != 3 or x.axes[2] != "F":
             raise self.fail(node, f"input has axes {x.axes}; expected 3 axes, features last")
         time_axis, batch_axis = (x.axes[1], x.axes[0]) if batch_first.value else \
@@ -645,7 +645,7 @@ class TorchProgramConverter:
     # ---- the result ---------------------------------------------------------------------------------
 
     def _finish(self, output_node):
-        layers = _build_layers(self.chain, self.where)
+        layers = build_layers(self.chain, self.where)
         outputs = {}
         results = output_node.args[0]
         results = results if isinstance(results, (list, tuple)) else [results]
@@ -720,24 +720,6 @@ def _draft_output_size(draft, input_size):
     if "normalize" in draft:
         return len(draft["normalize"][0])
     return len(draft["scale"])
-
-
-def _build_layers(chain, where):
-    layers = []
-    for draft in chain:
-        try:
-            if "layer" in draft:
-                layers.append(draft["layer"])
-            elif "dense" in draft:
-                layers.append(Dense(draft["dense"], draft["bias"],
-                                    activation=draft["activation"]))
-            elif "normalize" in draft:
-                layers.append(Normalize(*draft["normalize"]))
-            else:
-                layers.append(Scale(draft["scale"], draft["offset"]))
-        except Exception as exc:
-            raise ConversionError(f"{where}: {draft['node']}: {exc}") from None
-    return layers
 
 
 def _op_name(node) -> str:

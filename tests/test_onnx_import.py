@@ -309,7 +309,6 @@ def test_from_onnx_path_and_metadata(tmp_path):
 
 
 def test_verification_failure_raises(monkeypatch):
-    import converters.onnx_recurrent as rec  # noqa: F401  (the installed name is below)
     from lstmlite.converters import onnx_recurrent
     monkeypatch.setattr(onnx_recurrent, "LSTM_ONNX_TO_ENGINE", (0, 1, 2, 3))
     with pytest.raises(VerificationError, match="differs from onnxruntime"):
