@@ -14,9 +14,6 @@ from typing import Any, Dict, List, Optional
 
 from lstmlite.errors import ConversionError
 
-KINDS = ("onnx", "torch")
-
-
 def source_kind(path: str) -> str:
     extension = os.path.splitext(path)[1].lower()
     if extension == ".onnx":
@@ -40,11 +37,9 @@ def convert_source(path: str, *, verify: bool = True, tolerance: Optional[float]
         raise ConversionError(f"{path}: no such file")
     kind = source_kind(path)
     if kind == "onnx":
-        from .onnx_import import DEFAULT_TOLERANCE, convert_onnx
-        for name, value in options.items():
-            if value is not None:
-                raise ConversionError(f"option --{name.replace('_', '-')} applies to PyTorch "
-                                      f"state_dict files, not to ONNX models")
+        from .common import DEFAULT_TOLERANCE, reject_options
+        from .onnx_import import convert_onnx
+        reject_options(options, path, "ONNX models")
         return convert_onnx(path, verify=verify, seed=seed,
                             tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
     from .torch_import import DEFAULT_TOLERANCE, convert_torch_file

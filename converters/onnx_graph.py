@@ -24,10 +24,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from lstmlite.errors import ConversionError
+from lstmlite.errors import ConversionError, ModelError
 
-from .drafts import build_layers
+from .common import build_layers
 from .onnx_recurrent import RecurrentNode
+from .signature import recipe_leaves
 
 # ---- abstract values ---------------------------------------------------------------------
 
@@ -80,17 +81,8 @@ class State:
 
     @property
     def sources(self) -> set:
-        found = set()
-
-        def walk(r):
-            if isinstance(r, list) and r and isinstance(r[0], str) and \
-                    r[0] in ("input", "state", "zeros"):
-                found.add(r[0])
-            if isinstance(r, list):
-                for item in r:
-                    walk(item)
-        walk(self.recipe)
-        return found
+        """Which kinds of leaves the recipe has: "input", "state", "zeros"."""
+        return {leaf[0] for leaf in recipe_leaves(self.recipe)}
 
 
 # ---- the converter -----------------------------------------------------------------------
@@ -131,7 +123,6 @@ class OnnxGraphConverter:
             raise ConversionError(f"{source_name}: the model imports no default ONNX opset")
         self.values: Dict[str, Any] = {}
         self.chain: List[dict] = []          # layer drafts, in order
-        self.recurrent_count = 0
         self.binding: Dict[str, str] = {}    # seq axis label -> "T" or "B"
         self.static_sizes: Dict[str, Optional[int]] = {}
         self.initial_state: List[Dict[str, Any]] = []
@@ -193,18 +184,14 @@ class OnnxGraphConverter:
             if not self.consumers.get(name):
                 self.notes.append(f"graph input {name!r} is not used")
                 continue
-            tensor_type = value_info.type.tensor_type
             if not value_info.type.HasField("tensor_type"):
                 raise ConversionError(f"{self.source}: graph input {name!r} is not a tensor")
-            dims = []
-            for number, dim in enumerate(tensor_type.shape.dim):
-                if dim.HasField("dim_value"):
-                    dims.append(int(dim.dim_value))
-                else:
-                    dims.append(Sym(f"{name}:{number}"))
+            tensor_type = value_info.type.tensor_type
             if not tensor_type.HasField("shape"):
                 raise ConversionError(f"{self.source}: graph input {name!r} has no shape; "
                                       f"lstmlite needs at least its rank")
+            dims = [int(dim.dim_value) if dim.HasField("dim_value") else Sym(f"{name}:{number}")
+                    for number, dim in enumerate(tensor_type.shape.dim)]
             elem = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
             self.values[name] = ("input", name, tuple(dims), np.dtype(elem))
 
@@ -386,12 +373,10 @@ class OnnxGraphConverter:
             raise ConversionError(f"{where}: {op} takes at most 6 inputs")
         try:
             layer = spec.layer(W, R, B, P)
-        except ConversionError:
-            raise
-        except Exception as exc:  # the layer's own validation
+        except ModelError as exc:  # the layer's own validation
             raise ConversionError(f"{where}: {exc}") from None
         # the sequence axes: (T, B, F) for layout 0, (B, T, F) for layout 1
-        core = [a for a in X.axes]
+        core = X.axes
         if len(core) != 3 or not _is_full_features(core[2], X) or \
                 any(a.kind == "feat" for a in core[:2]):
             raise ConversionError(f"{where}: input X has axes {_show_axes(X.axes)}; expected "
@@ -404,10 +389,8 @@ class OnnxGraphConverter:
         if layer.input_size != core[2].size:
             raise ConversionError(f"{where}: W expects {layer.input_size} input features, X "
                                   f"has {core[2].size}")
-        self._append(node, X, {"layer": layer})
-        index = self.recurrent_count
-        self.recurrent_count += 1
-        depth = len(self.chain)
+        depth = self._append(node, X, {"layer": layer})
+        index = len(self.initial_state)  # this node's number among the recurrent layers
         # initial state and sequence lengths
         entry = {}
         names = [("h", 5)] + ([("c", 6)] if op == "LSTM" else [])
@@ -479,8 +462,7 @@ class OnnxGraphConverter:
         D, H = layer.num_directions, layer.hidden_size
         shape = value.shape
         expected = (D, "batch", H) if spec.layout == 0 else ("batch", D, H)
-        if len(shape) != 3 or shape[2 if True else 0] != H or \
-                shape[0 if spec.layout == 0 else 1] != D:
+        if len(shape) != 3 or shape[2] != H or shape[spec.layout] != D:
             raise ConversionError(f"{where}: input {label} has shape {_show(shape)}; "
                                   f"expected {_show(expected)}")
         recipe = value.recipe
@@ -566,22 +548,21 @@ class OnnxGraphConverter:
                     f"{self._where(node)}: reads the final {which} of recurrent layer {index} "
                     f"({layer.direction}) as features; only the final h of a forward layer "
                     f"equals its output at the last step")
+            # Y_h is (1, batch, hidden): the batch axis is the graph's bound batch axis
+            batch = [Axis("seq", label) for label, role in self.binding.items() if role == "B"]
             axes = (Axis("feat", size=1, stride=layer.hidden_size),
-                    Axis("unit", label="batch-of-state"), Axis("feat", size=layer.hidden_size))
-            batch = [a for a in self._last_batch_axes(depth)]
-            axes = (axes[0], batch[0] if batch else axes[1], axes[2])
+                    batch[0] if batch else Axis("unit"), Axis("feat", size=layer.hidden_size))
             return Seq(depth, axes, last_step=True)
-        if op in ("gather", "slice") and recipe[-1][0] == "concat":
-            axis, parts = recipe[-1][1], recipe[-1][2]
-            if axis == 0:
-                sizes = [self._recipe_rows(p) for p in parts]
-                total = sum(sizes)
-                if op == "gather" and isinstance(recipe[2], int):
-                    row = recipe[2] % total
-                    for part, size in zip(parts, sizes):
-                        if row < size:
-                            return self._recipe_as_seq(node, ["gather", 0, row, part])
-                        row -= size
+        if op == "gather" and recipe[1] == 0 and isinstance(recipe[2], int) and \
+                recipe[-1][0] == "concat" and recipe[-1][1] == 0:
+            # a row of stacked final states (PyTorch's h_n): find the layer it belongs to
+            parts = recipe[-1][2]
+            sizes = [self._recipe_rows(p) for p in parts]
+            row = recipe[2] % sum(sizes)
+            for part, size in zip(parts, sizes):
+                if row < size:
+                    return self._recipe_as_seq(node, ["gather", 0, row, part])
+                row -= size
         if op == "gather" and recipe[1] == 0:
             inner = self._recipe_as_seq(node, recipe[-1])
             index = recipe[2]
@@ -604,10 +585,6 @@ class OnnxGraphConverter:
             draft = [d for d in self.chain if "layer" in d][recipe[1]]
             return draft["layer"].num_directions
         raise ConversionError(f"{self.source}: cannot size state recipe {_show_recipe(recipe)}")
-
-    def _last_batch_axes(self, depth: int):
-        batch = [label for label, role in self.binding.items() if role == "B"]
-        return [Axis("seq", label) for label in batch]
 
     # ---- dense and elementwise -------------------------------------------------------------
 
@@ -787,8 +764,8 @@ class OnnxGraphConverter:
                 raise ConversionError(f"{self._where(node)}: casts the sequence to {target}; "
                                       f"lstmlite computes in float32")
             if target != np.float32:
-                self.notes.append(f"node {node.name!r} casts to {target}; lstmlite computes "
-                                  f"in float32")
+                self.notes.append(f"node {node.name or node.output[0]!r} casts to {target}; "
+                                  f"lstmlite computes in float32")
             return [value]
         raise self._kind_error(node, value)
 
@@ -854,9 +831,10 @@ class OnnxGraphConverter:
             axis = seq.axes[a]
             if axis.kind == "seq":  # a time or batch axis of static size 1
                 role = self.binding.get(axis.label)
-                if role == "T" or role is None:
+                if role is None:
+                    self._bind(node, axis, "T")
+                if role in ("T", None):
                     last_step = True
-                    self._bind(node, axis, "T") if role is None else None
         return Seq(seq.depth, tuple(x for i, x in enumerate(seq.axes) if i not in axes),
                    last_step)
 
@@ -1199,10 +1177,7 @@ class OnnxGraphConverter:
         attrs = self._attributes(node, ("start", "end"))
         value = self._get(node, 0)
         if isinstance(value, Seq):
-            dims = tuple(Sym(a.label) if a.kind == "seq" and
-                         self.static_sizes.get(a.label) is None else
-                         (self.static_sizes.get(a.label) if a.kind == "seq" else (a.size or 1))
-                         for a in value.axes)
+            dims = tuple(a.size if a.kind == "feat" else self._axis_dim(a) for a in value.axes)
         elif isinstance(value, State):
             dims = value.shape
         else:
@@ -1302,7 +1277,7 @@ class OnnxGraphConverter:
                 raise ConversionError(f"{self.source}: graph output {name!r} is "
                                       f"{'a constant' if isinstance(value, Const) else 'a shape'}"
                                       f"; lstmlite cannot produce it")
-        if not any(o["kind"] == "sequence" for o in outputs.values()) and not outputs:
+        if not outputs:
             raise ConversionError(f"{self.source}: the graph has no outputs")
         seq_axes = []
         for label in self.sequence_input_axes:

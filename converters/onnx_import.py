@@ -11,61 +11,15 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Tuple
 
 import numpy as np
 
-from lstmlite.errors import ConversionError, VerificationError
+from lstmlite.errors import ConversionError, ModelError, VerificationError
 from lstmlite.model import Model
 
+from .common import DEFAULT_TOLERANCE, Conversion, VerificationReport, first_line
 from .signature import run_signature
-
-DEFAULT_TOLERANCE = 1e-4
-
-
-@dataclass
-class VerificationReport:
-    """What verification compared: the reference that ran the source, the feeds' sizes, and
-    the maximum absolute difference per graph output. `skipped` says why nothing ran."""
-    reference: str = ""
-    batch: int = 0
-    steps: int = 0
-    differences: Dict[str, float] = field(default_factory=dict)
-    tolerance: float = DEFAULT_TOLERANCE
-    skipped: Optional[str] = None
-
-    @property
-    def passed(self) -> bool:
-        return self.skipped is None and all(d <= self.tolerance
-                                            for d in self.differences.values())
-
-    def as_metadata(self) -> Dict[str, Any]:
-        return {"reference": self.reference, "tolerance": self.tolerance,
-                "max_abs_difference": {k: float(v) for k, v in self.differences.items()}}
-
-    def lines(self) -> List[str]:
-        if self.skipped:
-            return [f"verification skipped: {self.skipped}"]
-        out = [f"verification against {self.reference} (batch {self.batch}, {self.steps} "
-               f"steps, seeded random inputs; tolerance {self.tolerance:g}):"]
-        for name, diff in self.differences.items():
-            verdict = "ok" if diff <= self.tolerance else "FAILED"
-            out.append(f"  output {name!r}: max abs difference {diff:.3g}  {verdict}")
-        return out
-
-
-@dataclass
-class Conversion:
-    """A converted model, its signature, what the converter noticed, the verification report
-    (None when not asked), and `verify(model)`: the same check run on another model (the
-    converted one after a float16/int8 round trip through a file)."""
-    model: Model
-    signature: Dict[str, Any]
-    notes: List[str]
-    report: Optional[VerificationReport]
-    verify: Any = None
-
 
 def _import_onnx():
     try:
@@ -94,8 +48,7 @@ def load_onnx(source) -> Tuple[Any, str]:
         model = onnx.load_from_string(data)
     except Exception as exc:
         raise ConversionError(f"{name}: not an ONNX model (protobuf parse failed: "
-                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                              ) from None
+                              f"{first_line(exc)})") from None
     if not model.graph.node and not model.graph.input:
         raise ConversionError(f"{name}: not an ONNX model (no graph)")
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
@@ -104,8 +57,8 @@ def load_onnx(source) -> Tuple[Any, str]:
                 from onnx.external_data_helper import load_external_data_for_model
                 load_external_data_for_model(model, os.path.dirname(os.path.abspath(name)))
             except Exception as exc:
-                raise ConversionError(f"{name}: cannot load external weight data: {exc}") \
-                    from None
+                raise ConversionError(f"{name}: cannot load external weight data: "
+                                      f"{first_line(exc)}") from None
         else:
             raise ConversionError(f"{name}: weights are stored in external files; pass the "
                                   f".onnx path")
@@ -117,8 +70,8 @@ def _prepare(model, name: str):
     try:
         onnx.checker.check_model(model)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"{name}: the ONNX checker rejects the model: {first}") from None
+        raise ConversionError(f"{name}: the ONNX checker rejects the model: "
+                              f"{first_line(exc)}") from None
     if model.functions:
         from onnx import inliner
         model = inliner.inline_local_functions(model)
@@ -141,7 +94,7 @@ def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLE
                 "signature": signature}
     try:
         model = Model(layers, metadata=metadata)
-    except Exception as exc:
+    except ModelError as exc:
         raise ConversionError(f"{name}: {exc}") from None
 
     def check(candidate: Model) -> VerificationReport:
@@ -296,10 +249,9 @@ def verify_onnx(model_proto, model: Model, signature, *, tolerance: float = DEFA
                   for n in model_proto.graph.node if n.op_type in ("LSTM", "GRU", "RNN")
                   for a in n.attribute)
     try:
-        import onnxruntime  # noqa: F401
-        have_ort = True
+        import onnxruntime
     except ImportError:
-        have_ort = False
+        onnxruntime = None
     feeds, sizes = make_feeds(model_proto, signature, batch=batch, steps=steps, seed=seed)
     report.batch, report.steps = sizes["B"], sizes["T"]
     try:
@@ -310,43 +262,19 @@ def verify_onnx(model_proto, model: Model, signature, *, tolerance: float = DEFA
             wanted = set(evaluator.input_names)
             results = evaluator.run(None, {k: v for k, v in feeds.items() if k in wanted})
             expected = dict(zip(evaluator.output_names, results))
-        elif not have_ort:
+        elif onnxruntime is None:
             report.skipped = ("onnxruntime is not installed (pip install onnxruntime); the "
                               "conversion was not checked against it")
             return report
         elif layout1:
-            import onnxruntime
             report.reference = (f"onnxruntime {onnxruntime.__version__} (layout=1 nodes "
                                 f"rewritten as Transpose + layout=0)")
             expected = _run_onnxruntime(_to_time_major(model_proto), feeds)
         else:
-            import onnxruntime
             report.reference = f"onnxruntime {onnxruntime.__version__}"
             expected = _run_onnxruntime(model_proto, feeds)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except Exception as exc:  # anything the reference runtime raises
         raise VerificationError(f"{name}: {report.reference or 'the reference'} could not run "
-                                f"the source model ({first}); convert with verification "
-                                f"off (--no-verify) to skip the check") from None
-    actual = run_signature(model, signature, feeds)
-    failures = []
-    for output, want in expected.items():
-        got = actual[output]
-        want = np.asarray(want)
-        if got.shape != want.shape:
-            raise VerificationError(f"{name}: output {output!r} has shape {want.shape} in the "
-                                    f"source and {got.shape} converted")
-        diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) \
-            if want.size else 0.0
-        if not np.isfinite(diff):
-            diff = float("inf")
-        report.differences[output] = diff
-        if diff > tolerance:
-            failures.append(f"{output!r}: {diff:.3g}")
-    if failures:
-        error = VerificationError(
-            f"{name}: the converted model differs from {report.reference} by more than "
-            f"{tolerance:g} (max abs difference {', '.join(failures)}); nothing was written")
-        error.report = report
-        raise error
-    return report
+                                f"the source model ({first_line(exc)}); convert with "
+                                f"verification off (--no-verify) to skip the check") from None
+    return report.compare(expected, run_signature(model, signature, feeds), name)

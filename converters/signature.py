@@ -121,6 +121,8 @@ def run_signature(model, signature: Dict[str, Any], feeds: Dict[str, Any]) -> Di
     """Runs `model` as the source graph would: feeds by graph input name, returns every graph
     output by name. `signature` is model.metadata["signature"] (or the converter's)."""
     seq = signature["sequence_input"]
+    if seq["name"] not in feeds:
+        raise ShapeError(f"graph input {seq['name']!r} (the sequence) was not given")
     X = sequence_to_run(feeds[seq["name"]], seq["axes"])
     B = X.shape[0]
     initial = None
@@ -151,7 +153,7 @@ def run_signature(model, signature: Dict[str, Any], feeds: Dict[str, Any]) -> Di
     return outputs
 
 
-def describe(signature: Dict[str, Any], input_size: Optional[int] = None) -> List[str]:
+def describe(signature: Dict[str, Any]) -> List[str]:
     """Human-readable lines: what each graph input and output is in lstmlite's terms."""
     lines = []
     seq = signature["sequence_input"]
@@ -174,34 +176,23 @@ def describe(signature: Dict[str, Any], input_size: Optional[int] = None) -> Lis
             lines.append(f"output {name!r}: {what} (step() returns it at every step; "
                          f"run() returns every step)")
         else:
-            states = sorted({(r[1], r[2]) for r in _states_of(spec["recipe"])})
+            states = sorted({(leaf[1], leaf[2]) for leaf in recipe_leaves(spec["recipe"])
+                             if leaf[0] == "state"})
             named = ", ".join(f"{s} of layer {layer}" for layer, s in states)
             lines.append(f"output {name!r}: final {named} (recurrent layers; "
                          f"run(return_state=True) or Stream.state)")
     return lines
 
 
+def recipe_leaves(recipe: Any) -> List[list]:
+    """The ["input", ...], ["state", ...] and ["zeros"] recipes a recipe is built from."""
+    if recipe[0] in ("input", "state", "zeros"):
+        return [recipe]
+    if recipe[0] == "concat":
+        return [leaf for part in recipe[2] for leaf in recipe_leaves(part)]
+    return recipe_leaves(recipe[-1])
+
+
 def _inputs_of(recipe: Any) -> str:
-    found = []
-
-    def walk(r):
-        if isinstance(r, list) and r and r[0] == "input":
-            found.append(repr(r[1]))
-        elif isinstance(r, list):
-            for item in r:
-                walk(item)
-    walk(recipe)
-    return ", ".join(sorted(set(found)))
-
-
-def _states_of(recipe: Any) -> List[list]:
-    found = []
-
-    def walk(r):
-        if isinstance(r, list) and r and r[0] == "state":
-            found.append(r)
-        elif isinstance(r, list):
-            for item in r:
-                walk(item)
-    walk(recipe)
-    return found
+    return ", ".join(sorted({repr(leaf[1]) for leaf in recipe_leaves(recipe)
+                             if leaf[0] == "input"}))

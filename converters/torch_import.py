@@ -20,19 +20,20 @@ import operator
 import os
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lstmlite.errors import ConversionError, VerificationError
+from lstmlite.errors import ConversionError, ModelError
 from lstmlite.layers import GRU, LSTM, RNN, Dense
 from lstmlite.model import Model
 
-from .drafts import build_layers
-from .onnx_import import Conversion, VerificationReport
-from .signature import run_signature
+from .common import (Conversion, VerificationReport, build_layers, draft_output_size,
+                     first_line, reject_options)
+from .signature import recipe_leaves, run_signature
 
+#: torch and lstmlite both compute in float32 with the same equations: tighter than ONNX's.
 DEFAULT_TOLERANCE = 1e-5
 HEAD_ACTIVATIONS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "sigmoid": "Sigmoid",
                     "tanh": "Tanh", "relu": "Relu", "none": "Identity"}
@@ -59,12 +60,14 @@ class Seq:
     depth: int
     axes: Tuple[str, ...]      # "x0", "x1" (labels of the input's axes), "1", "F"
     last_step: bool = False
+    #: x[:, t] with a constant t: (the Seq it came from, the axis label, t). Only a cell
+    #: stepped in a loop may read it, unless t is the last step.
+    step_of: Optional[tuple] = None
 
 
 @dataclass
 class State:
     recipe: list
-    rows: Optional[int] = None  # leading (layers*directions) extent, when known
 
 
 @dataclass
@@ -111,7 +114,6 @@ class TorchProgramConverter:
         self.graph = program.graph_module.graph
         self.values: Dict[Any, Any] = {}
         self.chain: List[dict] = []
-        self.recurrent_count = 0
         self.binding: Dict[str, str] = {}
         self.initial_state: List[Dict[str, Any]] = []
         self.sequence_input: Optional[str] = None
@@ -172,8 +174,7 @@ class TorchProgramConverter:
                     self.sizes["F"] = int(shape[-1])
                     self.values[node] = Seq(0, axes)
                 else:
-                    rows = tuple(node.meta["val"].shape)[0] if "val" in node.meta else None
-                    self.values[node] = State(["input", node.name], rows)
+                    self.values[node] = State(["input", node.name])
             elif node.op == "call_function":
                 self.values[node] = self._call(node)
             elif node.op == "output":
@@ -203,7 +204,7 @@ class TorchProgramConverter:
                                         all(isinstance(x, Param) for x in a)) for a in args) \
                 and name not in ("zeros", "zeros_like", "new_zeros"):
             return self._fold(node)
-        if name in ("zeros", "zeros_like", "new_zeros", "empty_like") and name != "empty_like":
+        if name in ("zeros", "zeros_like", "new_zeros"):
             return Zeros()
         if name in _IDENTITY_OPS:
             if name in ("dropout", "feature_dropout", "alpha_dropout",
@@ -274,7 +275,7 @@ class TorchProgramConverter:
             (x.axes[0], x.axes[1])
         self._bind(node, time_axis, "T")
         self._bind(node, batch_axis, "B")
-        first_index = self.recurrent_count
+        first_index = len(self.initial_state)  # the first layer's number among recurrent ones
         depth = x.depth
         for layer_number in range(layers):
             chunks = []
@@ -298,14 +299,11 @@ class TorchProgramConverter:
             for state_name, value in zip(("h", "c"), hx):
                 entry[state_name] = self._initial(node, value, layer_number, D)
             self.initial_state.append(entry)
-            self.recurrent_count += 1
         out = Seq(depth, x.axes)
         indices = range(first_index, first_index + layers)
-        h = State(["concat", 0, [["state", k, "h"] for k in indices]], layers * D)
-        results = [out, h]
+        results = [out, State(["concat", 0, [["state", k, "h"] for k in indices]])]
         if op == "LSTM":
-            results.append(State(["concat", 0, [["state", k, "c"] for k in indices]],
-                                 layers * D))
+            results.append(State(["concat", 0, [["state", k, "c"] for k in indices]]))
         return tuple(results)
 
     def _initial(self, node, value, layer_number: int, D: int):
@@ -346,8 +344,8 @@ class TorchProgramConverter:
         op = _CELL_OPS[name]
         x, state = args[0], args[1]
         weights = tuple(id(a) for a in node.args[2:])
-        step_source = getattr(x, "_step_of", None)
-        if not (isinstance(x, Seq) and step_source is not None):
+        step_source = x.step_of if isinstance(x, Seq) else None
+        if step_source is None:
             raise self.fail(node, "a cell must read one time step of the sequence (x[:, t]) "
                                   "in a loop over the whole sequence")
         source, time_label, t = step_source
@@ -374,7 +372,6 @@ class TorchProgramConverter:
             chain = CellChain(op, weights, depth, source, time_label)
             self.cell_chains[weights] = chain
             self.initial_state.append({})
-            self.recurrent_count += 1
         else:
             previous = state[0] if op == "LSTM" and isinstance(state, list) else state
             expected = chain.steps
@@ -430,6 +427,12 @@ class TorchProgramConverter:
             return self._state_as_seq(node, value)
         if not isinstance(value, Seq):
             raise self.fail(node, f"expected the sequence, got {type(value).__name__}")
+        if value.step_of is not None:
+            if not value.last_step:
+                _, _, t = value.step_of
+                raise self.fail(node, f"reads time step {t} of the sequence outside a cell "
+                                      f"loop; lstmlite can select only the last step (-1)")
+            value = replace(value, step_of=None)
         return value
 
     def _state_as_seq(self, node, value: State) -> Seq:
@@ -487,18 +490,16 @@ class TorchProgramConverter:
             last["activation"] = spec
             last["output"] = node.name
             return seq
-        N = self.layer_width(seq)
+        N = self._width(seq)
         depth = self._append(node, seq, {"dense": np.eye(N, dtype=np.float32), "bias": None,
                                          "activation": spec})
         self.notes.append(f"{node.name} ({name}) has no Linear before it: it runs as an "
                           f"identity Dense layer")
         return Seq(depth, seq.axes, seq.last_step)
 
-    def layer_width(self, seq: Seq) -> int:
-        if seq.depth == 0:
-            return self.sizes["F"]
-        draft = self.chain[seq.depth - 1]
-        return _draft_output_size(draft, self.sizes["F"])
+    def _width(self, seq: Seq) -> int:
+        """The features the sequence carries at its depth in the chain."""
+        return draft_output_size(self.chain[seq.depth - 1]) if seq.depth else self.sizes["F"]
 
     def _arith(self, node, name, args):
         a, b = args[0], args[1]
@@ -510,13 +511,15 @@ class TorchProgramConverter:
         seq = self._as_seq(node, seq)
         if "alpha" in node.kwargs and node.kwargs["alpha"] != 1:
             raise self.fail(node, f"{name} with alpha={node.kwargs['alpha']}")
-        N = self.layer_width(seq)
+        N = self._width(seq)
         c = np.asarray(const.value, dtype=np.float32)
-        if c.size not in (1, N) or (c.ndim and c.shape[-1] not in (1, N)):
+        # a scalar, or one value per feature with only unit axes before it: anything else
+        # would broadcast the sequence to a new shape
+        if c.ndim > len(seq.axes) or any(d != 1 for d in c.shape[:-1]) or \
+                c.size not in (1, N):
             raise self.fail(node, f"a constant of shape {c.shape} is not one value per "
-                                  f"feature ({N})")
-        vector = np.broadcast_to(c.reshape(-1), (N,)).astype(np.float32) if c.size in (1, N) \
-            else None
+                                  f"feature ({N}) or a scalar")
+        vector = np.broadcast_to(c.reshape(-1), (N,)).astype(np.float32)
         one, zero = np.ones(N, np.float32), np.zeros(N, np.float32)
         last = self.chain[-1] if self.chain else None
         producer = node.args[0] if seq_first else node.args[1]
@@ -561,18 +564,19 @@ class TorchProgramConverter:
         size = self.sizes.get(label, 1)
         if name == "select":
             index = args[2].value
-            if seq.depth == 0 and index >= 0:
-                # a step of the input, for a cell stepped in a loop
-                out = Seq(0, seq.axes[:dim] + seq.axes[dim + 1:])
-                out._step_of = (seq, label, index)
-                return out
-            if index not in (-1, size - 1):
-                raise self.fail(node, f"selects step {index}; lstmlite can select only the "
-                                      f"last step (-1)")
             if self.binding.get(label) == "B":
                 raise self.fail(node, "selects one sequence of the batch")
-            self._bind(node, label, "T")
-            return Seq(seq.depth, seq.axes[:dim] + seq.axes[dim + 1:], last_step=True)
+            is_last = index in (-1, size - 1)
+            if not is_last and index < 0:
+                raise self.fail(node, f"selects step {index}; lstmlite can select only the "
+                                      f"last step (-1)")
+            if is_last:
+                self._bind(node, label, "T")
+            # x[:, t] for t >= 0 may be one step of a cell loop (the cell checks that every
+            # step follows the previous one); anything else may only read the last step
+            step_of = (seq, label, index) if index >= 0 else None
+            return Seq(seq.depth, seq.axes[:dim] + seq.axes[dim + 1:], last_step=is_last,
+                       step_of=step_of)
         start = args[2].value if len(args) > 2 else 0
         end = args[3].value if len(args) > 3 else None
         step = args[4].value if len(args) > 4 else 1
@@ -601,10 +605,8 @@ class TorchProgramConverter:
             dims = [dims] if isinstance(dims, int) else dims
             dims = [i for i, a in enumerate(axes) if a == "1"] if dims is None else \
                 [d + len(axes) if d < 0 else d for d in dims]
-            for d in dims:
-                if axes[d] != "1" and self.sizes.get(axes[d]) != 1:
-                    return seq  # squeeze of an axis > 1 is a no-op in torch
-            axes = [a for i, a in enumerate(axes) if i not in dims]
+            # torch leaves a listed dim whose size is not 1 as it is
+            axes = [a for i, a in enumerate(axes) if not (i in dims and a == "1")]
         elif name in ("transpose", "permute", "t"):
             if name == "transpose":
                 a, b = args[1].value, args[2].value
@@ -615,19 +617,25 @@ class TorchProgramConverter:
             else:
                 perm = list(args[1].value)
             axes = [axes[p] for p in perm]
-            if "F" in axes and axes[-1] != "F":
-                self.notes.append(f"{node.name} moves the feature axis")
         else:  # view / reshape / flatten: only unit axes may come and go
-            shape = [a.value for a in args[1]] if name != "flatten" else None
             real = [a for a in axes if a != "1"]
-            if name == "flatten" or (shape and shape.count(-1) <= 1 and
-                                     len([d for d in shape if d != 1]) == len(real)):
+            if name == "flatten":
+                if len(real) > 1:
+                    raise self.fail(node, f"flatten of axes {tuple(axes)} merges the features "
+                                          f"with the time or batch axis")
                 axes = real
-                if shape:
-                    it = iter(real)
-                    axes = ["1" if d == 1 else next(it) for d in shape]
             else:
-                raise self.fail(node, f"{name} to {shape} changes more than unit axes")
+                shape = [a.value for a in args[1]]
+                kept = [d for d in shape if d != 1]
+                width = self._width(seq)
+                sizes = [width if a == "F" else self.sizes[a] for a in real]
+                if len(kept) != len(real) or shape.count(-1) > 1 or \
+                        any(d not in (-1, size) for d, size in zip(kept, sizes)):
+                    raise self.fail(node, f"{name} of axes {tuple(axes)} (sizes "
+                                          f"{tuple(sizes)} without unit axes) to {shape} "
+                                          f"changes more than unit axes")
+                it = iter(real)
+                axes = ["1" if d == 1 else next(it) for d in shape]
         return Seq(seq.depth, tuple(axes), seq.last_step)
 
     def _getitem(self, node, args):
@@ -652,8 +660,8 @@ class TorchProgramConverter:
         for number, item in enumerate(results):
             value = self.values.get(item) if item is not None else None
             name = f"output{number}"
-            if isinstance(value, CellOut):
-                value = self._cell_as_seq(output_node, value)
+            if isinstance(value, (CellOut, Seq)):
+                value = self._as_seq(output_node, value)
             if isinstance(value, Seq):
                 if value.depth != len(self.chain):
                     raise ConversionError(f"{self.where}: output {number} is the value after "
@@ -672,7 +680,8 @@ class TorchProgramConverter:
                         axes.append(role)
                 outputs[name] = {"kind": "sequence", "axes": axes,
                                  "last_step": bool(value.last_step)}
-            elif isinstance(value, State) and "state" in str(value.recipe):
+            elif isinstance(value, State) and \
+                    any(leaf[0] == "state" for leaf in recipe_leaves(value.recipe)):
                 outputs[name] = {"kind": "state", "recipe": value.recipe}
             else:
                 raise ConversionError(f"{self.where}: output {number} is not computed by the "
@@ -712,16 +721,6 @@ def _split_params(chunks, has_biases: bool, op: str, fail, node):
     return out
 
 
-def _draft_output_size(draft, input_size):
-    if "layer" in draft:
-        return draft["layer"].output_size
-    if "dense" in draft:
-        return np.asarray(draft["dense"]).shape[0]
-    if "normalize" in draft:
-        return len(draft["normalize"][0])
-    return len(draft["scale"])
-
-
 def _op_name(node) -> str:
     target = getattr(node, "target", None)
     name = getattr(target, "__name__", str(target))
@@ -752,10 +751,9 @@ def _export(module, example_inputs, where: str):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return torch.export.export(module, tuple(example_inputs)), tuple(example_inputs)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except Exception as exc:  # whatever torch.export raises
         raise ConversionError(f"{where}: torch.export could not trace the module: "
-                              f"{first}") from None
+                              f"{first_line(exc)}") from None
     finally:
         module.train(was_training)
 
@@ -766,7 +764,7 @@ def _convert_program(program, where: str, run_source, example_inputs, *, verify:
     metadata = {"source": source, "signature": signature}
     try:
         model = Model(layers, metadata=metadata)
-    except Exception as exc:
+    except ModelError as exc:
         raise ConversionError(f"{where}: {exc}") from None
 
     def check(candidate):
@@ -826,30 +824,10 @@ def verify_torch(run_source, model, signature, example_inputs, *, tolerance: flo
     shape = feeds[names[0]].shape
     report.batch = shape[axes.index("B")] if "B" in axes else 1
     report.steps = shape[axes.index("T")] if "T" in axes else 1
-    expected, _ = tree_flatten(run_source(*[torch.from_numpy(feeds[n]) for n in names]))
-    actual = run_signature(model, signature, feeds)
-    failures = []
-    for number, want in enumerate(expected):
-        output = f"output{number}"
-        if output not in actual:
-            continue
-        want = want.detach().numpy()
-        got = actual[output]
-        if got.shape != want.shape:
-            raise VerificationError(f"{name}: output {number} has shape {want.shape} in torch "
-                                    f"and {got.shape} converted")
-        diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) \
-            if want.size else 0.0
-        report.differences[output] = diff if np.isfinite(diff) else float("inf")
-        if not diff <= tolerance:
-            failures.append(f"output {number}: {diff:.3g}")
-    if failures:
-        error = VerificationError(f"{name}: the converted model differs from torch by more "
-                                  f"than {tolerance:g} (max abs difference "
-                                  f"{', '.join(failures)}); nothing was written")
-        error.report = report
-        raise error
-    return report
+    outputs, _ = tree_flatten(run_source(*[torch.from_numpy(feeds[n]) for n in names]))
+    expected = {f"output{number}": value.detach().numpy()
+                for number, value in enumerate(outputs)}
+    return report.compare(expected, run_signature(model, signature, feeds), name)
 
 
 # ---- files ---------------------------------------------------------------------------------
@@ -872,7 +850,7 @@ def convert_torch_file(path: str, *, verify: bool = True, tolerance: float = DEF
             names = archive.namelist()
     if path.lower().endswith(".pt2") or any(n.endswith("serialized_exported_program.json")
                                             or "/models/" in n for n in names):
-        _no_options(options, path, "a torch.export program")
+        reject_options(options, path, "a torch.export program")
         return _convert_pt2(path, verify=verify, tolerance=tolerance, seed=seed)
     if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
         return _convert_torchscript(path, verify=verify, tolerance=tolerance, seed=seed,
@@ -885,18 +863,10 @@ def convert_torch_file(path: str, *, verify: bool = True, tolerance: float = DEF
         if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
             raise ConversionError(f"{path}: holds a pickled Python object (a whole module?). "
                                   f"{_PICKLED_MODULE_HELP}") from None
-        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        raise ConversionError(f"{path}: not a PyTorch file torch.load can read: {first}") \
-            from None
+        raise ConversionError(f"{path}: not a PyTorch file torch.load can read: "
+                              f"{first_line(exc)}") from None
     return convert_state_dict(loaded, path, verify=verify, tolerance=tolerance, seed=seed,
                               **options)
-
-
-def _no_options(options, path, what):
-    for name, value in options.items():
-        if value is not None:
-            raise ConversionError(f"{path}: option --{name.replace('_', '-')} applies to "
-                                  f"state_dict files, not to {what}")
 
 
 def _convert_pt2(path, *, verify, tolerance, seed) -> Conversion:
@@ -904,8 +874,7 @@ def _convert_pt2(path, *, verify, tolerance, seed) -> Conversion:
     try:
         program = torch.export.load(path)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"{path}: torch.export.load failed: {first}") from None
+        raise ConversionError(f"{path}: torch.export.load failed: {first_line(exc)}") from None
     examples = []
     for node in program.graph_module.graph.nodes:
         if node.op == "placeholder" and node.name in {
@@ -971,8 +940,7 @@ def _convert_torchscript(path, *, verify, tolerance, seed, input_size, head) -> 
         scripted = torch.jit.load(path, map_location="cpu").eval()
         frozen = torch.jit.freeze(scripted)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"{path}: torch.jit.load failed: {first}") from None
+        raise ConversionError(f"{path}: torch.jit.load failed: {first_line(exc)}") from None
     size = input_size or _torchscript_input_size(frozen)
     if size is None:
         raise ConversionError(f"{path}: cannot tell the input's feature count from the "
@@ -983,9 +951,8 @@ def _convert_torchscript(path, *, verify, tolerance, seed, input_size, head) -> 
             from torch.utils._pytree import tree_flatten
             count = len(tree_flatten(scripted(example))[0])
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0]
             raise ConversionError(f"{path}: the scripted module does not run on a (1, 5, "
-                                  f"{size}) input: {first}; give --input-size") from None
+                                  f"{size}) input: {first_line(exc)}; give --input-size") from None
     try:
         from .onnx_import import convert_onnx
     except ImportError:
@@ -999,8 +966,7 @@ def _convert_torchscript(path, *, verify, tolerance, seed, input_size, head) -> 
             torch.onnx.export(scripted, (example,), buffer, dynamo=False, input_names=["x"],
                               output_names=outputs, dynamic_axes={"x": {0: "d0", 1: "d1"}})
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"{path}: torch's TorchScript ONNX exporter failed: {first} "
+        raise ConversionError(f"{path}: torch's TorchScript ONNX exporter failed: {first_line(exc)} "
                               f"(nn.LSTM proj_size has no ONNX form: save a torch.export "
                               f"program instead)") from None
     conversion = convert_onnx(buffer.getvalue(), verify=False)

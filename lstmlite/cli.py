@@ -126,8 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "(softmax, log_softmax, sigmoid, tanh, relu; default none: "
                               "logits out)")
     convert.add_argument("--input-size", type=int, default=None,
-                         help="state_dict files only: the input features, when the keys "
-                              "leave them ambiguous")
+                         help="state_dict and TorchScript files: the input features, "
+                              "when the file does not show them (a state_dict's first layer "
+                              "must agree)")
     convert.set_defaults(handler=_cmd_convert)
     return parser
 

@@ -288,6 +288,7 @@ def test_step_model_state_maps_to_the_stream():
         x = rng.standard_normal((1, 3)).astype(np.float32)
         h, c = session.run(None, {"x": x, "h": h, "c": c})
         y = stream.step(x[0])
+        np.testing.assert_allclose(y, h[0, 0], atol=TOLERANCE)
         np.testing.assert_allclose(stream.state[0][0][0], h[0, 0], atol=TOLERANCE)
         np.testing.assert_allclose(stream.state[0][1][0], c[0, 0], atol=TOLERANCE)
 

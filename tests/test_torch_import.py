@@ -156,40 +156,43 @@ def test_proj_size_saved_and_loaded(tmp_path):
 
 # ---- errors ---------------------------------------------------------------------------------
 
-class Cumsum(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.rnn = nn.GRU(F, H, batch_first=True)
+class AfterGRU(nn.Module):
+    """A GRU (F -> F) whose output goes through `tail(y, x)`."""
 
-    def forward(self, x):
-        y, _ = self.rnn(x)
-        return torch.cumsum(y, dim=1)
-
-
-class Residual(nn.Module):
-    def __init__(self):
+    def __init__(self, tail):
         super().__init__()
         self.rnn = nn.GRU(F, F, batch_first=True)
+        self.fc = nn.Linear(F, 2)
+        self.tail = tail
 
     def forward(self, x):
         y, _ = self.rnn(x)
-        return y + x
+        return self.tail(self, y, x)
 
 
-def test_error_unsupported_operation_lists_what_is_supported():
-    with pytest.raises(ConversionError, match=r"cumsum.*is not supported; lstmlite converts "
-                                              r"nn.LSTM"):
-        from_torch(Cumsum(), torch.randn(1, 4, F))
+REFUSED = {
+    "unsupported operation": (lambda m, y, x: torch.cumsum(y, dim=1),
+                              r"cumsum.*is not supported; lstmlite converts nn.LSTM"),
+    "residual": (lambda m, y, x: y + x, "add of two computed values"),
+    "a step other than the last": (lambda m, y, x: m.fc(y[:, 0]),
+                                   "reads time step 0 of the sequence outside a cell loop"),
+    "a view that merges time into features": (lambda m, y, x: y.reshape(y.shape[0], -1, 2 * F),
+                               "changes more than unit axes"),
+    "a constant that broadcasts": (lambda m, y, x: y * torch.ones(F, 1),
+                                   r"a constant of shape \(6, 1\) is not one value per"),
+}
 
 
-def test_error_residual():
-    with pytest.raises(ConversionError, match="add of two computed values"):
-        from_torch(Residual(), torch.randn(1, 4, F))
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_refused_forward(case):
+    tail, message = REFUSED[case]
+    with pytest.raises(ConversionError, match=message):
+        from_torch(AfterGRU(tail), torch.randn(2, F, F))  # time = features: (F, 1) broadcasts
 
 
 def test_error_no_example_input_and_no_module():
     with pytest.raises(ConversionError, match="needs example_input"):
-        from_torch(Cumsum())
+        from_torch(AfterGRU(REFUSED["residual"][0]))
     with pytest.raises(ConversionError, match="expected a torch.nn.Module"):
         from_torch(lambda x: x, torch.randn(1, 2, F))
 

@@ -1,0 +1,139 @@
+"""What the ONNX and PyTorch importers share: layer drafts made into layers, the result of a
+conversion, and the comparison at the heart of verification."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional
+
+import numpy as np
+
+from lstmlite.errors import ConversionError, VerificationError
+from lstmlite.layers import Dense, Layer, Normalize, Scale
+from lstmlite.model import Model
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (foreign libraries write pages), or its
+    type when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def reject_options(options: Mapping[str, Any], where: str, what: str) -> None:
+    """CLI options that only some sources take: refuse them, naming the option."""
+    for name, value in options.items():
+        if value is not None:
+            raise ConversionError(f"{where}: option --{name.replace('_', '-')} does not apply "
+                                  f"to {what}")
+
+
+# ---- layer drafts ------------------------------------------------------------------------
+# What the importers build while they walk a graph, before the layers are final (a Dense may
+# still take a bias or an activation from the next node).
+
+
+def build_layers(chain: List[dict], where: str) -> List[Layer]:
+    """Drafts are {"layer": Layer}, {"dense", "bias", "activation"}, {"normalize": (mean,
+    std)} or {"scale", "offset"}, each with the "node" that made it (for messages)."""
+    layers = []
+    for draft in chain:
+        try:
+            if "layer" in draft:
+                layers.append(draft["layer"])
+            elif "dense" in draft:
+                layers.append(Dense(draft["dense"], draft["bias"],
+                                    activation=draft["activation"]))
+            elif "normalize" in draft:
+                layers.append(Normalize(*draft["normalize"]))
+            else:
+                layers.append(Scale(draft["scale"], draft["offset"]))
+        except Exception as exc:
+            raise ConversionError(f"{where}: node {draft['node']!r}: {exc}") from None
+    return layers
+
+
+def draft_output_size(draft: dict) -> int:
+    if "layer" in draft:
+        return draft["layer"].output_size
+    if "dense" in draft:
+        return int(np.asarray(draft["dense"]).shape[0])
+    if "normalize" in draft:
+        return len(draft["normalize"][0])
+    return len(draft["scale"])
+
+
+# ---- results and verification --------------------------------------------------------------
+
+DEFAULT_TOLERANCE = 1e-4
+
+
+@dataclass
+class VerificationReport:
+    """What verification compared: the reference that ran the source, the feeds' sizes, and
+    the maximum absolute difference per output. `skipped` says why nothing ran."""
+    reference: str = ""
+    batch: int = 0
+    steps: int = 0
+    differences: Dict[str, float] = field(default_factory=dict)
+    tolerance: float = DEFAULT_TOLERANCE
+    skipped: Optional[str] = None
+
+    @property
+    def passed(self) -> bool:
+        return self.skipped is None and all(d <= self.tolerance
+                                            for d in self.differences.values())
+
+    def as_metadata(self) -> Dict[str, Any]:
+        return {"reference": self.reference, "tolerance": self.tolerance,
+                "max_abs_difference": {k: float(v) for k, v in self.differences.items()}}
+
+    def lines(self) -> List[str]:
+        if self.skipped:
+            return [f"verification skipped: {self.skipped}"]
+        out = [f"verification against {self.reference} (batch {self.batch}, {self.steps} "
+               f"steps, seeded random inputs; tolerance {self.tolerance:g}):"]
+        for name, diff in self.differences.items():
+            verdict = "ok" if diff <= self.tolerance else "FAILED"
+            out.append(f"  output {name!r}: max abs difference {diff:.3g}  {verdict}")
+        return out
+
+    def compare(self, expected: Mapping[str, Any], actual: Mapping[str, np.ndarray],
+                name: str) -> "VerificationReport":
+        """Records the max abs difference of every expected output (NaN counts as inf);
+        raises VerificationError naming the outputs above the tolerance."""
+        failures = []
+        missing = sorted(set(expected) - set(actual))
+        if missing:
+            raise VerificationError(f"{name}: {self.reference} gives output(s) {missing} that "
+                                    f"the converted model does not")
+        for output, want in expected.items():
+            want, got = np.asarray(want), actual[output]
+            if got.shape != want.shape:
+                raise VerificationError(f"{name}: output {output!r} has shape {want.shape} in "
+                                        f"{self.reference} and {got.shape} converted")
+            diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) \
+                if want.size else 0.0
+            diff = diff if np.isfinite(diff) else float("inf")
+            self.differences[output] = diff
+            if diff > self.tolerance:
+                failures.append(f"{output!r}: {diff:.3g}")
+        if failures:
+            error = VerificationError(
+                f"{name}: the converted model differs from {self.reference} by more than "
+                f"{self.tolerance:g} (max abs difference {', '.join(failures)}); nothing was "
+                f"written")
+            error.report = self
+            raise error
+        return self
+
+
+@dataclass
+class Conversion:
+    """A converted model, its signature, what the converter noticed, the verification report
+    (None when not asked), and `verify(model)`: the same check run on another model (the
+    converted one after a float16/int8 round trip through a file)."""
+    model: Model
+    signature: Dict[str, Any]
+    notes: List[str]
+    report: Optional[VerificationReport]
+    verify: Any = None
