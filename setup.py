@@ -13,10 +13,15 @@ from setuptools import Extension, setup
 
 DEBUG = os.environ.get("LSTMLITE_DEBUG_BUILD") == "1"
 
+# Every kernel set's file is compiled on every target; each holds code only where its
+# instructions exist (#if on the architecture), and dispatch.c picks among them at run time.
 C_SOURCES = [
     "src/dispatch.c",
     "src/kernels_generic.c",
     "src/kernels_avx2.c",
+    "src/kernels_neon.c",
+    "src/kernels_dotprod.c",
+    "src/int8.c",
     "src/activations.c",
     "src/lstm.c",
     "src/gru.c",
@@ -48,9 +53,13 @@ directives = {
     "embedsignature": True,
 }
 
+# Editing a header rebuilds the extension.
+HEADERS = ["src/lstmlite.h", "src/kernels.h", "src/kernels_impl.h"]
+
 extension = Extension(
     "lstmlite._core",
     sources=["src/_core.pyx"] + C_SOURCES,
+    depends=HEADERS,
     include_dirs=["src", np.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=compile_args,

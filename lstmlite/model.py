@@ -161,7 +161,7 @@ class Model:
         recurrent_index = 0
         for index, layer in enumerate(self.layers):
             out = np.empty((B, T, layer.output_size), dtype=np.float32)
-            scratch = np.empty(max(1, self._core.layer_scratch_floats(index)), dtype=np.float32)
+            scratch = np.empty(max(1, self._core.layer_scratch_bytes(index)), dtype=np.uint8)
             h = c = None
             if layer.recurrent:
                 h, c = states[recurrent_index]

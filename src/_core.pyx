@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int32_t
+from libc.stdint cimport int8_t, int32_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
@@ -31,13 +31,22 @@ cdef extern from "lstmlite.h" nogil:
         int linear_before_reset
         float clip
         ll_activation act[2][3]
+        int weight_dtype
         const float *w_ih[2]
         const float *w_hh[2]
         const float *b_ih[2]
         const float *b_hh[2]
         const float *w_hr[2]
         const float *peephole[2]
+        const int8_t *q_ih[2]
+        const int8_t *q_hh[2]
+        const int8_t *q_hr[2]
+        const float *s_ih[2]
+        const float *s_hh[2]
+        const float *s_hr[2]
         const float *weight
+        const int8_t *q_weight
+        const float *s_weight
         const float *bias
         ll_activation dense_act
         int normalize_mode
@@ -55,23 +64,37 @@ cdef extern from "lstmlite.h" nogil:
     int LL_LAYER_DENSE
     int LL_LAYER_NORMALIZE
     int LL_MAX_CELL_ACTIVATIONS
+    int LL_DTYPE_FLOAT32
+    int LL_DTYPE_INT8
+    int LL_DTYPE_COUNT
+    int LL_INT8_MAX_K
     int ll_layer_output_size(const ll_layer *layer)
     int ll_layer_is_recurrent(const ll_layer *layer)
     int ll_layer_h_size(const ll_layer *layer)
     int ll_layer_c_size(const ll_layer *layer)
-    size_t ll_layer_scratch_floats(const ll_layer *layer)
-    size_t ll_model_state_floats(const ll_model *model, int batch)
-    size_t ll_model_scratch_floats(const ll_model *model)
+    size_t ll_layer_scratch_bytes(const ll_layer *layer)
+    size_t ll_layer_weight_bytes(const ll_layer *layer)
+    size_t ll_model_state_bytes(const ll_model *model, int batch)
+    size_t ll_model_scratch_bytes(const ll_model *model)
     void ll_model_step(const ll_model *model, int batch, const float *x, float *state,
-                       float *scratch, float *out)
+                       void *scratch, float *out)
     void ll_layer_sequence(const ll_layer *layer, int batch, int steps, const float *inp,
                            float *out, const int32_t *lengths, float *h, float *c,
-                           float *scratch)
+                           void *scratch)
+    float ll_quantize_s8(const float *x, int n, int8_t *q)
+    const char *ll_dtype_name(int dtype)
     const char *ll_activation_name(int kind)
     void ll_activate(const ll_activation *act, float clip, float *x, int n)
     const char *ll_kernels_active()
+    const char *const *ll_kernels_compiled()
+    const char *ll_cpu_features()
     int ll_kernels_select(const char *name)
     int ll_kernels_supported(const char *name)
+
+cdef extern from "kernels.h" nogil:
+    ctypedef struct ll_kernel_table:
+        void (*gemv_s8)(int M, int K, const int8_t *W, const int8_t *x, int32_t *acc) noexcept nogil
+    const ll_kernel_table *ll_active_kernels
 
 
 # ---- activations and kernels -------------------------------------------------------------
@@ -81,8 +104,29 @@ def activation_names():
     return [ll_activation_name(i).decode("ascii") for i in range(LL_ACT_COUNT)]
 
 
+def dtype_names():
+    """Tensor dtype names indexed by their C (and file format) id: the one table, from C."""
+    return [ll_dtype_name(i).decode("ascii") for i in range(LL_DTYPE_COUNT)]
+
+
 def kernels_active():
     return ll_kernels_active().decode("ascii")
+
+
+def kernels_compiled():
+    """Names of the kernel sets built into this module, best first."""
+    cdef const char *const *names = ll_kernels_compiled()
+    result = []
+    cdef int i = 0
+    while names[i] != NULL:
+        result.append(names[i].decode("ascii"))
+        i += 1
+    return result
+
+
+def cpu_features():
+    """The CPU features the dispatcher probed for and found (e.g. ["avx2", "fma"])."""
+    return ll_cpu_features().decode("ascii").split()
 
 
 def kernels_supported(str name):
@@ -111,6 +155,36 @@ def apply_activation(int kind, float alpha, float beta, float clip, x):
     return arr
 
 
+def quantize_s8(x):
+    """(q, scale) of a 1-D float32 vector as the int8 kernels quantize it every step; for
+    tests, which reproduce it in NumPy."""
+    cdef cnp.ndarray arr = np.array(x, dtype=np.float32, copy=True, order="C").reshape(-1)
+    cdef cnp.ndarray q = np.empty(arr.size, dtype=np.int8)
+    cdef float scale
+    with nogil:
+        scale = ll_quantize_s8(<const float *>cnp.PyArray_DATA(arr), <int>cnp.PyArray_SIZE(arr),
+                               <int8_t *>cnp.PyArray_DATA(q))
+    return q, scale
+
+
+def gemv_s8(W, x):
+    """int32 W @ x by the active kernel set's int8 product; W (M, K) and x (K,) int8 in
+    -127..127. For tests: every set must return the same integers as exact arithmetic."""
+    cdef cnp.ndarray w = np.ascontiguousarray(W, dtype=np.int8)
+    cdef cnp.ndarray v = np.ascontiguousarray(x, dtype=np.int8).reshape(-1)
+    if w.ndim != 2 or w.shape[1] != v.size or v.size > LL_INT8_MAX_K:
+        raise ValueError(f"gemv_s8: W {np.shape(W)} and x ({v.size},) do not fit")
+    if (w.size and w.min() < -127) or (v.size and v.min() < -127):
+        raise ValueError("gemv_s8: -128 is outside the kernels' range -127..127")
+    cdef cnp.ndarray acc = np.empty(w.shape[0], dtype=np.int32)
+    with nogil:
+        ll_active_kernels.gemv_s8(<int>w.shape[0], <int>v.size,
+                                  <const int8_t *>cnp.PyArray_DATA(w),
+                                  <const int8_t *>cnp.PyArray_DATA(v),
+                                  <int32_t *>cnp.PyArray_DATA(acc))
+    return acc
+
+
 _selected = select_kernels(os.environ.get("LSTMLITE_KERNELS", "auto") or "auto")
 
 
@@ -129,6 +203,19 @@ cdef const float *_float_ptr(object arr, Py_ssize_t expected, str what) except? 
     if a.size != expected:
         raise ValueError(f"{what}: expected {expected} elements, got {a.size}")
     return <const float *>cnp.PyArray_DATA(a)
+
+
+cdef const int8_t *_int8_ptr(object arr, Py_ssize_t expected, str what) except NULL:
+    """Pointer to an int8 C-contiguous array of exactly `expected` elements."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{what}: expected a numpy array, got {type(arr).__name__}")
+    cdef cnp.ndarray a = arr
+    if a.dtype != np.int8 or not a.flags.c_contiguous:
+        raise TypeError(f"{what}: expected C-contiguous int8, got {a.dtype} "
+                        f"(contiguous={a.flags.c_contiguous})")
+    if a.size != expected:
+        raise ValueError(f"{what}: expected {expected} elements, got {a.size}")
+    return <const int8_t *>cnp.PyArray_DATA(a)
 
 
 cdef class CoreModel:
@@ -177,9 +264,16 @@ cdef class CoreModel:
         L.input_forget = spec.get("input_forget", 0)
         L.linear_before_reset = spec.get("linear_before_reset", 1)
         L.clip = spec.get("clip", float("inf"))
+        L.weight_dtype = spec.get("weight_dtype", LL_DTYPE_FLOAT32)
         if I <= 0 or H <= 0 or nd not in (1, 2) or L.proj_size < 0:
             raise ValueError(f"{where}: sizes must be positive (input {I}, hidden {H}, "
                              f"directions {nd}, proj {L.proj_size})")
+        if L.weight_dtype not in (LL_DTYPE_FLOAT32, LL_DTYPE_INT8):
+            raise ValueError(f"{where}: weight dtype id {L.weight_dtype} is not one the "
+                             f"kernels compute in (float32 or int8)")
+        if L.weight_dtype == LL_DTYPE_INT8 and max(I, H) > LL_INT8_MAX_K:
+            raise ValueError(f"{where}: int8 products take at most {LL_INT8_MAX_K} inputs "
+                             f"(the int32 sums must not overflow), got {max(I, H)}")
         arrays = spec.get("arrays", {})
         self._keep.append(arrays)
         if ll_layer_is_recurrent(L):
@@ -193,26 +287,41 @@ cdef class CoreModel:
                     raise ValueError(f"{where}: too many activations")
                 for a in range(len(acts[d])):
                     self._set_activation(&L.act[d][a], acts[d][a], where)
-                L.w_ih[d] = _float_ptr(arrays["w_ih"][d], G * H * I, f"{where} w_ih")
-                L.w_hh[d] = _float_ptr(arrays["w_hh"][d], G * H * P, f"{where} w_hh")
+                if L.weight_dtype == LL_DTYPE_INT8:
+                    self._int8_matrix(arrays["w_ih"][d], G * H, I, f"{where} w_ih",
+                                      &L.q_ih[d], &L.s_ih[d])
+                    self._int8_matrix(arrays["w_hh"][d], G * H, P, f"{where} w_hh",
+                                      &L.q_hh[d], &L.s_hh[d])
+                else:
+                    L.w_ih[d] = _float_ptr(arrays["w_ih"][d], G * H * I, f"{where} w_ih")
+                    L.w_hh[d] = _float_ptr(arrays["w_hh"][d], G * H * P, f"{where} w_hh")
+                    if L.w_ih[d] == NULL or L.w_hh[d] == NULL:
+                        raise ValueError(f"{where}: weights are required")
                 L.b_ih[d] = _float_ptr(arrays["b_ih"][d], G * H, f"{where} b_ih")
                 L.b_hh[d] = _float_ptr(arrays["b_hh"][d], G * H, f"{where} b_hh")
-                if L.w_ih[d] == NULL or L.w_hh[d] == NULL:
-                    raise ValueError(f"{where}: weights are required")
                 if L.kind == LL_LAYER_LSTM:
-                    L.w_hr[d] = _float_ptr(arrays["w_hr"][d], P * H if L.proj_size else 0,
-                                           f"{where} w_hr")
-                    if (L.w_hr[d] == NULL) != (L.proj_size == 0):
+                    if (arrays["w_hr"][d] is None) != (L.proj_size == 0):
                         raise ValueError(f"{where}: w_hr and proj_size disagree")
+                    if L.proj_size and L.weight_dtype == LL_DTYPE_INT8:
+                        self._int8_matrix(arrays["w_hr"][d], P, H, f"{where} w_hr",
+                                          &L.q_hr[d], &L.s_hr[d])
+                    elif L.proj_size:
+                        L.w_hr[d] = _float_ptr(arrays["w_hr"][d], P * H, f"{where} w_hr")
                     L.peephole[d] = _float_ptr(arrays["peephole"][d], 3 * H,
                                                f"{where} peephole")
         elif L.kind == LL_LAYER_DENSE:
-            L.weight = _float_ptr(arrays["weight"], H * I, f"{where} weight")
+            if L.weight_dtype == LL_DTYPE_INT8:
+                self._int8_matrix(arrays["weight"], H, I, f"{where} weight",
+                                  &L.q_weight, &L.s_weight)
+            else:
+                L.weight = _float_ptr(arrays["weight"], H * I, f"{where} weight")
+                if L.weight == NULL:
+                    raise ValueError(f"{where}: weight is required")
             L.bias = _float_ptr(arrays["bias"], H, f"{where} bias")
-            if L.weight == NULL:
-                raise ValueError(f"{where}: weight is required")
             self._set_activation(&L.dense_act, spec["activation"], where)
         elif L.kind == LL_LAYER_NORMALIZE:
+            if L.weight_dtype != LL_DTYPE_FLOAT32:
+                raise ValueError(f"{where}: a Normalize layer has no int8 form")
             L.normalize_mode = spec["mode"]
             if L.normalize_mode not in (0, 1):
                 raise ValueError(f"{where}: unknown normalize mode {L.normalize_mode}")
@@ -223,6 +332,16 @@ cdef class CoreModel:
         else:
             raise ValueError(f"{where}: unknown layer kind {L.kind}")
 
+    cdef void _int8_matrix(self, object pair, Py_ssize_t rows, Py_ssize_t cols, str what,
+                           const int8_t **q, const float **scale) except *:
+        """Points q and scale at an int8 matrix given as (q (rows, cols), scale (rows,))."""
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise TypeError(f"{what}: an int8 matrix is a (q, scale) pair")
+        q[0] = _int8_ptr(pair[0], rows * cols, what)
+        scale[0] = _float_ptr(pair[1], rows, what + " scale")
+        if scale[0] == NULL:
+            raise ValueError(f"{what}: an int8 matrix needs its scales")
+
     cdef void _set_activation(self, ll_activation *act, tuple triple, str where) except *:
         kind, alpha, beta = triple
         if kind < 0 or kind >= LL_ACT_COUNT:
@@ -231,14 +350,27 @@ cdef class CoreModel:
         act.alpha = alpha
         act.beta = beta
 
-    def state_floats(self, int batch):
-        return ll_model_state_floats(&self.model, batch)
+    def state_bytes(self, int batch):
+        return ll_model_state_bytes(&self.model, batch)
 
-    def scratch_floats(self):
-        return ll_model_scratch_floats(&self.model)
+    def scratch_bytes(self):
+        return ll_model_scratch_bytes(&self.model)
 
-    def layer_scratch_floats(self, int index):
-        return ll_layer_scratch_floats(&self.layers[index])
+    def layer_scratch_bytes(self, int index):
+        if index < 0 or index >= self.num_layers:
+            raise IndexError(index)
+        return ll_layer_scratch_bytes(&self.layers[index])
+
+    def layer_weight_bytes(self, int index):
+        """Bytes of layer `index`'s weights, scales and biases as the kernels read them."""
+        if index < 0 or index >= self.num_layers:
+            raise IndexError(index)
+        return ll_layer_weight_bytes(&self.layers[index])
+
+    def layer_weight_dtype(self, int index):
+        if index < 0 or index >= self.num_layers:
+            raise IndexError(index)
+        return ll_dtype_name(self.layers[index].weight_dtype).decode("ascii")
 
     def state_layout(self, int batch):
         """Per recurrent layer: (layer index, h offset, h size, c offset, c size) in a stream's
@@ -268,10 +400,10 @@ cdef class CoreModel:
         cdef int nd = L.num_directions
         _float_ptr(inp, <Py_ssize_t>B * T * L.input_size, "input")
         _float_ptr(out, <Py_ssize_t>B * T * ll_layer_output_size(L), "output")
-        if (scratch.dtype != np.float32 or not scratch.flags.c_contiguous
-                or <size_t>scratch.size < ll_layer_scratch_floats(L)):
-            raise ValueError(f"scratch: expected at least {ll_layer_scratch_floats(L)} "
-                             f"C-contiguous float32 elements")
+        if (scratch.dtype != np.uint8 or not scratch.flags.c_contiguous
+                or <size_t>scratch.size < ll_layer_scratch_bytes(L)):
+            raise ValueError(f"scratch: expected at least {ll_layer_scratch_bytes(L)} "
+                             f"C-contiguous uint8 elements")
         cdef float *hp = NULL
         cdef float *cp = NULL
         cdef const int32_t *lp = NULL
@@ -289,7 +421,7 @@ cdef class CoreModel:
             lp = <const int32_t *>cnp.PyArray_DATA(la)
         cdef const float *ip = <const float *>cnp.PyArray_DATA(inp)
         cdef float *op = <float *>cnp.PyArray_DATA(out)
-        cdef float *sp = <float *>cnp.PyArray_DATA(scratch)
+        cdef void *sp = cnp.PyArray_DATA(scratch)
         with nogil:
             ll_layer_sequence(L, B, T, ip, op, lp, hp, cp, sp)
 
@@ -321,8 +453,9 @@ cdef class StreamCore:
         self._batched = batched
         self._in_size = core.input_size
         self._out_size = core.output_size
-        self._state = np.zeros(core.state_floats(batch), dtype=np.float32)
-        self._scratch = np.zeros(core.scratch_floats(), dtype=np.float32)
+        self._state = np.zeros(core.state_bytes(batch) // 4, dtype=np.float32)
+        # bytes: float parts, int8 vectors and int32 sums side by side (see the cells)
+        self._scratch = np.zeros(core.scratch_bytes(), dtype=np.uint8)
         if batched:
             self._out = np.zeros((batch, self._out_size), dtype=np.float32)
         else:
@@ -383,10 +516,10 @@ cdef class StreamCore:
             self._check_out(out)  # raises with the full message
             raise TypeError("step: out does not fit the stream's output")
         if self._poison_scratch:
-            self._scratch.fill(np.nan)
+            self._scratch.fill(0xFF)  # every float part reads as NaN, every integer as -1
         cdef const float *xp = <const float *>cnp.PyArray_DATA(arr)
         cdef float *state = <float *>cnp.PyArray_DATA(self._state)
-        cdef float *scratch = <float *>cnp.PyArray_DATA(self._scratch)
+        cdef void *scratch = cnp.PyArray_DATA(self._scratch)
         cdef float *result = <float *>cnp.PyArray_DATA(self._out)
         with nogil:
             ll_model_step(&self._core.model, self._batch, xp, state, scratch, result)

@@ -4,14 +4,43 @@
 
 #include "kernels.h"
 
-void ll_dense_apply(const ll_layer *L, const float *x, float *y)
+/* Scratch of an int8 Dense: the quantized input (I bytes) and O int32 sums; none in float. */
+typedef struct {
+    size_t qv, acc, bytes;
+} dense_parts;
+
+static dense_parts dense_layout(const ll_layer *L)
+{
+    size_t next = 0;
+    dense_parts parts = {0};
+    if (L->kind == LL_LAYER_DENSE && L->weight_dtype == LL_DTYPE_INT8) {
+        parts.qv = ll_scratch_take(&next, (size_t)L->input_size);
+        parts.acc = ll_scratch_take(&next, (size_t)L->hidden_size * sizeof(int32_t));
+    }
+    parts.bytes = next;
+    return parts;
+}
+
+size_t ll_dense_scratch_bytes(const ll_layer *L)
+{
+    return dense_layout(L).bytes;
+}
+
+void ll_dense_apply(const ll_layer *L, const float *x, float *y, void *scratch)
 {
     const int O = L->hidden_size;
     if (L->bias)
         memcpy(y, L->bias, sizeof(float) * O);
     else
         memset(y, 0, sizeof(float) * O);
-    ll_active_kernels->gemv_acc(O, L->input_size, L->weight, x, y);
+    if (L->weight_dtype == LL_DTYPE_INT8) {
+        const dense_parts parts = dense_layout(L);
+        ll_int8_matvec_acc(O, L->input_size, L->q_weight, L->s_weight, x,
+                           LL_SCRATCH_AT(scratch, parts.qv, int8_t),
+                           LL_SCRATCH_AT(scratch, parts.acc, int32_t), y);
+    } else {
+        ll_active_kernels->gemv_acc(O, L->input_size, L->weight, x, y);
+    }
     ll_activate(&L->dense_act, INFINITY, y, O);
 }
 

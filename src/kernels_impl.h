@@ -5,7 +5,9 @@
  * so that the vectorizer needs no -ffast-math: independent partial sums spelled out, clamps as
  * comparisons (which keep NaN), float<->int reinterpretation through memcpy.
  *
- * The includer defines LL_KERNEL_SUFFIX (the set's name) before including this file.
+ * The includer defines LL_KERNEL_SUFFIX (the set's name) before including this file, and may
+ * define LL_GEMV_S8 as its own int8 product (written with the set's intrinsics); without it
+ * the set uses the portable one.
  */
 #include <math.h>
 #include <string.h>
@@ -220,10 +222,15 @@ static void LL_FN(ll_tanh)(float *restrict x, int n, float clip)
 #define LL_STRINGIFY2(x) #x
 #define LL_STRINGIFY(x) LL_STRINGIFY2(x)
 
+#ifndef LL_GEMV_S8
+#define LL_GEMV_S8 ll_gemv_s8_portable
+#endif
+
 const ll_kernel_table LL_CAT(ll_kernels, LL_KERNEL_SUFFIX) = {
     LL_STRINGIFY(LL_KERNEL_SUFFIX),
     LL_FN(ll_gemv_acc),
     LL_FN(ll_gemv2_acc),
+    LL_GEMV_S8,
     LL_FN(ll_sigmoid),
     LL_FN(ll_tanh),
     LL_FN(ll_exp),

@@ -2,13 +2,18 @@
  * lstmlite: the compiled core. Plain C on raw pointers; no allocation, no locks, no Python.
  *
  * Conventions (one engine convention; the converters map every framework onto it):
- *   - float32 everywhere, row-major (C order) weights, PyTorch shapes and gate orders:
+ *   - float32 arithmetic, row-major (C order) weights, PyTorch shapes and gate orders:
  *       LSTM  w_ih (4H, I), w_hh (4H, P_or_H), biases (4H)   gates i, f, g, o
  *       GRU   w_ih (3H, I), w_hh (3H, H),      biases (3H)   gates r, z, n
  *       RNN   w_ih (H, I),  w_hh (H, H),       biases (H)
  *   - LSTM peepholes (3, H) in ONNX's order i, o, f; projection w_hr (P, H) (PyTorch proj_size).
  *   - Bidirectional layers hold one set of pointers per direction: [0] forward, [1] reverse.
- *   - Every function that needs working memory takes it from the caller; the *_floats()
+ *   - A layer's weight matrices are float32 or int8 (weight_dtype). int8 matrices are
+ *     symmetric per output row: W[m,k] = q[m,k] * scale[m], q in -127..127 (never -128: the
+ *     AVX2 kernel's sign trick relies on it). Their products run as dynamic quantization:
+ *     the vector is quantized per step (ll_quantize_s8), the dot products are exact int32,
+ *     and the gates, cell state and outputs stay float32.
+ *   - Every function that needs working memory takes it from the caller; the *_bytes()
  *     functions beside them say how much (CMSIS-NN's get_buffer_size habit).
  */
 #ifndef LSTMLITE_H
@@ -30,6 +35,19 @@ enum ll_layer_kind {
     LL_LAYER_DENSE = 4,
     LL_LAYER_NORMALIZE = 5
 };
+
+/* Tensor dtypes. These numbers are also the dtype ids of the .lstm file format: never reuse a
+ * removed number. float16 is a storage type only (widened to float32 on load); a layer's
+ * weight_dtype is LL_DTYPE_FLOAT32 or LL_DTYPE_INT8. ll_dtype_name() is the table of names. */
+enum ll_dtype {
+    LL_DTYPE_FLOAT32 = 0,
+    LL_DTYPE_FLOAT16 = 1,
+    LL_DTYPE_INT8 = 2,
+    LL_DTYPE_COUNT = 3
+};
+
+/* The largest reduction length an int8 product accepts: 127 * 127 * K must fit in int32. */
+#define LL_INT8_MAX_K 133143
 
 /* Activation kinds: ONNX's recurrent activation set plus the vector activations a Dense head
  * may end with. These numbers are also stored in .lstm files: never reuse a removed number.
@@ -78,14 +96,26 @@ typedef struct {
     int linear_before_reset; /* GRU: 1 = n uses r * (W_hn h + b_hn) (PyTorch); 0 = W_hn (r * h) */
     float clip;            /* bound on the input of every gate activation; INFINITY = none */
     ll_activation act[2][LL_MAX_CELL_ACTIVATIONS]; /* [direction][LSTM f,g,h | GRU f,g | RNN f] */
+    int weight_dtype;      /* LL_DTYPE_FLOAT32: w_ih, w_hh, w_hr, weight are used;
+                              LL_DTYPE_INT8: q_* with their per-row scales s_* instead */
     const float *w_ih[2];  /* per direction, see the shapes above */
     const float *w_hh[2];
     const float *b_ih[2];  /* may be NULL (zero bias) */
     const float *b_hh[2];  /* may be NULL (zero bias) */
     const float *w_hr[2];  /* LSTM projection (P, H) or NULL */
     const float *peephole[2]; /* LSTM peepholes (3, H) in i, o, f order, or NULL */
-    /* Dense: y = act(weight x + bias), weight (H, I), bias (H) or NULL */
+    /* int8 weight matrices (same shapes as w_ih, w_hh, w_hr) and their scales, one float per
+     * row: W[m, k] = q[m, k] * s[m]. Biases and peepholes stay float32. */
+    const int8_t *q_ih[2];
+    const int8_t *q_hh[2];
+    const int8_t *q_hr[2];
+    const float *s_ih[2];
+    const float *s_hh[2];
+    const float *s_hr[2];
+    /* Dense: y = act(weight x + bias), weight (H, I) (or q_weight * s_weight), bias (H) or NULL */
     const float *weight;
+    const int8_t *q_weight;
+    const float *s_weight;
     const float *bias;
     ll_activation dense_act;
     /* Normalize: see enum ll_normalize_mode; a and b have I elements */
@@ -105,19 +135,23 @@ int ll_layer_is_recurrent(const ll_layer *layer);
 /* Floats of recurrent state per batch element and direction: h (output width) then c (LSTM). */
 int ll_layer_h_size(const ll_layer *layer);
 int ll_layer_c_size(const ll_layer *layer);
-/* Scratch floats one cell step of this layer needs. */
-size_t ll_layer_scratch_floats(const ll_layer *layer);
+/* Bytes of scratch one step of this layer needs (cell buffers, quantized vectors, int32
+ * sums); every part starts at a multiple of 64 bytes from the start. */
+size_t ll_layer_scratch_bytes(const ll_layer *layer);
+/* Bytes of the layer's weights, biases and scales as the kernels read them. */
+size_t ll_layer_weight_bytes(const ll_layer *layer);
 
-/* State of a stream of `batch` elements: for every recurrent layer in order, h (batch, h_size)
- * then c (batch, c_size). */
-size_t ll_model_state_floats(const ll_model *model, int batch);
-size_t ll_model_scratch_floats(const ll_model *model);
+/* Bytes of the float32 state of a stream of `batch` elements: for every recurrent layer in
+ * order, h (batch, h_size) then c (batch, c_size). */
+size_t ll_model_state_bytes(const ll_model *model, int batch);
+/* Bytes of scratch ll_model_step needs (a buffer aligned to at least 16 bytes). */
+size_t ll_model_scratch_bytes(const ll_model *model);
 
 /* ---- streaming ---- */
 /* One time step of every layer for `batch` independent streams: x (batch, I) -> out (batch, O).
  * Updates state in place. Only forward layers (the caller checks). */
 void ll_model_step(const ll_model *model, int batch, const float *x, float *state,
-                   float *scratch, float *out);
+                   void *scratch, float *out);
 
 /* ---- whole sequences ---- */
 /* Runs one layer over whole sequences: in (batch, T, I) -> out (batch, T, O).
@@ -126,15 +160,29 @@ void ll_model_step(const ll_model *model, int batch, const float *x, float *stat
  * h: (num_directions, batch, h_size) and c: (num_directions, batch, c_size) hold the initial
  * state on entry and the final state on return (NULL c for GRU/RNN, NULL both for others). */
 void ll_layer_sequence(const ll_layer *layer, int batch, int steps, const float *in,
-                       float *out, const int32_t *lengths, float *h, float *c, float *scratch);
+                       float *out, const int32_t *lengths, float *h, float *c, void *scratch);
 
 /* ---- single cells (used by the above; exposed for the C test harness) ---- */
 void ll_lstm_cell(const ll_layer *layer, int dir, const float *x, float *h, float *c,
-                  float *scratch);
-void ll_gru_cell(const ll_layer *layer, int dir, const float *x, float *h, float *scratch);
-void ll_rnn_cell(const ll_layer *layer, int dir, const float *x, float *h, float *scratch);
-void ll_dense_apply(const ll_layer *layer, const float *x, float *y);
+                  void *scratch);
+void ll_gru_cell(const ll_layer *layer, int dir, const float *x, float *h, void *scratch);
+void ll_rnn_cell(const ll_layer *layer, int dir, const float *x, float *h, void *scratch);
+void ll_dense_apply(const ll_layer *layer, const float *x, float *y, void *scratch);
 void ll_normalize_apply(const ll_layer *layer, const float *x, float *y);
+
+/* ---- int8 ---- */
+/* Quantizes n floats to int8 with one symmetric scale: q[i] = round_half_even(x[i] * inv)
+ * with inv = 127 / max|x| (a float32 division), so q lies in -127..127. Returns the scale
+ * max|x| / 127 (x ~= q * scale). An all-zero vector (or one whose peak is too small for
+ * 127 / peak to be finite) gives q = 0 and scale 0; a vector holding NaN or infinity gives
+ * q = 0 and scale NaN, so the products it feeds become NaN, as they would in float32.
+ * Compiled once for every kernel set, without fused multiply-add, so that every set sees
+ * the same q and tests can reproduce it in NumPy. */
+float ll_quantize_s8(const float *x, int n, int8_t *q);
+/* y[m] += s_w[m] * (s_x * acc[m]): the float side of an int8 product. */
+void ll_dequantize_acc(int M, const int32_t *acc, const float *s_w, float s_x, float *y);
+/* The name of a dtype id ("float32", "float16", "int8"), or NULL. */
+const char *ll_dtype_name(int dtype);
 
 /* ---- activations ---- */
 /* The name of an activation kind ("Sigmoid", ...), or NULL past LL_ACT_COUNT. */
@@ -144,8 +192,14 @@ const char *ll_activation_name(int kind);
 void ll_activate(const ll_activation *act, float clip, float *x, int n);
 
 /* ---- kernel dispatch ---- */
-/* Names of the kernel sets compiled in, and the one in use ("generic", "avx2"). */
+/* The kernel set in use: "generic", "avx2" (x86-64), "neon" (aarch64, armv7), "dotprod"
+ * (aarch64 with the dot product extension). */
 const char *ll_kernels_active(void);
+/* The names of the kernel sets compiled into this build, NULL-terminated. */
+const char *const *ll_kernels_compiled(void);
+/* The CPU features the dispatcher looked for and found, space-separated (e.g. "avx2 fma",
+ * "neon asimddp"), or "" when none. */
+const char *ll_cpu_features(void);
 /* Chooses a kernel set by name, or the best this CPU runs for "auto" or NULL.
  * Returns 0, or -1 if that set is not compiled in or this CPU cannot run it. */
 int ll_kernels_select(const char *name);

@@ -36,22 +36,57 @@ int ll_layer_output_size(const ll_layer *L)
     }
 }
 
-size_t ll_layer_scratch_floats(const ll_layer *L)
+size_t ll_layer_scratch_bytes(const ll_layer *L)
 {
-    const size_t H = (size_t)L->hidden_size;
     switch (L->kind) {
     case LL_LAYER_LSTM:
-        return 5 * H; /* 4H gates + H for o * h_act(c) */
+        return ll_lstm_scratch_bytes(L);
     case LL_LAYER_GRU:
-        return 7 * H; /* 3H input part + 3H recurrent part + H for r * h */
+        return ll_gru_scratch_bytes(L);
     case LL_LAYER_RNN:
-        return H;
+        return ll_rnn_scratch_bytes(L);
+    case LL_LAYER_DENSE:
+        return ll_dense_scratch_bytes(L);
     default:
         return 0;
     }
 }
 
-size_t ll_model_state_floats(const ll_model *M, int batch)
+/* Bytes of an (rows, cols) matrix in the layer's weight dtype, with its scales. */
+static size_t matrix_bytes(const ll_layer *L, size_t rows, size_t cols)
+{
+    if (L->weight_dtype == LL_DTYPE_INT8)
+        return rows * cols + rows * sizeof(float);
+    return rows * cols * sizeof(float);
+}
+
+size_t ll_layer_weight_bytes(const ll_layer *L)
+{
+    const size_t H = (size_t)L->hidden_size, I = (size_t)L->input_size;
+    const size_t f = sizeof(float);
+    size_t per_direction = 0;
+    switch (L->kind) {
+    case LL_LAYER_LSTM:
+    case LL_LAYER_GRU:
+    case LL_LAYER_RNN: {
+        const size_t G = L->kind == LL_LAYER_LSTM ? 4 : L->kind == LL_LAYER_GRU ? 3 : 1;
+        const size_t P = (size_t)ll_layer_h_size(L);
+        per_direction = matrix_bytes(L, G * H, I) + matrix_bytes(L, G * H, P);
+        per_direction += (L->b_ih[0] ? G * H * f : 0) + (L->b_hh[0] ? G * H * f : 0);
+        if (L->kind == LL_LAYER_LSTM) {
+            per_direction += L->proj_size > 0 ? matrix_bytes(L, P, H) : 0;
+            per_direction += L->peephole[0] ? 3 * H * f : 0;
+        }
+        return per_direction * (size_t)L->num_directions;
+    }
+    case LL_LAYER_DENSE:
+        return matrix_bytes(L, H, I) + (L->bias ? H * f : 0);
+    default:
+        return 2 * I * f;
+    }
+}
+
+size_t ll_model_state_bytes(const ll_model *M, int batch)
 {
     size_t total = 0;
     for (int l = 0; l < M->num_layers; l++) {
@@ -59,7 +94,7 @@ size_t ll_model_state_floats(const ll_model *M, int batch)
         total += (size_t)batch * L->num_directions
                  * (size_t)(ll_layer_h_size(L) + ll_layer_c_size(L));
     }
-    return total;
+    return total * sizeof(float);
 }
 
 /* Scratch of a model step: the largest cell scratch, then two buffers that carry the output
@@ -76,18 +111,20 @@ static size_t max_width(const ll_model *M)
     return width;
 }
 
-size_t ll_model_scratch_floats(const ll_model *M)
+/* A model step's scratch: the two carry buffers (2 * max_width floats), then the largest
+ * layer scratch, which every layer reuses in turn. */
+size_t ll_model_scratch_bytes(const ll_model *M)
 {
     size_t cell = 0;
     for (int l = 0; l < M->num_layers; l++) {
-        const size_t s = ll_layer_scratch_floats(&M->layers[l]);
+        const size_t s = ll_layer_scratch_bytes(&M->layers[l]);
         cell = s > cell ? s : cell;
     }
-    return cell + 2 * max_width(M);
+    return ll_scratch_round(2 * max_width(M) * sizeof(float)) + cell;
 }
 
 static void cell_step(const ll_layer *L, int dir, const float *x, float *h, float *c,
-                      float *scratch)
+                      void *scratch)
 {
     switch (L->kind) {
     case LL_LAYER_LSTM:
@@ -104,20 +141,20 @@ static void cell_step(const ll_layer *L, int dir, const float *x, float *h, floa
     }
 }
 
-static void position_apply(const ll_layer *L, const float *x, float *y)
+static void position_apply(const ll_layer *L, const float *x, float *y, void *scratch)
 {
     if (L->kind == LL_LAYER_DENSE)
-        ll_dense_apply(L, x, y);
+        ll_dense_apply(L, x, y, scratch);
     else
         ll_normalize_apply(L, x, y);
 }
 
-void ll_model_step(const ll_model *M, int batch, const float *x, float *state, float *scratch,
+void ll_model_step(const ll_model *M, int batch, const float *x, float *state, void *scratch,
                    float *out)
 {
     const size_t width = max_width(M);
-    float *cell_scratch = scratch + 2 * width;
-    float *buffers[2] = {scratch, scratch + width};
+    float *buffers[2] = {(float *)scratch, (float *)scratch + width};
+    void *cell_scratch = (unsigned char *)scratch + ll_scratch_round(2 * width * sizeof(float));
     const int in_size = M->layers[0].input_size;
     const int out_size = ll_layer_output_size(&M->layers[M->num_layers - 1]);
 
@@ -138,7 +175,7 @@ void ll_model_step(const ll_model *M, int batch, const float *x, float *state, f
             } else {
                 float *y = buffers[next_buffer];
                 next_buffer ^= 1;
-                position_apply(L, in, y);
+                position_apply(L, in, y, cell_scratch);
                 in = y;
             }
         }
@@ -147,13 +184,13 @@ void ll_model_step(const ll_model *M, int batch, const float *x, float *state, f
 }
 
 void ll_layer_sequence(const ll_layer *L, int batch, int steps, const float *in, float *out,
-                       const int32_t *lengths, float *h, float *c, float *scratch)
+                       const int32_t *lengths, float *h, float *c, void *scratch)
 {
     const int I = L->input_size, O = ll_layer_output_size(L);
 
     if (!ll_layer_is_recurrent(L)) {
         for (size_t p = 0; p < (size_t)batch * steps; p++)
-            position_apply(L, in + p * I, out + p * O);
+            position_apply(L, in + p * I, out + p * O, scratch);
         return;
     }
 

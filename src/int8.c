@@ -1,0 +1,93 @@
+/* The int8 pieces every kernel set shares: per-step quantization of a vector, the float side
+ * of an int8 product, and the portable int8 matrix-vector product (the reference the SIMD
+ * sets are compared with bit for bit).
+ *
+ * This file is compiled once, for the baseline of the target, and without fused
+ * multiply-add: ll_quantize_s8 rounds x * inv to float first and then to an integer, which is
+ * what NumPy's np.rint(x * inv) does in float32, so the tests reproduce every q exactly. An
+ * FMA would round once (fma(x, inv, magic)) and change q at rare ties. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels.h"
+
+#define LL_ROUND_TO_INT 12582912.0f /* 1.5 * 2^23: (v + it) - it rounds |v| < 2^22 to an
+                                       integer, half to even, in the default rounding mode */
+
+float ll_quantize_s8(const float *restrict x, int n, int8_t *restrict q)
+{
+    float peak = 0.0f;
+    int non_finite = 0;
+    for (int i = 0; i < n; i++) {
+        const float a = fabsf(x[i]);
+        non_finite |= !(a <= FLT_MAX); /* NaN compares false, so this catches it too */
+        peak = a > peak ? a : peak;
+    }
+    if (non_finite) {
+        memset(q, 0, (size_t)n);
+        return NAN;
+    }
+    const float inv = 127.0f / peak;
+    if (peak == 0.0f || !(inv <= FLT_MAX)) {
+        /* zero, or a peak below 127 / FLT_MAX (about 4e-37): the vector contributes nothing
+         * a float32 gate could see */
+        memset(q, 0, (size_t)n);
+        return 0.0f;
+    }
+    for (int i = 0; i < n; i++) {
+        float v = x[i] * inv; /* |v| <= 127 up to one rounding */
+        v = (v + LL_ROUND_TO_INT) - LL_ROUND_TO_INT;
+        v = v > 127.0f ? 127.0f : v;
+        v = v < -127.0f ? -127.0f : v;
+        q[i] = (int8_t)(int32_t)v;
+    }
+    return peak / 127.0f;
+}
+
+void ll_dequantize_acc(int M, const int32_t *restrict acc, const float *restrict s_w, float s_x,
+                       float *restrict y)
+{
+    for (int m = 0; m < M; m++)
+        y[m] += s_w[m] * (s_x * (float)acc[m]);
+}
+
+void ll_gemv_s8_portable(int M, int K, const int8_t *restrict W, const int8_t *restrict x,
+                         int32_t *restrict acc)
+{
+    for (int m = 0; m < M; m++) {
+        const int8_t *restrict w = W + (size_t)m * K;
+        int32_t s = 0;
+        for (int k = 0; k < K; k++)
+            s += (int32_t)w[k] * (int32_t)x[k];
+        acc[m] = s;
+    }
+}
+
+void ll_int8_matvec_acc(int M, int K, const int8_t *q, const float *s, const float *x,
+                        int8_t *qx, int32_t *acc, float *y)
+{
+    const float s_x = ll_quantize_s8(x, K, qx);
+    ll_active_kernels->gemv_s8(M, K, q, qx, acc);
+    ll_dequantize_acc(M, acc, s, s_x, y);
+}
+
+const char *ll_dtype_name(int dtype)
+{
+    switch (dtype) {
+    case LL_DTYPE_FLOAT32:
+        return "float32";
+    case LL_DTYPE_FLOAT16:
+        return "float16";
+    case LL_DTYPE_INT8:
+        return "int8";
+    default:
+        return NULL;
+    }
+}
