@@ -17,24 +17,29 @@ from .layers import (ACTIVATION_IDS, GRU, LSTM, RNN, Activation, Dense, Layer, N
                      Scale)
 from .format import load
 from .model import Model
+from .quantize import CompareReport, QuantizedWeight, compare
 from .stream import Stream
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Model", "Stream", "load", "LSTM", "GRU", "RNN", "Dense", "Normalize", "Scale", "Layer",
-    "Activation", "ACTIVATION_IDS", "cpu_info",
+    "Activation", "ACTIVATION_IDS", "cpu_info", "QuantizedWeight", "compare", "CompareReport",
     "LstmliteError", "ModelError", "ShapeError", "InputTypeError", "StreamingError",
     "FormatError", "ConversionError", "VerificationError", "__version__",
 ]
 
 
 def cpu_info() -> dict:
-    """What the compiled core detected and chose: the machine, which kernel sets this CPU can
-    run, the one in use, and whether LSTMLITE_KERNELS forced it."""
+    """What the compiled core detected and chose: the machine, the CPU features the dispatcher
+    probed for and found ("avx2", "fma", "neon", "asimddp"), the kernel sets compiled in and
+    those this CPU runs (best first), the one in use, and whether LSTMLITE_KERNELS forced it."""
     return {
         "machine": _platform.machine(),
+        "features": _core.cpu_features(),
         "kernels": _core.kernels_active(),
-        "available": [name for name in ("generic", "avx2") if _core.kernels_supported(name)],
+        "compiled": _core.kernels_compiled(),
+        "available": [name for name in _core.kernels_compiled()
+                      if _core.kernels_supported(name)],
         "forced_by_environment": _os.environ.get("LSTMLITE_KERNELS") or None,
     }

@@ -80,10 +80,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         for line in report.lines():
             print(line)
         if args.weights_dtype != "float32" and not report.skipped:
-            stored = verify_stored(conversion, args.weights_dtype)
+            stored, accuracy = verify_stored(conversion, args.weights_dtype, args.seed)
             print(f"with {args.weights_dtype} weights, as loaded from the file:")
             for line in stored.lines()[1:]:
                 print(line)
+            print(f"  against the float32 conversion: {accuracy}")
             metadata["verification"] = stored.as_metadata()
     model.save(output, metadata=metadata, weights_dtype=args.weights_dtype)
     print(f"wrote {output} ({os.path.getsize(output)} bytes)")

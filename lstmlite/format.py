@@ -10,8 +10,10 @@ ONNX or PyTorch. In short:
 
 The reader checks every count, size and offset against the bytes that remain before it
 reads or allocates, computes shape products with Python ints, and raises FormatError naming
-the file, the field or offset, and what was wrong. Float32 tensors become read-only views
-into a memory map of the file; float16 and int8 tensors are converted to float32 on load.
+the file, the field or offset, and what was wrong. Float32 and int8 tensors (and int8
+scales) become read-only views into a memory map of the file, so an int8 model holds int8
+weights and runs the int8 kernels; float16 tensors are widened to float32 on load, and
+load(compute="float32") dequantizes int8 layers instead.
 """
 from __future__ import annotations
 
@@ -27,10 +29,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from . import _core
 from .errors import FormatError, LstmliteError
 from .layers import (ACTIVATION_IDS, ACTIVATION_NAMES, DIRECTIONS, GRU, LSTM, RNN, Dense,
                      Layer, Normalize, Scale)
 from .model import Model
+from .quantize import QuantizedWeight, quantize_rows
 
 MAGIC = b"LSTMLITE"
 FORMAT_VERSION = 1
@@ -42,10 +46,12 @@ HEADER_STRUCT = struct.Struct("<8sIIQQQII16x")
 CRC_OFFSET = 40  # byte offset of the crc32 field, zero while the checksum is computed
 MAX_DIMS = 4
 
-# dtype ids: never reuse a removed id (keep it here as a comment).
-DTYPES = {0: ("float32", np.dtype("<f4")), 1: ("float16", np.dtype("<f2")),
-          2: ("int8", np.dtype("i1"))}
+# dtype ids are the C enum's (src/lstmlite.h, enum ll_dtype), read from the compiled core so
+# that the two cannot disagree; never reuse a removed id.
+_NUMPY_DTYPES = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "int8": np.dtype("i1")}
+DTYPES = {i: (name, _NUMPY_DTYPES[name]) for i, name in enumerate(_core.dtype_names())}
 DTYPE_IDS = {name: i for i, (name, _) in DTYPES.items()}
+COMPUTE_CHOICES = (None, "float32")
 
 # Layer type ids are the C enum's (src/lstmlite.h); Normalize and Scale share id 5 and are
 # told apart by "mode".
@@ -95,20 +101,12 @@ def _file_arrays(layer: Layer) -> Dict[str, Optional[np.ndarray]]:
     return arrays
 
 
-def _quantize_int8(array: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-output-channel int8: scale = max|row| / 127 per row (the second-to-last
-    axis), q = round(w / scale). All-zero rows get scale 1 (their q is 0)."""
-    peak = np.abs(array).max(axis=-1)
-    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
-    q = np.clip(np.rint(array / scale[..., None]), -127, 127).astype(np.int8)
-    return q, scale
-
-
 def encode(model: Model, metadata: Optional[Dict[str, Any]] = None,
            weights_dtype: str = "float32") -> bytes:
     """The bytes of a .lstm file for `model`: the same model and arguments always give the
-    same bytes. weights_dtype "float16" or "int8" stores the weight matrices that way (int8
-    with per-output-channel float32 scales); biases and vectors stay float32."""
+    same bytes. int8 layers (QuantizedWeight matrices) are stored as int8 with their scales.
+    weights_dtype "float16" or "int8" stores the float32 layers' weight matrices that way
+    (int8 with per-output-channel float32 scales); biases and vectors stay float32."""
     if weights_dtype not in DTYPE_IDS:
         raise FormatError(f"save: weights_dtype must be one of {sorted(DTYPE_IDS)}, got "
                           f"{weights_dtype!r}")
@@ -143,13 +141,16 @@ def encode(model: Model, metadata: Optional[Dict[str, Any]] = None,
                 continue
             name = f"layers.{index}.{role}"
             names[role] = name
-            if weights_dtype == "float16" and role in QUANTIZABLE:
+            if isinstance(array, QuantizedWeight):
+                add(name + ".scale", array.scale, "float32")
+                add(name, array.q, "int8", scale_name=name + ".scale")
+            elif weights_dtype == "float16" and role in QUANTIZABLE:
                 if np.abs(array).max() > np.finfo(np.float16).max:
                     raise FormatError(f"save: layer {index} {role} has values beyond float16's "
                                       f"range (65504); save as float32 or int8")
                 add(name, array, "float16")
             elif weights_dtype == "int8" and role in QUANTIZABLE:
-                q, scale = _quantize_int8(array)
+                q, scale = quantize_rows(array)
                 add(name + ".scale", scale, "float32")
                 add(name, q, "int8", scale_name=name + ".scale")
             else:
@@ -417,24 +418,60 @@ def read_info(path: "os.PathLike[str] | str", verify_checksum: bool = True
     return info, buffer
 
 
-def _tensor_array(reader: _Reader, info: FileInfo, buffer, name: str, where: str
-                  ) -> np.ndarray:
-    """The float32 array of a tensor: a read-only view into the map for float32 tensors, a
-    converted copy for float16 and int8 (dequantized with its per-channel scale)."""
+def _raw_tensor(info: FileInfo, buffer, tensor: TensorInfo) -> np.ndarray:
+    """A read-only view of a validated tensor's bytes in the map, with its dtype and shape."""
+    dtype = DTYPES[DTYPE_IDS[tensor.dtype]][1]
+    return np.frombuffer(buffer, dtype=dtype, count=math.prod(tensor.shape),
+                         offset=info.data_offset + tensor.offset).reshape(tensor.shape)
+
+
+def _int8_tensor(reader: _Reader, info: FileInfo, buffer, tensor: TensorInfo
+                 ) -> QuantizedWeight:
+    """An int8 tensor and its scales as a QuantizedWeight of views into the map, validated:
+    q in -127..127, a float32 scale tensor of shape shape[:-1] whose values are finite and
+    positive."""
+    where = f"tensor {tensor.name!r}"
+    scale_info = info.tensors.get(tensor.scale)
+    if scale_info is None:
+        raise reader.fail(where + " scale", f"names tensor {tensor.scale!r}, which the tensor "
+                                            f"table does not have")
+    if scale_info.dtype != "float32":
+        raise reader.fail(where + " scale", f"the scale tensor {tensor.scale!r} must be "
+                                            f"float32, found {scale_info.dtype}")
+    if len(tensor.shape) < 2:
+        raise reader.fail(where, f"an int8 tensor is a matrix (rows, cols), found shape "
+                                 f"{list(tensor.shape)}")
+    if scale_info.shape != tensor.shape[:-1]:
+        raise reader.fail(where + " scale", f"expected shape {tensor.shape[:-1]} (one per "
+                                            f"output channel), found {scale_info.shape}")
+    q = _raw_tensor(info, buffer, tensor)
+    if q.size and q.min() < -127:
+        raise reader.fail(where, "holds -128; int8 weights lie in -127..127")
+    scale = _raw_tensor(info, buffer, scale_info)
+    if scale.dtype != np.dtype(np.float32):  # a big-endian host
+        scale = scale.astype(np.float32)
+    bad = ~(np.isfinite(scale) & (scale > 0))
+    if bad.any():
+        raise reader.fail(f"tensor {tensor.scale!r}", f"int8 scales must be finite and "
+                          f"positive; {int(bad.sum())} are not (e.g. "
+                          f"{float(scale[bad].flat[0])!r})")
+    return QuantizedWeight(q, scale, where)
+
+
+def _tensor_array(reader: _Reader, info: FileInfo, buffer, name: str, where: str,
+                  keep_int8: bool = False):
+    """The array of a tensor: a read-only view into the map for float32 tensors, a converted
+    copy for float16. int8 tensors become a QuantizedWeight of views into the map when
+    keep_int8, else a dequantized float32 copy."""
     tensor = info.tensors.get(name)
     if tensor is None:
         raise reader.fail(where, f"names tensor {name!r}, which the tensor table does not have")
-    dtype = DTYPES[DTYPE_IDS[tensor.dtype]][1]
-    count = math.prod(tensor.shape)
-    array = np.frombuffer(buffer, dtype=dtype, count=count,
-                          offset=info.data_offset + tensor.offset).reshape(tensor.shape)
     if tensor.dtype == "int8":
-        scale = _tensor_array(reader, info, buffer, tensor.scale, f"tensor {name!r} scale")
-        if scale.shape != tensor.shape[:-1]:
-            raise reader.fail(f"tensor {name!r} scale", f"expected shape {tensor.shape[:-1]} "
-                              f"(one per output channel), found {scale.shape}")
-        array = array.astype(np.float32) * scale[..., None]
-    elif tensor.dtype != "float32" or dtype != np.dtype(np.float32):
+        weight = _int8_tensor(reader, info, buffer, tensor)
+        return weight if keep_int8 else weight.dequantize()
+    dtype = DTYPES[DTYPE_IDS[tensor.dtype]][1]
+    array = _raw_tensor(info, buffer, tensor)
+    if tensor.dtype != "float32" or dtype != np.dtype(np.float32):
         array = array.astype(np.float32)  # float16, or float32 on a big-endian host
     if not np.isfinite(array).all():
         raise reader.fail(f"tensor {name!r}", "contains NaN or infinity, which the format "
@@ -442,7 +479,8 @@ def _tensor_array(reader: _Reader, info: FileInfo, buffer, name: str, where: str
     return array
 
 
-def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: Any) -> Layer:
+def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: Any,
+                 compute: Optional[str] = None) -> Layer:
     where = f"manifest.layers[{index}]"
     if not isinstance(record, dict):
         raise reader.fail(where, "expected a JSON object")
@@ -457,7 +495,13 @@ def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: An
     if unknown:
         raise reader.fail(where + ".tensors", f"unknown roles {sorted(unknown)}; this layer "
                                               f"type has {list(LAYER_TENSORS[type_id])}")
-    arrays = {role: _tensor_array(reader, info, buffer, name, f"{where}.tensors.{role}")
+    # A layer computes in int8 when every weight matrix it stores is int8 (and the caller did
+    # not ask for float32); otherwise its int8 matrices are dequantized.
+    matrices = [name for role, name in names.items() if role in QUANTIZABLE]
+    keep_int8 = compute is None and bool(matrices) and all(
+        name in info.tensors and info.tensors[name].dtype == "int8" for name in matrices)
+    arrays = {role: _tensor_array(reader, info, buffer, name, f"{where}.tensors.{role}",
+                                  keep_int8=keep_int8 and role in QUANTIZABLE)
               for role, name in names.items()}
 
     attributes = {k: v for k, v in record.items() if k not in ("type", "tensors")}
@@ -549,10 +593,19 @@ def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: An
     return layer
 
 
-def load(path: "os.PathLike[str] | str") -> Model:
+def load(path: "os.PathLike[str] | str", compute: Optional[str] = None) -> Model:
     """Reads a .lstm file: validates everything, then builds the Model on read-only views into
-    a memory map of the file (float32 tensors are not copied). Raises FormatError, naming the
-    file and the field or offset, for any file that is not a valid .lstm file."""
+    a memory map of the file (float32 and int8 tensors are not copied).
+
+    compute: None (default) runs each layer in the dtype its weights are stored in: layers
+    stored as int8 keep int8 weights in memory and run the int8 kernels; float16 weights are
+    widened to float32. "float32" dequantizes int8 layers on load (more memory, float32
+    kernels, the exact values q * scale).
+    Raises FormatError, naming the file and the field or offset, for any file that is not a
+    valid .lstm file."""
+    if compute not in COMPUTE_CHOICES:
+        raise FormatError(f"load: compute must be None (as stored) or 'float32', got "
+                          f"{compute!r}")
     path = os.fspath(path)
     try:
         info, buffer = read_info(path)
@@ -562,15 +615,15 @@ def load(path: "os.PathLike[str] | str") -> Model:
         if isinstance(exc, FormatError):
             raise
         raise FormatError(f"{path}: cannot map the file: {exc}") from None
-    return model_from_info(info, buffer)
+    return model_from_info(info, buffer, compute)
 
 
-def model_from_info(info: FileInfo, buffer) -> Model:
+def model_from_info(info: FileInfo, buffer, compute: Optional[str] = None) -> Model:
     """The Model of a file read_info() has validated (the rest of load())."""
     reader = _Reader(info.path, buffer)
     if not info.layers:
         raise reader.fail("manifest.layers", "a model needs at least one layer")
-    layers = [_build_layer(reader, info, buffer, i, record)
+    layers = [_build_layer(reader, info, buffer, i, record, compute)
               for i, record in enumerate(info.layers)]
     used = {name for record in info.layers for name in record["tensors"].values()}
     used |= {t.scale for t in info.tensors.values() if t.scale}

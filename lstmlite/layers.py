@@ -7,6 +7,7 @@ into a loaded .lstm file) are kept as they are, never copied.
 """
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -15,6 +16,7 @@ import numpy as np
 
 from . import _core
 from .errors import ModelError
+from .quantize import QuantizedWeight
 
 # ---- activations -------------------------------------------------------------------------
 
@@ -103,8 +105,14 @@ def parse_activation(spec: Any, where: str, allowed: Sequence[str]) -> Activatio
 
 # ---- arrays ------------------------------------------------------------------------------
 
-def as_weight(value: Any, name: str, where: str) -> np.ndarray:
-    """float32 C-contiguous, finite. Arrays that already are stay the same object."""
+def as_weight(value: Any, name: str, where: str, int8_ok: bool = False):
+    """float32 C-contiguous, finite. Arrays that already are stay the same object. Weight
+    matrices (int8_ok) may also be a QuantizedWeight, validated when it was made."""
+    if isinstance(value, QuantizedWeight):
+        if not int8_ok:
+            raise ModelError(f"{where}: {name} must be float32; only weight matrices can be "
+                             f"int8")
+        return value
     if isinstance(value, np.ndarray) and value.dtype == np.float32 and value.flags.c_contiguous:
         array = value
     else:
@@ -131,15 +139,61 @@ def _check_shape(array: np.ndarray, expected: Tuple[int, ...], name: str, where:
 DIRECTIONS = ("forward", "reverse", "bidirectional")
 
 
+WEIGHT_DTYPES = ("float32", "int8")
+
+
 class Layer:
     """Base of every layer spec. Subclasses set `type_name`, `kind` (the C / file id), sizes,
-    and `arrays()` / `attributes()` (what the file format stores)."""
+    and `arrays()` / `attributes()` (what the file format stores).
+
+    weight_dtype: "float32", or "int8" when every weight matrix (`matrix_names`) is a
+    QuantizedWeight; the kernels then compute the products in int8 (see lstmlite.quantize).
+    """
 
     type_name = "Layer"
     kind = 0
     recurrent = False
+    matrix_names: Tuple[str, ...] = ()  # the arrays that may be int8
+    weight_dtype = "float32"
     input_size: int
     output_size: int
+
+    def _settle_weight_dtype(self) -> None:
+        """Every weight matrix float32, or every one int8: the kernels take one per layer."""
+        kinds = {isinstance(getattr(self, name), QuantizedWeight)
+                 for name in self.matrix_names if getattr(self, name) is not None}
+        if len(kinds) > 1:
+            raise ModelError(f"{self.type_name}: the weight matrices {self.matrix_names} must "
+                             f"all be float32 or all be int8 (QuantizedWeight)")
+        self.weight_dtype = "int8" if kinds == {True} else "float32"
+
+    def with_weight_dtype(self, dtype: str) -> "Layer":
+        """A copy of this layer whose weight matrices are `dtype` ("int8": quantized per
+        output row; "float32": dequantized). The other arrays are shared, not copied."""
+        if dtype not in WEIGHT_DTYPES:
+            raise ModelError(f"{self.type_name}: weight dtype must be one of {WEIGHT_DTYPES}, "
+                             f"got {dtype!r}")
+        if not self.matrix_names:
+            raise ModelError(f"{self.type_name}: has no weight matrices to store as {dtype} "
+                             f"(only LSTM, GRU, RNN and Dense layers can be quantized)")
+        layer = copy.copy(self)
+        for name in self.matrix_names:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if dtype == "int8" and not isinstance(value, QuantizedWeight):
+                value = QuantizedWeight.from_float(value, f"{self.type_name} {name}")
+            elif dtype == "float32" and isinstance(value, QuantizedWeight):
+                value = value.dequantize()
+            setattr(layer, name, value)
+        layer._settle_weight_dtype()
+        return layer
+
+    def _core_matrix(self, value):
+        """What the binding takes for a weight matrix: the array, or (q, scale) for int8."""
+        if isinstance(value, QuantizedWeight):
+            return (value.q, value.scale)
+        return value
 
     @property
     def streamable(self) -> bool:
@@ -178,14 +232,15 @@ class _Recurrent(Layer):
         self.direction = direction
         self.num_directions = 2 if direction == "bidirectional" else 1
 
-    def _weight(self, value: Any, name: str, optional: bool = False) -> Optional[np.ndarray]:
-        """Reads a per-direction array. Bidirectional arrays carry a leading axis of 2
-        (forward, reverse); single-direction arrays may carry a leading axis of 1."""
+    def _weight(self, value: Any, name: str, optional: bool = False):
+        """Reads a per-direction array (a weight matrix may be a QuantizedWeight).
+        Bidirectional arrays carry a leading axis of 2 (forward, reverse); single-direction
+        arrays may carry a leading axis of 1."""
         if value is None:
             if optional:
                 return None
             raise ModelError(f"{self.type_name}: {name} is required")
-        return as_weight(value, name, self.type_name)
+        return as_weight(value, name, self.type_name, int8_ok=name in self.matrix_names)
 
     def _directional_shape(self, array: np.ndarray, per_direction: Tuple[int, ...], name: str,
                            meaning: str) -> np.ndarray:
@@ -227,12 +282,12 @@ class _Recurrent(Layer):
                   for i, a in enumerate(activations)]
         self.activations = tuple(parsed)
 
-    def _per_direction(self, array: Optional[np.ndarray]) -> List[Optional[np.ndarray]]:
+    def _per_direction(self, array) -> List[Any]:
         if array is None:
             return [None] * self.num_directions
         if self.num_directions == 2:
-            return [array[0], array[1]]
-        return [array]
+            return [self._core_matrix(array[0]), self._core_matrix(array[1])]
+        return [self._core_matrix(array)]
 
     @property
     def streamable(self) -> bool:
@@ -261,6 +316,7 @@ class _Recurrent(Layer):
             "reverse": int(self.direction == "reverse"),
             "clip": float("inf") if self.clip is None else self.clip,
             "activations": self._activations_per_direction(),
+            "weight_dtype": _core.dtype_names().index(self.weight_dtype),
         }
 
     def _base_attributes(self) -> Dict[str, Any]:
@@ -286,6 +342,8 @@ class LSTM(_Recurrent):
                            previous cell, o sees the new one
     With direction="bidirectional" every array has a leading axis of 2 (forward, reverse),
     and the output is [forward h, reverse h] concatenated: 2P features.
+    weight_ih, weight_hh and weight_hr may instead all be lstmlite.QuantizedWeight (int8 q of
+    the same shape plus one float32 scale per row): the products then run in int8.
 
     Options: input_forget couples the gates (f = 1 - i, ONNX); clip bounds the input of every
     gate activation to [-clip, clip] (ONNX; the cell value fed to h_act is not clipped);
@@ -297,6 +355,7 @@ class LSTM(_Recurrent):
 
     type_name = "LSTM"
     kind = 1
+    matrix_names = ("weight_ih", "weight_hh", "weight_hr")
     gates = 4
     gate_order = "ifgo"
     default_activations = ("Sigmoid", "Tanh", "Tanh")
@@ -337,6 +396,7 @@ class LSTM(_Recurrent):
         self._setup_clip(clip)
         self._setup_activations(activations)
         self.output_size = self.num_directions * self.h_size
+        self._settle_weight_dtype()
 
     def _optional(self, value, name, shape, meaning):
         array = self._weight(value, name, optional=True)
@@ -386,6 +446,7 @@ class GRU(_Recurrent):
       bias_ih    (3H,)     optional; bias_hh (3H,) optional. The n rows of bias_hh stay
                            separate from bias_ih: with linear_before_reset they are scaled by r.
     With direction="bidirectional" every array has a leading axis of 2 (forward, reverse).
+    weight_ih and weight_hh may instead both be lstmlite.QuantizedWeight (int8 products).
 
     Candidate n:
       linear_before_reset=True (default; PyTorch, ONNX linear_before_reset=1, Keras
@@ -400,6 +461,7 @@ class GRU(_Recurrent):
 
     type_name = "GRU"
     kind = 2
+    matrix_names = ("weight_ih", "weight_hh")
     gates = 3
     gate_order = "rzn"
     default_activations = ("Sigmoid", "Tanh")
@@ -417,6 +479,7 @@ class GRU(_Recurrent):
         self.linear_before_reset = bool(linear_before_reset)
         self._setup_clip(clip)
         self._setup_activations(activations)
+        self._settle_weight_dtype()
 
     def state_sizes(self) -> Tuple[int, ...]:
         return (self.hidden_size,)
@@ -442,7 +505,8 @@ class RNN(_Recurrent):
 
     Arrays (float32; H = hidden_size, I = input_size):
       weight_ih (H, I), weight_hh (H, H), bias_ih (H,) optional, bias_hh (H,) optional;
-      leading axis of 2 (forward, reverse) with direction="bidirectional".
+      leading axis of 2 (forward, reverse) with direction="bidirectional"; weight_ih and
+      weight_hh may both be lstmlite.QuantizedWeight (int8 products).
     nonlinearity "tanh" (default) or "relu" as in PyTorch; or activations=[name or
     (name, alpha, beta)] from ONNX's set (one per direction). clip bounds f's input.
 
@@ -451,6 +515,7 @@ class RNN(_Recurrent):
 
     type_name = "RNN"
     kind = 3
+    matrix_names = ("weight_ih", "weight_hh")
     gates = 1
     gate_order = ""
     default_activations = ("Tanh",)
@@ -470,6 +535,7 @@ class RNN(_Recurrent):
             activations = [nonlinearity]
         self._setup_clip(clip)
         self._setup_activations(activations)
+        self._settle_weight_dtype()
 
     def state_sizes(self) -> Tuple[int, ...]:
         return (self.hidden_size,)
@@ -521,19 +587,20 @@ def _simple_arrays(layer: _Recurrent) -> dict:
 class Dense(Layer):
     """Fully connected layer applied at every step: y = activation(weight @ x + bias).
 
-    weight (out_features, in_features) float32 (PyTorch nn.Linear layout), bias
-    (out_features,) or None. activation: None, "relu", "tanh", "sigmoid", "softmax",
+    weight (out_features, in_features) float32 (PyTorch nn.Linear layout) or an
+    lstmlite.QuantizedWeight of that shape (int8 product), bias (out_features,) or None. activation: None, "relu", "tanh", "sigmoid", "softmax",
     "log_softmax" (or any name of ONNX's recurrent activation set, with alpha/beta).
     """
 
     type_name = "Dense"
     kind = 4
+    matrix_names = ("weight",)
     _SHORT_NAMES = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "softmax": "Softmax",
                     "log_softmax": "LogSoftmax", "logsoftmax": "LogSoftmax", "none": "Identity",
                     "identity": "Identity", "linear": "Identity"}
 
     def __init__(self, weight, bias=None, activation: Any = None):
-        w = as_weight(weight, "weight", "Dense")
+        w = as_weight(weight, "weight", "Dense", int8_ok=True)
         if w.ndim != 2 or 0 in w.shape:
             raise ModelError(f"Dense: weight has shape {tuple(w.shape)}, expected "
                              f"(out_features, in_features), both >= 1")
@@ -550,6 +617,7 @@ class Dense(Layer):
             activation = self._SHORT_NAMES.get(activation.lower(), activation)
         self.activation = parse_activation(activation, "Dense activation",
                                            tuple(ACTIVATION_IDS))
+        self._settle_weight_dtype()
 
     def arrays(self):
         return {"weight": self.weight, "bias": self.bias}
@@ -564,7 +632,8 @@ class Dense(Layer):
         return {"kind": self.kind, "input_size": self.input_size,
                 "hidden_size": self.output_size,
                 "activation": (act.id, act[1], act[2]),
-                "arrays": {"weight": self.weight, "bias": self.bias}}
+                "weight_dtype": _core.dtype_names().index(self.weight_dtype),
+                "arrays": {"weight": self._core_matrix(self.weight), "bias": self.bias}}
 
 
 class Normalize(Layer):

@@ -70,11 +70,58 @@ class Model:
     def save(self, path, metadata: Optional[Dict[str, Any]] = None,
              weights_dtype: str = "float32") -> None:
         """Writes the model to a .lstm file (docs/FORMAT.md), atomically and deterministically.
-        metadata (JSON-serialisable) is merged over self.metadata. weights_dtype "float16" or
-        "int8" (symmetric, per output channel) stores the weight matrices smaller; they are
-        converted back to float32 on load."""
+        metadata (JSON-serialisable) is merged over self.metadata. int8 layers are stored as
+        int8. weights_dtype applies to the float32 layers' weight matrices: "float16" stores
+        them smaller (widened to float32 on load), "int8" quantizes them (symmetric, per
+        output row) and they load as int8 layers."""
         from .format import save
         save(self, path, metadata=metadata, weights_dtype=weights_dtype)
+
+    # ---- int8 ----------------------------------------------------------------------------
+
+    def quantize(self, dtype: str = "int8", layers: Optional[Sequence[int]] = None) -> "Model":
+        """A new Model whose chosen layers have int8 weight matrices (symmetric, one scale
+        per output row; products quantize their input every step, see lstmlite.quantize).
+        layers: indices of the layers to quantize, None for every LSTM, GRU, RNN and Dense
+        layer (e.g. [0, 1] keeps a Dense head at index 2 in float32). Naming a layer that has
+        no weight matrices (Normalize, Scale) raises ModelError. Layers left alone, and
+        every bias, are shared with this model, not copied."""
+        if dtype != "int8":
+            raise ModelError(f"quantize: dtype must be 'int8', got {dtype!r}")
+        chosen = self._layer_indices(layers, "quantize")
+        if layers is None:
+            chosen = [i for i in chosen if self.layers[i].matrix_names]
+        new_layers = list(self.layers)
+        for index in chosen:
+            try:
+                new_layers[index] = self.layers[index].with_weight_dtype("int8")
+            except ModelError as exc:
+                raise ModelError(f"quantize: layer {index}: {exc}") from None
+        return Model(new_layers, metadata=self.metadata)
+
+    def dequantize(self) -> "Model":
+        """A new Model with every int8 weight matrix converted to float32 (q * scale)."""
+        return Model([layer.with_weight_dtype("float32") if layer.weight_dtype == "int8"
+                      else layer for layer in self.layers], metadata=self.metadata)
+
+    def _layer_indices(self, layers: Optional[Sequence[int]], what: str) -> List[int]:
+        if layers is None:
+            return list(range(len(self.layers)))
+        if isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
+            layers = [layers]
+        indices = []
+        for value in layers:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
+                    not -len(self.layers) <= value < len(self.layers):
+                raise ModelError(f"{what}: layers must be indices 0..{len(self.layers) - 1}, "
+                                 f"got {value!r}")
+            indices.append(int(value) % len(self.layers))
+        return sorted(set(indices))
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of every weight, scale and bias as the kernels read them."""
+        return sum(self._core.layer_weight_bytes(i) for i in range(len(self.layers)))
 
     # ---- description -------------------------------------------------------------------
 
@@ -100,11 +147,13 @@ class Model:
             if layer.recurrent and [a.name for a in layer.activations] == \
                     list(layer.default_activations) * layer.num_directions:
                 shown.pop("activations", None)  # the defaults say nothing
+            if layer.weight_dtype != "float32":
+                shown["weights"] = f"{layer.weight_dtype} (int8 products, float32 gates)"
             attrs = ", ".join(f"{k}={v}" for k, v in shown.items())
             lines.append(f"  {index}: {layer.type_name:<9} {layer.input_size:>5} -> "
                          f"{layer.output_size:<5} {attrs}  ({layer.parameter_count} parameters)")
-        lines.append(f"  total: {self.parameter_count} parameters, input {self.input_size}, "
-                     f"output {self.output_size}")
+        lines.append(f"  total: {self.parameter_count} parameters ({self.weight_bytes} bytes "
+                     f"as computed), input {self.input_size}, output {self.output_size}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

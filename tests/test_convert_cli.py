@@ -2,6 +2,7 @@
 each with its exit code, a one-line message and no file left behind."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -59,10 +60,14 @@ def test_convert_with_output_name_and_int8_verifies_the_stored_weights(tmp_path)
     strict = run_cli("convert", source, "-o", out, "--weights-dtype", "int8")
     assert strict.returncode == 1 and "differs from onnxruntime" in strict.stderr
     assert files(tmp_path) == ["m.onnx"]
+    # an int8 file runs the int8 kernels (weights and per-step activations quantized):
+    # measured 5.1e-3 to 6.9e-3 against onnxruntime over seeds 0..4
     loose = run_cli("convert", source, "-o", out, "--weights-dtype", "int8",
-                    "--tolerance", "0.005")  # int8 measured 1.0e-3
+                    "--tolerance", "0.02")
     assert loose.returncode == 0, loose.stderr
     assert "with int8 weights, as loaded from the file" in loose.stdout
+    assert re.search(r"against the float32 conversion: max abs [0-9.e-]+, mean abs .*, "
+                     r"top-1 agreement [0-9.]+% over 200 steps", loose.stdout), loose.stdout
     from lstmlite.format import read_info
     info, _ = read_info(str(out))
     assert "int8" in {t.dtype for t in info.tensors.values()}
