@@ -42,3 +42,16 @@ def set_header(blob, fix_crc=True, **changes):
                          fields["crc32"], fields["alignment"])
     blob = header + blob[64:]
     return with_crc(blob) if fix_crc else blob
+
+
+def rewrite(path, edit_manifest=None, edit_data=None):
+    """Rewrites a file in place after edit_manifest(manifest, data) and/or edit_data(manifest,
+    data) changed its parsed manifest or its data section (a bytearray), with a fresh CRC."""
+    with open(path, "rb") as fh:
+        fields, manifest, data = split(fh.read())
+    data = bytearray(data)
+    for edit in (edit_manifest, edit_data):
+        if edit is not None:
+            edit(manifest, data)
+    with open(path, "wb") as fh:
+        fh.write(join(fields, manifest, bytes(data)))

@@ -1,8 +1,40 @@
 """A float64 NumPy reference of every lstmlite layer, written from the equations of the ONNX
 operator specs and PyTorch's docs, independent of the C kernels: plain loops over time, libm
 activations, no fused products. The tests compare the engine's float32 results with it.
+
+int8 layers (weight matrices that are lstmlite.QuantizedWeight) follow the dynamic scheme of
+lstmlite.quantize, written again here from its contract: each product quantizes its vector
+with quantize_vector(), multiplies in exact integers and scales in float64.
 """
 import numpy as np
+
+from lstmlite import QuantizedWeight
+
+
+def quantize_vector(x):
+    """The engine's per-step rule (src/lstmlite.h, ll_quantize_s8) in float32 NumPy:
+    q = rint(x * (127 / peak)), half to even; scale = peak / 127; zero (or a peak too small
+    for 127 / peak to be finite) gives scale 0; NaN or infinity gives scale NaN."""
+    x32 = np.asarray(x, dtype=np.float32)
+    zeros = np.zeros(x32.shape, dtype=np.int64)
+    if not np.isfinite(x32).all():
+        return zeros, float("nan")
+    peak = np.abs(x32).max() if x32.size else np.float32(0)
+    with np.errstate(divide="ignore", over="ignore"):
+        inv = np.float32(127) / peak
+    if peak == 0 or not np.isfinite(inv):
+        return zeros, 0.0
+    q = np.clip(np.rint(x32 * inv), -127, 127).astype(np.int64)
+    return q, float(peak / np.float32(127))
+
+
+def matvec(W, x, rows=slice(None)):
+    """W[rows] @ x in float64; an int8 W through quantize_vector and exact integer sums."""
+    if isinstance(W, QuantizedWeight):
+        qx, sx = quantize_vector(x)
+        q, s = W.q[rows].astype(np.int64), W.scale[rows].astype(np.float64)
+        return s * sx * (q @ qx).astype(np.float64)
+    return np.asarray(W, dtype=np.float64)[rows] @ np.asarray(x, dtype=np.float64)
 
 
 def activation(name, alpha, beta, x):
@@ -42,7 +74,9 @@ def activation(name, alpha, beta, x):
 
 
 def _f64(a):
-    return None if a is None else np.asarray(a, dtype=np.float64)
+    if a is None or isinstance(a, QuantizedWeight):  # int8 matrices go through matvec()
+        return a
+    return np.asarray(a, dtype=np.float64)
 
 
 def _dir(a, d, nd):
@@ -65,7 +99,7 @@ def lstm_cell(layer, d, x, h, c):
     bi, bh = _f64(_dir(layer.bias_ih, d, nd)), _f64(_dir(layer.bias_hh, d, nd))
     P = _f64(_dir(layer.peepholes, d, nd))
     f_act, g_act, h_act = layer.activations[3 * d:3 * d + 3]
-    gates = W @ x + R @ h
+    gates = matvec(W, x) + matvec(R, h)
     if bi is not None:
         gates = gates + bi
     if bh is not None:
@@ -79,7 +113,7 @@ def lstm_cell(layer, d, x, h, c):
     o = _act(f_act, o + p_o * c, layer.clip)
     h = o * _act(h_act, c)
     if layer.weight_hr is not None:
-        h = _f64(_dir(layer.weight_hr, d, nd)) @ h
+        h = matvec(_dir(layer.weight_hr, d, nd), h)
     return h, c
 
 
@@ -92,13 +126,15 @@ def gru_cell(layer, d, x, h):
     bi = np.zeros(3 * H) if bi is None else bi
     bh = np.zeros(3 * H) if bh is None else bh
     f_act, g_act = layer.activations[2 * d:2 * d + 2]
-    gx = W @ x + bi
-    r = _act(f_act, gx[:H] + R[:H] @ h + bh[:H], layer.clip)
-    z = _act(f_act, gx[H:2 * H] + R[H:2 * H] @ h + bh[H:2 * H], layer.clip)
+    gx = matvec(W, x) + bi
+    gh = matvec(R, h)
+    r = _act(f_act, gx[:H] + gh[:H] + bh[:H], layer.clip)
+    z = _act(f_act, gx[H:2 * H] + gh[H:2 * H] + bh[H:2 * H], layer.clip)
     if layer.linear_before_reset:
-        n = _act(g_act, gx[2 * H:] + r * (R[2 * H:] @ h + bh[2 * H:]), layer.clip)
+        n = _act(g_act, gx[2 * H:] + r * (gh[2 * H:] + bh[2 * H:]), layer.clip)
     else:
-        n = _act(g_act, gx[2 * H:] + R[2 * H:] @ (r * h) + bh[2 * H:], layer.clip)
+        n = _act(g_act, gx[2 * H:] + matvec(R, r * h, slice(2 * H, None)) + bh[2 * H:],
+                 layer.clip)
     return (1.0 - z) * n + z * h
 
 
@@ -106,7 +142,7 @@ def rnn_cell(layer, d, x, h):
     nd = layer.num_directions
     W = _f64(_dir(layer.weight_ih, d, nd))
     R = _f64(_dir(layer.weight_hh, d, nd))
-    pre = W @ x + R @ h
+    pre = matvec(W, x) + matvec(R, h)
     for b in (_dir(layer.bias_ih, d, nd), _dir(layer.bias_hh, d, nd)):
         if b is not None:
             pre = pre + _f64(b)
@@ -116,7 +152,7 @@ def rnn_cell(layer, d, x, h):
 def position(layer, x):
     name = layer.type_name
     if name == "Dense":
-        y = _f64(layer.weight) @ x
+        y = matvec(layer.weight, x)
         if layer.bias is not None:
             y = y + _f64(layer.bias)
         return _act(layer.activation, y)

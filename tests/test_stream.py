@@ -10,10 +10,12 @@ import lstmlite as ll
 import factories as F
 
 
-@pytest.fixture
-def model(rng):
-    return ll.Model([F.normalize(rng, 7), F.lstm(rng, 7, 12, peepholes=True),
-                     F.gru(rng, 12, 9), F.rnn(rng, 9, 5), F.dense(rng, 5, 3, "softmax")])
+@pytest.fixture(params=["float32", "int8"])
+def model(rng, request):
+    """Every contract below holds for float32 layers and for int8 ones."""
+    model = ll.Model([F.normalize(rng, 7), F.lstm(rng, 7, 12, peepholes=True),
+                      F.gru(rng, 12, 9), F.rnn(rng, 9, 5), F.dense(rng, 5, 3, "softmax")])
+    return model if request.param == "float32" else model.quantize()
 
 
 def frames(rng, T=20, I=7):
