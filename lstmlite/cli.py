@@ -23,7 +23,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .format import model_from_info, read_info
+    from .format import QUANTIZABLE, model_from_info, read_info
     info, buffer = read_info(args.file, verify_checksum=False)
     status = "ok" if info.checksum_ok else (f"MISMATCH (stored {info.checksum_stored:#010x}, "
                                             f"computed {info.checksum_computed:#010x})")
@@ -37,6 +37,19 @@ def _cmd_info(args: argparse.Namespace) -> int:
           f"(overhead {info.file_size - tensor_bytes} bytes incl. alignment)")
     print("layers:")
     print(model.summary())
+    print("compute (per layer: weights as loaded, and what the kernels compute in):")
+    for index, layer in enumerate(model.layers):
+        stored = sorted({info.tensors[name].dtype for role, name in
+                         info.layers[index]["tensors"].items() if role in QUANTIZABLE})
+        if layer.weight_dtype == "int8":
+            how = "int8 weights; int8 x int8 -> int32 products, float32 gates and state"
+        elif layer.matrix_names:
+            how = "float32 weights; float32 products" + (
+                f" (stored as {', '.join(stored)}, widened on load)"
+                if stored and stored != ["float32"] else "")
+        else:
+            how = "float32 (no weight matrices)"
+        print(f"  {index}: {layer.type_name}: {how}")
     for tensor in info.tensors.values():
         scale = f" scale={tensor.scale}" if tensor.scale else ""
         print(f"    {tensor.name:<24} {tensor.dtype:<8} {str(tensor.shape):<16}{scale}")

@@ -379,3 +379,15 @@ def test_file_scale_of_wrong_length_or_dtype_is_refused(tmp_path, rng):
         weight["scale"] = "layers.0.weight"
     with pytest.raises(ll.FormatError, match="must be float32, found int8"):
         ll.load(_edit_int8_file(tmp_path, rng, edit_manifest=self_scaled))
+
+
+def test_info_names_each_layers_weights_and_compute(tmp_path, rng):
+    model = ll.Model([F.normalize(rng, 5), F.lstm(rng, 5, 6), F.dense(rng, 6, 3)])
+    model.quantize(layers=[1]).save(tmp_path / "mixed.lstm", weights_dtype="float16")
+    result = subprocess.run([sys.executable, "-m", "lstmlite", "info",
+                             str(tmp_path / "mixed.lstm")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "0: Normalize: float32 (no weight matrices)" in result.stdout
+    assert "1: LSTM: int8 weights; int8 x int8 -> int32 products" in result.stdout
+    assert "2: Dense: float32 weights; float32 products (stored as float16, widened on load)" \
+        in result.stdout
