@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import lstmlite as ll
 from lstmlite.demo import build_demo_model, bundled_model_path
@@ -40,3 +41,28 @@ def test_output_piped_into_a_closed_reader_exits_quietly():
     proc.stdout.close()  # like `| head -1`
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and b"error" not in err and b"Traceback" not in err, err
+
+
+def test_bench_times_every_available_kernel_set_in_float32_and_int8():
+    from lstmlite import _core
+    from lstmlite.demo import bundled_model_path
+    result = subprocess.run([sys.executable, "-m", "lstmlite", "bench", bundled_model_path(),
+                             "--steps", "20", "--repeats", "2"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[2].split() == ["kernels", "float32", "int8"]
+    rows = {line.split()[0]: line.split()[1:3] for line in lines[3:]}
+    assert set(rows) == {k for k in _core.kernels_compiled() if _core.kernels_supported(k)}
+    assert all(float(t) > 0 for times in rows.values() for t in times)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--steps", "0"], "--steps and --repeats must be at least 1"),
+    (["--repeats", "-1"], "--steps and --repeats must be at least 1"),
+])
+def test_bench_bad_arguments_exit_1_with_one_line(args, message):
+    from lstmlite.demo import bundled_model_path
+    result = subprocess.run([sys.executable, "-m", "lstmlite", "bench", bundled_model_path(),
+                             *args], capture_output=True, text=True)
+    assert result.returncode == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
