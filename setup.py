@@ -54,7 +54,7 @@ directives = {
 }
 
 # Editing a header rebuilds the extension.
-HEADERS = ["src/lstmlite.h", "src/kernels.h", "src/kernels_impl.h"]
+HEADERS = ["src/lstmlite.h", "src/kernels.h", "src/kernels_impl.h", "src/gemv_s8_rows.h"]
 
 extension = Extension(
     "lstmlite._core",
