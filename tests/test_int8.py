@@ -2,7 +2,6 @@
 layer and option against the float64 reference of the same scheme, streams against run(),
 files, accuracy against the float model and against torch's dynamic int8, edge values, and
 bad int8 data."""
-import json
 import os
 import subprocess
 import sys
