@@ -32,7 +32,7 @@ import numpy as np
 import lstmlite as ll
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_step import measure  # noqa: E402
+from bench_step import measure, single_thread_session  # noqa: E402
 
 SIZES = [(40, 64, 1), (40, 256, 2), (64, 512, 1)]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,7 +81,6 @@ def build_torch_int8(stack):
 
 def build_ort_int8(stack, directory):
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
     from onnxruntime.quantization import QuantType, quantize_dynamic
     I, H, L = stack[0][0].shape[1], stack[0][1].shape[1], len(stack)
@@ -116,11 +115,7 @@ def build_ort_int8(stack, directory):
     int8_path = float_path.replace(".onnx", "_int8.onnx")
     onnx.save(model, float_path)
     quantize_dynamic(float_path, int8_path, weight_type=QuantType.QInt8, reduce_range=True)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(int8_path, options, providers=["CPUExecutionProvider"])
+    session = single_thread_session(int8_path)
     ops = {node.op_type for node in onnx.load(int8_path).graph.node}
     assert "DynamicQuantizeLSTM" in ops, ops
     feed = {f"{n}{k}": np.zeros((1, 1, H), np.float32) for k in range(L) for n in "hc"}

@@ -17,28 +17,24 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import lstmlite as ll
+from lstmlite.bench import median_step_us as measure
 
 SIZES = [(40, 64), (40, 128), (64, 256)]
 
 
-def measure(step, frames, steps, repeats):
-    """Median of per-step microseconds over `repeats` runs of `steps` calls."""
-    for frame in frames[:50]:  # warm-up
-        step(frame)
-    results = []
-    for _ in range(repeats):
-        start = time.perf_counter_ns()
-        for i in range(steps):
-            step(frames[i & 255])
-        results.append((time.perf_counter_ns() - start) / steps / 1000.0)
-    return statistics.median(results)
+def single_thread_session(model):
+    """An onnxruntime session (model bytes or a path) on one thread, executed sequentially."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def torch_weights(cell, I, H, seed):
@@ -122,7 +118,6 @@ def onnx_weights(cell, weights):
 
 def build_onnxruntime(cell, weights):
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
     W, R, B = onnx_weights(cell, weights)
     H, I = weights[1].shape[1], weights[0].shape[1]
@@ -145,12 +140,7 @@ def build_onnxruntime(cell, weights):
                                numpy_helper.from_array(B, "B")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)
     onnx.checker.check_model(model)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
+    session = single_thread_session(model.SerializeToString())
     feed = {"h0": np.zeros((1, 1, H), np.float32)}
     if cell == "LSTM":
         feed["c0"] = np.zeros((1, 1, H), np.float32)

@@ -61,52 +61,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    """Microseconds per stream step of a model file, float32 and int8, with every kernel set
-    this CPU runs: the figures a Raspberry Pi owner measures on the Pi itself."""
-    import statistics
-    import time
-
-    import numpy as np
-
-    from . import _core, cpu_info
-    from .format import load
-    if args.steps < 1 or args.repeats < 1:
-        raise LstmliteError(f"--steps and --repeats must be at least 1, got {args.steps} and "
-                            f"{args.repeats}")
-    model = load(args.model, compute="float32")
-    if not model.streamable:
-        raise LstmliteError(f"{args.model}: has reverse or bidirectional layers; bench times "
-                            f"stream steps")
-    variants = {"float32": model}
-    if any(layer.matrix_names for layer in model.layers):
-        variants["int8"] = model.quantize()
-    frames = np.random.default_rng(0).standard_normal((256, model.input_size)).astype(np.float32)
-    info = cpu_info()
-    print(f"{args.model}: {model.input_size} -> {model.output_size}, "
-          f"{model.parameter_count} parameters")
-    print(f"cpu: {info['machine']}, features: {' '.join(info['features']) or '(none)'}; "
-          f"median of {args.repeats} runs of {args.steps} steps, microseconds per step")
-    print(f"{'kernels':<10}" + "".join(f"{name:>10}" for name in variants))
-    previous = _core.kernels_active()
-    try:
-        for kernels in info["available"]:
-            _core.select_kernels(kernels)
-            row = []
-            for variant in variants.values():
-                step = variant.stream().step
-                for frame in frames[:50]:
-                    step(frame)
-                runs = []
-                for _ in range(args.repeats):
-                    start = time.perf_counter_ns()
-                    for i in range(args.steps):
-                        step(frames[i & 255])
-                    runs.append((time.perf_counter_ns() - start) / args.steps / 1000)
-                row.append(statistics.median(runs))
-            marker = " (default)" if kernels == previous else ""
-            print(f"{kernels:<10}" + "".join(f"{t:>10.2f}" for t in row) + marker)
-    finally:
-        _core.select_kernels(previous)
+    from .bench import bench_file
+    for line in bench_file(args.model, args.steps, args.repeats):
+        print(line, flush=True)
     return 0
 
 

@@ -29,10 +29,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import _core
 from .errors import FormatError, LstmliteError
-from .layers import (ACTIVATION_IDS, ACTIVATION_NAMES, DIRECTIONS, GRU, LSTM, RNN, Dense,
-                     Layer, Normalize, Scale)
+from .errors import ModelError
+from .layers import (ACTIVATION_NAMES, DIRECTIONS, DTYPE_IDS, GRU, LSTM, RNN,
+                     Dense, Layer, Normalize, Scale)
 from .model import Model
 from .quantize import QuantizedWeight, quantize_rows
 
@@ -46,11 +46,10 @@ HEADER_STRUCT = struct.Struct("<8sIIQQQII16x")
 CRC_OFFSET = 40  # byte offset of the crc32 field, zero while the checksum is computed
 MAX_DIMS = 4
 
-# dtype ids are the C enum's (src/lstmlite.h, enum ll_dtype), read from the compiled core so
-# that the two cannot disagree; never reuse a removed id.
+# dtype ids are the C enum's (layers.DTYPE_IDS, read from the compiled core) so that the two
+# cannot disagree; never reuse a removed id.
 _NUMPY_DTYPES = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "int8": np.dtype("i1")}
-DTYPES = {i: (name, _NUMPY_DTYPES[name]) for i, name in enumerate(_core.dtype_names())}
-DTYPE_IDS = {name: i for i, (name, _) in DTYPES.items()}
+DTYPES = {i: (name, _NUMPY_DTYPES[name]) for name, i in DTYPE_IDS.items()}
 COMPUTE_CHOICES = (None, "float32")
 
 # Layer type ids are the C enum's (src/lstmlite.h); Normalize and Scale share id 5 and are
@@ -427,9 +426,9 @@ def _raw_tensor(info: FileInfo, buffer, tensor: TensorInfo) -> np.ndarray:
 
 def _int8_tensor(reader: _Reader, info: FileInfo, buffer, tensor: TensorInfo
                  ) -> QuantizedWeight:
-    """An int8 tensor and its scales as a QuantizedWeight of views into the map, validated:
-    q in -127..127, a float32 scale tensor of shape shape[:-1] whose values are finite and
-    positive."""
+    """An int8 tensor and its scales as a QuantizedWeight of views into the map. The table is
+    checked here (a float32 scale tensor of shape shape[:-1]); the values (q in -127..127,
+    scales finite and positive) are checked once, by QuantizedWeight."""
     where = f"tensor {tensor.name!r}"
     scale_info = info.tensors.get(tensor.scale)
     if scale_info is None:
@@ -444,18 +443,13 @@ def _int8_tensor(reader: _Reader, info: FileInfo, buffer, tensor: TensorInfo
     if scale_info.shape != tensor.shape[:-1]:
         raise reader.fail(where + " scale", f"expected shape {tensor.shape[:-1]} (one per "
                                             f"output channel), found {scale_info.shape}")
-    q = _raw_tensor(info, buffer, tensor)
-    if q.size and q.min() < -127:
-        raise reader.fail(where, "holds -128; int8 weights lie in -127..127")
-    scale = _raw_tensor(info, buffer, scale_info)
-    if scale.dtype != np.dtype(np.float32):  # a big-endian host
-        scale = scale.astype(np.float32)
-    bad = ~(np.isfinite(scale) & (scale > 0))
-    if bad.any():
-        raise reader.fail(f"tensor {tensor.scale!r}", f"int8 scales must be finite and "
-                          f"positive; {int(bad.sum())} are not (e.g. "
-                          f"{float(scale[bad].flat[0])!r})")
-    return QuantizedWeight(q, scale, where)
+    try:
+        # on a big-endian host QuantizedWeight converts the little-endian scales
+        return QuantizedWeight(_raw_tensor(info, buffer, tensor),
+                               _raw_tensor(info, buffer, scale_info),
+                               f"{where} (scale {tensor.scale!r})")
+    except ModelError as exc:
+        raise FormatError(f"{reader.path}: {exc}") from None
 
 
 def _tensor_array(reader: _Reader, info: FileInfo, buffer, name: str, where: str,

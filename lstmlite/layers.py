@@ -139,6 +139,10 @@ def _check_shape(array: np.ndarray, expected: Tuple[int, ...], name: str, where:
 DIRECTIONS = ("forward", "reverse", "bidirectional")
 
 
+#: Tensor dtype name -> id, from the C enum (src/lstmlite.h, enum ll_dtype); also the .lstm
+#: file's dtype ids.
+DTYPE_IDS: Dict[str, int] = {name: i for i, name in enumerate(_core.dtype_names())}
+#: The dtypes a layer's weight matrices can compute in.
 WEIGHT_DTYPES = ("float32", "int8")
 
 
@@ -316,7 +320,7 @@ class _Recurrent(Layer):
             "reverse": int(self.direction == "reverse"),
             "clip": float("inf") if self.clip is None else self.clip,
             "activations": self._activations_per_direction(),
-            "weight_dtype": _core.dtype_names().index(self.weight_dtype),
+            "weight_dtype": DTYPE_IDS[self.weight_dtype],
         }
 
     def _base_attributes(self) -> Dict[str, Any]:
@@ -588,8 +592,9 @@ class Dense(Layer):
     """Fully connected layer applied at every step: y = activation(weight @ x + bias).
 
     weight (out_features, in_features) float32 (PyTorch nn.Linear layout) or an
-    lstmlite.QuantizedWeight of that shape (int8 product), bias (out_features,) or None. activation: None, "relu", "tanh", "sigmoid", "softmax",
-    "log_softmax" (or any name of ONNX's recurrent activation set, with alpha/beta).
+    lstmlite.QuantizedWeight of that shape (int8 product), bias (out_features,) or None.
+    activation: None, "relu", "tanh", "sigmoid", "softmax", "log_softmax" (or any name of
+    ONNX's recurrent activation set, with alpha/beta).
     """
 
     type_name = "Dense"
@@ -632,7 +637,7 @@ class Dense(Layer):
         return {"kind": self.kind, "input_size": self.input_size,
                 "hidden_size": self.output_size,
                 "activation": (act.id, act[1], act[2]),
-                "weight_dtype": _core.dtype_names().index(self.weight_dtype),
+                "weight_dtype": DTYPE_IDS[self.weight_dtype],
                 "arrays": {"weight": self._core_matrix(self.weight), "bias": self.bias}}
 
 

@@ -88,9 +88,10 @@ class Model:
         every bias, are shared with this model, not copied."""
         if dtype != "int8":
             raise ModelError(f"quantize: dtype must be 'int8', got {dtype!r}")
-        chosen = self._layer_indices(layers, "quantize")
         if layers is None:
-            chosen = [i for i in chosen if self.layers[i].matrix_names]
+            chosen = [i for i, layer in enumerate(self.layers) if layer.matrix_names]
+        else:
+            chosen = self._layer_indices(layers)
         new_layers = list(self.layers)
         for index in chosen:
             try:
@@ -104,16 +105,15 @@ class Model:
         return Model([layer.with_weight_dtype("float32") if layer.weight_dtype == "int8"
                       else layer for layer in self.layers], metadata=self.metadata)
 
-    def _layer_indices(self, layers: Optional[Sequence[int]], what: str) -> List[int]:
-        if layers is None:
-            return list(range(len(self.layers)))
+    def _layer_indices(self, layers: Sequence[int]) -> List[int]:
+        """quantize()'s `layers`: an index or a sequence of them, negative ones from the end."""
         if isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
             layers = [layers]
         indices = []
         for value in layers:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
                     not -len(self.layers) <= value < len(self.layers):
-                raise ModelError(f"{what}: layers must be indices 0..{len(self.layers) - 1}, "
+                raise ModelError(f"quantize: layers must be indices 0..{len(self.layers) - 1}, "
                                  f"got {value!r}")
             indices.append(int(value) % len(self.layers))
         return sorted(set(indices))

@@ -39,18 +39,20 @@ class QuantizedWeight:
     dtype = np.dtype(np.int8)
 
     def __init__(self, q: Any, scale: Any, where: str = "int8 weight"):
-        if not (isinstance(q, np.ndarray) and q.dtype == np.int8 and q.flags.c_contiguous):
-            q = np.asarray(q)
-            if q.dtype.kind not in "iu" or (q.size and (q.min() < -127 or q.max() > 127)):
-                raise ModelError(f"{where}: q must be integers in -127..127, got dtype "
-                                 f"{q.dtype}" + (f" with range {q.min()}..{q.max()}"
-                                                 if q.size and q.dtype.kind in "iu" else ""))
-            q = np.ascontiguousarray(q, dtype=np.int8)
+        q = np.asarray(q)
+        if q.dtype.kind not in "iu":
+            raise ModelError(f"{where}: q must be integers in -127..127, got dtype {q.dtype}")
         if q.ndim < 2:
             raise ModelError(f"{where}: q has shape {q.shape}, expected (rows, cols)")
-        # -128 would break the kernels' no-overflow argument (see src/kernels_avx2.c)
-        if q.size and q.min() < -127:
-            raise ModelError(f"{where}: q holds -128; int8 weights lie in -127..127")
+        # -128 would break the kernels' no-overflow argument (see src/kernels_avx2.c); an
+        # int8 array cannot exceed 127, so only its minimum is read
+        low = q.min() if q.size else 0
+        high = q.max() if q.size and q.dtype != np.int8 else 0
+        if low < -127 or high > 127:
+            raise ModelError(f"{where}: q must lie in -127..127 (never -128), found values "
+                             f"from {low} to {max(high, q.max())}")
+        if q.dtype != np.int8 or not q.flags.c_contiguous:
+            q = np.ascontiguousarray(q, dtype=np.int8)
         if not (isinstance(scale, np.ndarray) and scale.dtype == np.float32
                 and scale.flags.c_contiguous):
             scale = np.asarray(scale)
@@ -63,7 +65,7 @@ class QuantizedWeight:
         if scale.size and not (np.isfinite(scale).all() and (scale > 0).all()):
             bad = scale[~(np.isfinite(scale) & (scale > 0))]
             raise ModelError(f"{where}: scales must be finite and positive, found "
-                             f"{bad.size} that are not (e.g. {bad.flat[0]!r})")
+                             f"{bad.size} that are not (e.g. {float(bad.flat[0])!r})")
         self.q = q
         self.scale = scale
 

@@ -190,32 +190,25 @@ _selected = select_kernels(os.environ.get("LSTMLITE_KERNELS", "auto") or "auto")
 
 # ---- model -------------------------------------------------------------------------------
 
-cdef const float *_float_ptr(object arr, Py_ssize_t expected, str what) except? NULL:
-    """Pointer to a float32 C-contiguous array of exactly `expected` elements, or NULL for None."""
+cdef const void *_data_ptr(object arr, object dtype, Py_ssize_t expected,
+                           str what) except? NULL:
+    """Pointer to a C-contiguous array of `dtype` with exactly `expected` elements, or NULL
+    for None."""
     if arr is None:
         return NULL
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{what}: expected a numpy array, got {type(arr).__name__}")
     cdef cnp.ndarray a = arr
-    if a.dtype != np.float32 or not a.flags.c_contiguous:
-        raise TypeError(f"{what}: expected C-contiguous float32, got {a.dtype} "
+    if a.dtype != dtype or not a.flags.c_contiguous:
+        raise TypeError(f"{what}: expected C-contiguous {np.dtype(dtype).name}, got {a.dtype} "
                         f"(contiguous={a.flags.c_contiguous})")
     if a.size != expected:
         raise ValueError(f"{what}: expected {expected} elements, got {a.size}")
-    return <const float *>cnp.PyArray_DATA(a)
+    return cnp.PyArray_DATA(a)
 
 
-cdef const int8_t *_int8_ptr(object arr, Py_ssize_t expected, str what) except NULL:
-    """Pointer to an int8 C-contiguous array of exactly `expected` elements."""
-    if not isinstance(arr, np.ndarray):
-        raise TypeError(f"{what}: expected a numpy array, got {type(arr).__name__}")
-    cdef cnp.ndarray a = arr
-    if a.dtype != np.int8 or not a.flags.c_contiguous:
-        raise TypeError(f"{what}: expected C-contiguous int8, got {a.dtype} "
-                        f"(contiguous={a.flags.c_contiguous})")
-    if a.size != expected:
-        raise ValueError(f"{what}: expected {expected} elements, got {a.size}")
-    return <const int8_t *>cnp.PyArray_DATA(a)
+cdef inline const float *_float_ptr(object arr, Py_ssize_t expected, str what) except? NULL:
+    return <const float *>_data_ptr(arr, np.float32, expected, what)
 
 
 cdef class CoreModel:
@@ -271,9 +264,11 @@ cdef class CoreModel:
         if L.weight_dtype not in (LL_DTYPE_FLOAT32, LL_DTYPE_INT8):
             raise ValueError(f"{where}: weight dtype id {L.weight_dtype} is not one the "
                              f"kernels compute in (float32 or int8)")
-        if L.weight_dtype == LL_DTYPE_INT8 and max(I, H) > LL_INT8_MAX_K:
+        # the longest int8 reduction: the input (every layer) or h (recurrent layers)
+        longest = I if L.kind == LL_LAYER_DENSE else max(I, H)
+        if L.weight_dtype == LL_DTYPE_INT8 and longest > LL_INT8_MAX_K:
             raise ValueError(f"{where}: int8 products take at most {LL_INT8_MAX_K} inputs "
-                             f"(the int32 sums must not overflow), got {max(I, H)}")
+                             f"(the int32 sums must not overflow), got {longest}")
         arrays = spec.get("arrays", {})
         self._keep.append(arrays)
         if ll_layer_is_recurrent(L):
@@ -335,12 +330,10 @@ cdef class CoreModel:
     cdef void _int8_matrix(self, object pair, Py_ssize_t rows, Py_ssize_t cols, str what,
                            const int8_t **q, const float **scale) except *:
         """Points q and scale at an int8 matrix given as (q (rows, cols), scale (rows,))."""
-        if not isinstance(pair, tuple) or len(pair) != 2:
-            raise TypeError(f"{what}: an int8 matrix is a (q, scale) pair")
-        q[0] = _int8_ptr(pair[0], rows * cols, what)
+        if not isinstance(pair, tuple) or len(pair) != 2 or pair[0] is None or pair[1] is None:
+            raise TypeError(f"{what}: an int8 matrix is a (q, scale) pair of arrays")
+        q[0] = <const int8_t *>_data_ptr(pair[0], np.int8, rows * cols, what)
         scale[0] = _float_ptr(pair[1], rows, what + " scale")
-        if scale[0] == NULL:
-            raise ValueError(f"{what}: an int8 matrix needs its scales")
 
     cdef void _set_activation(self, ll_activation *act, tuple triple, str where) except *:
         kind, alpha, beta = triple
@@ -367,10 +360,6 @@ cdef class CoreModel:
             raise IndexError(index)
         return ll_layer_weight_bytes(&self.layers[index])
 
-    def layer_weight_dtype(self, int index):
-        if index < 0 or index >= self.num_layers:
-            raise IndexError(index)
-        return ll_dtype_name(self.layers[index].weight_dtype).decode("ascii")
 
     def state_layout(self, int batch):
         """Per recurrent layer: (layer index, h offset, h size, c offset, c size) in a stream's

@@ -51,8 +51,9 @@ float ll_quantize_s8(const float *restrict x, int n, int8_t *restrict q)
     return peak / 127.0f;
 }
 
-void ll_dequantize_acc(int M, const int32_t *restrict acc, const float *restrict s_w, float s_x,
-                       float *restrict y)
+/* y[m] += s_w[m] * (s_x * acc[m]): the float side of an int8 product */
+static void dequantize_acc(int M, const int32_t *restrict acc, const float *restrict s_w,
+                           float s_x, float *restrict y)
 {
     for (int m = 0; m < M; m++)
         y[m] += s_w[m] * (s_x * (float)acc[m]);
@@ -75,7 +76,7 @@ void ll_int8_matvec_acc(int M, int K, const int8_t *q, const float *s, const flo
 {
     const float s_x = ll_quantize_s8(x, K, qx);
     ll_active_kernels->gemv_s8(M, K, q, qx, acc);
-    ll_dequantize_acc(M, acc, s, s_x, y);
+    dequantize_acc(M, acc, s, s_x, y);
 }
 
 const char *ll_dtype_name(int dtype)

@@ -19,8 +19,8 @@
 #include "kernels.h"
 
 /* Scratch: gates (4H floats), h_full (H floats: o * h_act(c) before the projection); int8
- * layers add one quantized vector (the longest of x, h, h_full) and 4H int32 sums, reused
- * by each product in turn. */
+ * layers add one quantized vector (the longer of x and h_full; h is P < H wide) and 4H int32
+ * sums, reused by each product in turn. */
 typedef struct {
     size_t gates, h_full, qv, acc, bytes;
 } lstm_parts;
@@ -28,14 +28,12 @@ typedef struct {
 static lstm_parts lstm_layout(const ll_layer *L)
 {
     const size_t H = (size_t)L->hidden_size, I = (size_t)L->input_size;
-    const size_t P = L->proj_size > 0 ? (size_t)L->proj_size : H;
-    size_t next = 0, widest = I > H ? I : H;
-    widest = P > widest ? P : widest;
+    size_t next = 0;
     lstm_parts parts = {0};
     parts.gates = ll_scratch_take(&next, 4 * H * sizeof(float));
     parts.h_full = ll_scratch_take(&next, H * sizeof(float));
     if (L->weight_dtype == LL_DTYPE_INT8) {
-        parts.qv = ll_scratch_take(&next, widest);
+        parts.qv = ll_scratch_take(&next, I > H ? I : H);
         parts.acc = ll_scratch_take(&next, 4 * H * sizeof(int32_t));
     }
     parts.bytes = next;

@@ -179,8 +179,6 @@ void ll_normalize_apply(const ll_layer *layer, const float *x, float *y);
  * Compiled once for every kernel set, without fused multiply-add, so that every set sees
  * the same q and tests can reproduce it in NumPy. */
 float ll_quantize_s8(const float *x, int n, int8_t *q);
-/* y[m] += s_w[m] * (s_x * acc[m]): the float side of an int8 product. */
-void ll_dequantize_acc(int M, const int32_t *acc, const float *s_w, float s_x, float *y);
 /* The name of a dtype id ("float32", "float16", "int8"), or NULL. */
 const char *ll_dtype_name(int dtype);
 
