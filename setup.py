@@ -19,6 +19,7 @@ C_SOURCES = [
     "src/dispatch.c",
     "src/kernels_generic.c",
     "src/kernels_avx2.c",
+    "src/kernels_avx512.c",
     "src/kernels_neon.c",
     "src/kernels_dotprod.c",
     "src/int8.c",
@@ -54,7 +55,8 @@ directives = {
 }
 
 # Editing a header rebuilds the extension.
-HEADERS = ["src/lstmlite.h", "src/kernels.h", "src/kernels_impl.h", "src/gemv_s8_rows.h"]
+HEADERS = ["src/lstmlite.h", "src/kernels.h", "src/kernels_impl.h", "src/gemv_s8_rows.h",
+           "src/gemm_f32_rows.h"]
 
 extension = Extension(
     "lstmlite._core",

@@ -210,7 +210,8 @@ class Model:
         recurrent_index = 0
         for index, layer in enumerate(self.layers):
             out = np.empty((B, T, layer.output_size), dtype=np.float32)
-            scratch = np.empty(max(1, self._core.layer_scratch_bytes(index)), dtype=np.uint8)
+            # a fixed size whatever B and T: the input gates are computed in chunks of steps
+            scratch = np.empty(max(1, self._core.sequence_scratch_bytes(index)), dtype=np.uint8)
             h = c = None
             if layer.recurrent:
                 h, c = states[recurrent_index]

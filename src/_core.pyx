@@ -72,10 +72,11 @@ cdef extern from "lstmlite.h" nogil:
     int ll_layer_is_recurrent(const ll_layer *layer)
     int ll_layer_h_size(const ll_layer *layer)
     int ll_layer_c_size(const ll_layer *layer)
-    size_t ll_layer_scratch_bytes(const ll_layer *layer)
+    size_t ll_layer_scratch_bytes(const ll_layer *layer, int batch)
+    size_t ll_layer_sequence_scratch_bytes(const ll_layer *layer)
     size_t ll_layer_weight_bytes(const ll_layer *layer)
     size_t ll_model_state_bytes(const ll_model *model, int batch)
-    size_t ll_model_scratch_bytes(const ll_model *model)
+    size_t ll_model_scratch_bytes(const ll_model *model, int batch)
     void ll_model_step(const ll_model *model, int batch, const float *x, float *state,
                        void *scratch, float *out)
     void ll_layer_sequence(const ll_layer *layer, int batch, int steps, const float *inp,
@@ -93,7 +94,10 @@ cdef extern from "lstmlite.h" nogil:
 
 cdef extern from "kernels.h" nogil:
     ctypedef struct ll_kernel_table:
-        void (*gemv_s8)(int M, int K, const int8_t *W, const int8_t *x, int32_t *acc) noexcept nogil
+        void (*gemm_acc)(int M, int N, int K, const float *W, const float *X, int ldx,
+                         float *Y, int ldy) noexcept nogil
+        void (*gemm_s8)(int M, int N, int K, const int8_t *W, const int8_t *X, int ldx,
+                        int32_t *acc, int ldacc) noexcept nogil
     const ll_kernel_table *ll_active_kernels
 
 
@@ -167,22 +171,52 @@ def quantize_s8(x):
     return q, scale
 
 
-def gemv_s8(W, x):
-    """int32 W @ x by the active kernel set's int8 product; W (M, K) and x (K,) int8 in
-    -127..127. For tests: every set must return the same integers as exact arithmetic."""
+def _columns(X, dtype, int K, str what):
+    """X (K,) or (N, K) as a C-contiguous (N, K) array of dtype, and whether it was 1-D."""
+    cdef cnp.ndarray cols = np.ascontiguousarray(X, dtype=dtype)
+    single = cols.ndim == 1
+    if single:
+        cols = cols.reshape(1, -1)
+    if cols.ndim != 2 or cols.shape[1] != K:
+        raise ValueError(f"{what}: X {np.shape(X)} does not fit W's {K} columns")
+    return cols, single
+
+
+def gemm_s8(W, X):
+    """int32 X @ W.T by the active kernel set's int8 product: W (M, K) and X (K,) or (N, K)
+    int8 in -127..127; returns (M,) or (N, M). For tests: every set must return the same
+    integers as exact arithmetic."""
     cdef cnp.ndarray w = np.ascontiguousarray(W, dtype=np.int8)
-    cdef cnp.ndarray v = np.ascontiguousarray(x, dtype=np.int8).reshape(-1)
-    if w.ndim != 2 or w.shape[1] != v.size or v.size > LL_INT8_MAX_K:
-        raise ValueError(f"gemv_s8: W {np.shape(W)} and x ({v.size},) do not fit")
-    if (w.size and w.min() < -127) or (v.size and v.min() < -127):
-        raise ValueError("gemv_s8: -128 is outside the kernels' range -127..127")
-    cdef cnp.ndarray acc = np.empty(w.shape[0], dtype=np.int32)
+    if w.ndim != 2 or w.shape[1] > LL_INT8_MAX_K:
+        raise ValueError(f"gemm_s8: W has shape {np.shape(W)}, expected (M, K <= {LL_INT8_MAX_K})")
+    cols, single = _columns(X, np.int8, <int>w.shape[1], "gemm_s8")
+    cdef cnp.ndarray x = cols
+    if (w.size and w.min() < -127) or (x.size and x.min() < -127):
+        raise ValueError("gemm_s8: -128 is outside the kernels' range -127..127")
+    cdef int M = <int>w.shape[0], N = <int>x.shape[0], K = <int>w.shape[1]
+    cdef cnp.ndarray acc = np.empty((N, M), dtype=np.int32)
     with nogil:
-        ll_active_kernels.gemv_s8(<int>w.shape[0], <int>v.size,
-                                  <const int8_t *>cnp.PyArray_DATA(w),
-                                  <const int8_t *>cnp.PyArray_DATA(v),
-                                  <int32_t *>cnp.PyArray_DATA(acc))
-    return acc
+        ll_active_kernels.gemm_s8(M, N, K, <const int8_t *>cnp.PyArray_DATA(w),
+                                  <const int8_t *>cnp.PyArray_DATA(x), K,
+                                  <int32_t *>cnp.PyArray_DATA(acc), M)
+    return acc[0] if single else acc
+
+
+def gemm(W, X):
+    """float32 X @ W.T by the active kernel set's product (accumulated into zeros): W (M, K)
+    and X (K,) or (N, K) float32; returns (M,) or (N, M). For tests of the kernels."""
+    cdef cnp.ndarray w = np.ascontiguousarray(W, dtype=np.float32)
+    if w.ndim != 2:
+        raise ValueError(f"gemm: W has shape {np.shape(W)}, expected (M, K)")
+    cols, single = _columns(X, np.float32, <int>w.shape[1], "gemm")
+    cdef cnp.ndarray x = cols
+    cdef int M = <int>w.shape[0], N = <int>x.shape[0], K = <int>w.shape[1]
+    cdef cnp.ndarray y = np.zeros((N, M), dtype=np.float32)
+    with nogil:
+        ll_active_kernels.gemm_acc(M, N, K, <const float *>cnp.PyArray_DATA(w),
+                                   <const float *>cnp.PyArray_DATA(x), K,
+                                   <float *>cnp.PyArray_DATA(y), M)
+    return y[0] if single else y
 
 
 _selected = select_kernels(os.environ.get("LSTMLITE_KERNELS", "auto") or "auto")
@@ -346,13 +380,17 @@ cdef class CoreModel:
     def state_bytes(self, int batch):
         return ll_model_state_bytes(&self.model, batch)
 
-    def scratch_bytes(self):
-        return ll_model_scratch_bytes(&self.model)
+    def scratch_bytes(self, int batch=1):
+        """Bytes of scratch a step of `batch` streams needs."""
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        return ll_model_scratch_bytes(&self.model, batch)
 
-    def layer_scratch_bytes(self, int index):
+    def sequence_scratch_bytes(self, int index):
+        """Bytes of scratch run_layer(index, ...) needs, for any batch and length."""
         if index < 0 or index >= self.num_layers:
             raise IndexError(index)
-        return ll_layer_scratch_bytes(&self.layers[index])
+        return ll_layer_sequence_scratch_bytes(&self.layers[index])
 
     def layer_weight_bytes(self, int index):
         """Bytes of layer `index`'s weights, scales and biases as the kernels read them."""
@@ -390,8 +428,8 @@ cdef class CoreModel:
         _float_ptr(inp, <Py_ssize_t>B * T * L.input_size, "input")
         _float_ptr(out, <Py_ssize_t>B * T * ll_layer_output_size(L), "output")
         if (scratch.dtype != np.uint8 or not scratch.flags.c_contiguous
-                or <size_t>scratch.size < ll_layer_scratch_bytes(L)):
-            raise ValueError(f"scratch: expected at least {ll_layer_scratch_bytes(L)} "
+                or <size_t>scratch.size < ll_layer_sequence_scratch_bytes(L)):
+            raise ValueError(f"scratch: expected at least {ll_layer_sequence_scratch_bytes(L)} "
                              f"C-contiguous uint8 elements")
         cdef float *hp = NULL
         cdef float *cp = NULL
@@ -444,7 +482,7 @@ cdef class StreamCore:
         self._out_size = core.output_size
         self._state = np.zeros(core.state_bytes(batch) // 4, dtype=np.float32)
         # bytes: float parts, int8 vectors and int32 sums side by side (see the cells)
-        self._scratch = np.zeros(core.scratch_bytes(), dtype=np.uint8)
+        self._scratch = np.zeros(core.scratch_bytes(batch), dtype=np.uint8)
         if batched:
             self._out = np.zeros((batch, self._out_size), dtype=np.float32)
         else:

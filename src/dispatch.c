@@ -1,6 +1,7 @@
 /* Chooses the kernel set once, at import, after a CPU feature check (numpy's habit), never
  * from build flags alone, so that one build runs on every CPU of its architecture:
- *   x86-64   generic (SSE2 baseline), avx2 when cpuid reports AVX2 and FMA
+ *   x86-64   generic (SSE2 baseline), avx2 when cpuid reports AVX2 and FMA, avx512 when it
+ *            also reports AVX-512F and the OS saves the 512-bit registers
  *   aarch64  generic, neon (every aarch64 CPU: Pi 3/4), dotprod when the kernel's hwcaps
  *            report ASIMDDP (Cortex-A76 of the Pi 5; not the A53/A72 of the Pi 3/4)
  *   armv7    generic (VFP), neon when the hwcaps report NEON (Pi 2/3/4 on 32-bit Pi OS)
@@ -24,6 +25,9 @@ const ll_kernel_table *ll_active_kernels = &ll_kernels_generic;
 
 /* Best first: "auto" takes the first one the CPU runs. */
 static const ll_kernel_table *const compiled_tables[] = {
+#ifdef LL_HAVE_AVX512_KERNELS
+    &ll_kernels_avx512,
+#endif
 #ifdef LL_HAVE_AVX2_KERNELS
     &ll_kernels_avx2,
 #endif
@@ -62,6 +66,9 @@ static int have_feature(const char *feature)
         return __builtin_cpu_supports("avx2");
     if (strcmp(feature, "fma") == 0)
         return __builtin_cpu_supports("fma");
+    /* GCC's check includes the OS's support (XGETBV) for the 512-bit state */
+    if (strcmp(feature, "avx512f") == 0)
+        return __builtin_cpu_supports("avx512f");
 #elif defined(__aarch64__) && defined(__linux__)
     const unsigned long hwcap = getauxval(AT_HWCAP);
     if (strcmp(feature, "neon") == 0)
@@ -79,7 +86,7 @@ static int have_feature(const char *feature)
 
 const char *ll_cpu_features(void)
 {
-    static const char *const probed[] = {"avx2", "fma", "neon", "asimddp"};
+    static const char *const probed[] = {"avx2", "fma", "avx512f", "neon", "asimddp"};
     static char found[64];
     found[0] = '\0';
     for (size_t i = 0; i < sizeof probed / sizeof probed[0]; i++) {
@@ -97,6 +104,10 @@ int ll_kernels_supported(const char *name)
     const ll_kernel_table *table = find_table(name);
     if (table == NULL)
         return 0;
+#ifdef LL_HAVE_AVX512_KERNELS
+    if (table == &ll_kernels_avx512)
+        return have_feature("avx512f") && have_feature("avx2") && have_feature("fma");
+#endif
 #ifdef LL_HAVE_AVX2_KERNELS
     if (table == &ll_kernels_avx2)
         return have_feature("avx2") && have_feature("fma");

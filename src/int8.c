@@ -51,14 +51,6 @@ float ll_quantize_s8(const float *restrict x, int n, int8_t *restrict q)
     return peak / 127.0f;
 }
 
-/* y[m] += s_w[m] * (s_x * acc[m]): the float side of an int8 product */
-static void dequantize_acc(int M, const int32_t *restrict acc, const float *restrict s_w,
-                           float s_x, float *restrict y)
-{
-    for (int m = 0; m < M; m++)
-        y[m] += s_w[m] * (s_x * (float)acc[m]);
-}
-
 void ll_gemv_s8_portable(int M, int K, const int8_t *restrict W, const int8_t *restrict x,
                          int32_t *restrict acc)
 {
@@ -71,12 +63,52 @@ void ll_gemv_s8_portable(int M, int K, const int8_t *restrict W, const int8_t *r
     }
 }
 
-void ll_int8_matvec_acc(int M, int K, const int8_t *q, const float *s, const float *x,
-                        int8_t *qx, int32_t *acc, float *y)
+#define LL_S8_BLOCK_ROWS 16
+
+void ll_gemm_s8_row_blocks(ll_gemv_s8_fn gemv, int M, int N, int K, const int8_t *W,
+                           const int8_t *X, int ldx, int32_t *acc, int ldacc)
 {
-    const float s_x = ll_quantize_s8(x, K, qx);
-    ll_active_kernels->gemv_s8(M, K, q, qx, acc);
-    dequantize_acc(M, acc, s, s_x, y);
+    for (int m = 0; m < M; m += LL_S8_BLOCK_ROWS) {
+        const int rows = M - m < LL_S8_BLOCK_ROWS ? M - m : LL_S8_BLOCK_ROWS;
+        for (int n = 0; n < N; n++)
+            gemv(rows, K, W + (size_t)m * K, X + (size_t)n * ldx, acc + (size_t)n * ldacc + m);
+    }
+}
+
+void ll_int8_work_take(size_t *next, int N, int K, int M, size_t offsets[3])
+{
+    offsets[0] = ll_scratch_take(next, (size_t)N * (size_t)K);
+    offsets[1] = ll_scratch_take(next, (size_t)N * sizeof(float));
+    offsets[2] = ll_scratch_take(next, (size_t)N * (size_t)M * sizeof(int32_t));
+}
+
+ll_int8_work ll_int8_work_at(void *scratch, const size_t offsets[3])
+{
+    ll_int8_work work = {LL_SCRATCH_AT(scratch, offsets[0], int8_t),
+                         LL_SCRATCH_AT(scratch, offsets[1], float),
+                         LL_SCRATCH_AT(scratch, offsets[2], int32_t)};
+    return work;
+}
+
+void ll_matrix_acc(ll_matrix A, int M, int N, int K, const float *X, int ldx, float *Y,
+                   int ldy, ll_int8_work work)
+{
+    if (A.q == NULL) {
+        ll_active_kernels->gemm_acc(M, N, K, A.w, X, ldx, Y, ldy);
+        return;
+    }
+    for (int n = 0; n < N; n++)
+        work.sx[n] = ll_quantize_s8(X + (size_t)n * ldx, K, work.qx + (size_t)n * K);
+    ll_active_kernels->gemm_s8(M, N, K, A.q, work.qx, K, work.acc, M);
+    /* Y[n, m] += s[m] * (sx[n] * acc[n, m]): the float side, in this order on every path */
+    for (int n = 0; n < N; n++) {
+        const int32_t *restrict acc = work.acc + (size_t)n * M;
+        const float *restrict s = A.s;
+        const float sx = work.sx[n];
+        float *restrict y = Y + (size_t)n * ldy;
+        for (int m = 0; m < M; m++)
+            y[m] += s[m] * (sx * (float)acc[m]);
+    }
 }
 
 const char *ll_dtype_name(int dtype)

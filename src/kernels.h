@@ -11,16 +11,18 @@
 
 typedef struct {
     const char *name;
-    /* y[m] += sum_k W[m*K + k] * x[k] for m < M. W row-major (M, K). */
-    void (*gemv_acc)(int M, int K, const float *W, const float *x, float *y);
-    /* y[m] += W1[m,:] . x1 + W2[m,:] . x2: W1 (M, K1) and W2 (M, K2) row-major; the input and
-     * recurrent products of a cell in one pass (K2 may be 0). */
-    void (*gemv2_acc)(int M, int K1, const float *W1, const float *x1, int K2, const float *W2,
-                      const float *x2, float *y);
-    /* acc[m] = sum_k W[m*K + k] * x[k] for m < M, exactly, in int32. W row-major (M, K) and x
-     * hold values in -127..127 (never -128) and K <= LL_INT8_MAX_K, so no sum can overflow;
-     * every set returns the same integers. */
-    void (*gemv_s8)(int M, int K, const int8_t *W, const int8_t *x, int32_t *acc);
+    /* Y[n*ldy + m] += W[m,:] . X[n*ldx + :] for m < M, n < N: W row-major (M, K), X holds N
+     * vectors of K floats (ldx apart), Y N vectors of M sums (ldy apart). One pass over W
+     * serves every column (a batch of streams, or the time steps of a sequence), and each
+     * column gets exactly the arithmetic, hence the bits, it would get with N = 1: the batch
+     * and sequence paths equal the single step bit for bit. */
+    void (*gemm_acc)(int M, int N, int K, const float *W, const float *X, int ldx, float *Y,
+                     int ldy);
+    /* acc[n*ldacc + m] = W[m,:] . X[n*ldx + :] for m < M, n < N, exactly, in int32. W
+     * row-major (M, K) and X hold values in -127..127 (never -128) and K <= LL_INT8_MAX_K, so
+     * no sum can overflow; every set returns the same integers. */
+    void (*gemm_s8)(int M, int N, int K, const int8_t *W, const int8_t *X, int ldx,
+                    int32_t *acc, int ldacc);
     /* x[i] = sigmoid(clip(x[i])) / tanh(clip(x[i])) in place; clip INFINITY = none. */
     void (*sigmoid)(float *x, int n, float clip);
     void (*tanh)(float *x, int n, float clip);
@@ -31,7 +33,10 @@ typedef struct {
 extern const ll_kernel_table ll_kernels_generic;
 #if defined(__x86_64__) || defined(_M_X64)
 #define LL_HAVE_AVX2_KERNELS 1
+#define LL_HAVE_AVX512_KERNELS 1
 extern const ll_kernel_table ll_kernels_avx2;
+extern const ll_kernel_table ll_kernels_avx512;
+void ll_gemv_s8_avx2(int M, int K, const int8_t *W, const int8_t *x, int32_t *acc);
 #endif
 #if defined(__aarch64__)
 #define LL_HAVE_NEON_KERNELS 1
@@ -44,8 +49,15 @@ extern const ll_kernel_table ll_kernels_dotprod;
 extern const ll_kernel_table ll_kernels_neon;
 #endif
 
-/* The portable int8 product, shared by the sets whose own form would be no faster. */
+/* The portable int8 product of one vector, shared by the sets whose own form would be no
+ * faster: acc[m] = W[m,:] . x. */
 void ll_gemv_s8_portable(int M, int K, const int8_t *W, const int8_t *x, int32_t *acc);
+typedef void (*ll_gemv_s8_fn)(int M, int K, const int8_t *W, const int8_t *x, int32_t *acc);
+/* gemm_s8 from a set's one-vector product: the exact sums do not depend on the order of
+ * additions, so blocks of 16 rows (16 * K bytes, in L1) meet every column in turn and the
+ * weights come from memory once per block instead of once per column (int8.c). */
+void ll_gemm_s8_row_blocks(ll_gemv_s8_fn gemv, int M, int N, int K, const int8_t *W,
+                           const int8_t *X, int ldx, int32_t *acc, int ldacc);
 
 /* The table in use; set once at import (ll_kernels_select), read by every cell. */
 extern const ll_kernel_table *ll_active_kernels;
@@ -68,15 +80,65 @@ static inline size_t ll_scratch_take(size_t *next, size_t bytes)
 }
 #define LL_SCRATCH_AT(base, offset, type) ((type *)((unsigned char *)(base) + (offset)))
 
-/* y[m] += (q[m,:] * s[m]) . x for m < M: x (K floats) is quantized into qx (K bytes), the
- * product runs in int32 into acc (M), and its float value is added to y (int8.c). */
-void ll_int8_matvec_acc(int M, int K, const int8_t *q, const float *s, const float *x,
-                        int8_t *qx, int32_t *acc, float *y);
+/* One weight matrix of a layer in its dtype: float32 w, or int8 q with one scale per row. */
+typedef struct {
+    const float *w;   /* float32 (M, K), or NULL for int8 */
+    const int8_t *q;  /* int8 (M, K), or NULL for float32 */
+    const float *s;   /* int8: M scales */
+} ll_matrix;
 
-/* Scratch bytes of one step of each layer kind (the cell files). */
-size_t ll_lstm_scratch_bytes(const ll_layer *layer);
-size_t ll_gru_scratch_bytes(const ll_layer *layer);
-size_t ll_rnn_scratch_bytes(const ll_layer *layer);
-size_t ll_dense_scratch_bytes(const ll_layer *layer);
+/* Rows [row0, ...) of a matrix of K columns. */
+static inline ll_matrix ll_matrix_rows(ll_matrix A, int row0, int K)
+{
+    const size_t offset = (size_t)row0 * (size_t)K;
+    ll_matrix rows = {A.w ? A.w + offset : NULL, A.q ? A.q + offset : NULL,
+                      A.s ? A.s + row0 : NULL};
+    return rows;
+}
+
+/* Working memory of the int8 products of up to N columns of up to K values into up to M
+ * rows: the quantized columns, their scales and the int32 sums. Unused (NULL) in float32. */
+typedef struct {
+    int8_t *qx;     /* (N, K) */
+    float *sx;      /* (N) */
+    int32_t *acc;   /* (N, M) */
+} ll_int8_work;
+
+/* Bytes of ll_int8_work for N columns, K values, M rows, taken with ll_scratch_take. */
+void ll_int8_work_take(size_t *next, int N, int K, int M, size_t offsets[3]);
+ll_int8_work ll_int8_work_at(void *scratch, const size_t offsets[3]);
+
+/* Y[n*ldy + m] += A[m,:] . X[n*ldx + :] for m < M, n < N, in A's dtype. int8: each column of X
+ * is quantized (ll_quantize_s8) into work, the sums are exact int32, and
+ * Y += s[m] * (sx[n] * acc) in float32 (int8.c). Every column gets the bits it gets alone. */
+void ll_matrix_acc(ll_matrix A, int M, int N, int K, const float *X, int ldx, float *Y,
+                   int ldy, ll_int8_work work);
+
+/* The recurrent layers' matrices per direction. */
+static inline ll_matrix ll_matrix_ih(const ll_layer *L, int dir)
+{
+    ll_matrix A = {L->w_ih[dir], L->q_ih[dir], L->s_ih[dir]};
+    return A;
+}
+static inline ll_matrix ll_matrix_hh(const ll_layer *L, int dir)
+{
+    ll_matrix A = {L->w_hh[dir], L->q_hh[dir], L->s_hh[dir]};
+    return A;
+}
+
+/* Rows of a recurrent layer's gate block: 4H (LSTM), 3H (GRU), H (RNN). */
+int ll_layer_gate_rows(const ll_layer *layer);
+/* Y[n] = b_ih + b_hh + W_ih X[n] (LSTM, RNN) or b_ih + W_ih X[n] (GRU, whose b_hh goes with
+ * the recurrent product that r multiplies) for N columns, Y (N, gate rows): the part of a
+ * step that does not depend on the state. A stream step computes it for its own input, a
+ * sequence run for many steps at once; the same operations either way (model.c). */
+void ll_input_gates(const ll_layer *layer, int dir, int N, const float *X, int ldx, float *Y,
+                    ll_int8_work work);
+
+/* Scratch bytes of one step of `batch` streams of each layer kind (the cell files). */
+size_t ll_lstm_scratch_bytes(const ll_layer *layer, int batch);
+size_t ll_gru_scratch_bytes(const ll_layer *layer, int batch);
+size_t ll_rnn_scratch_bytes(const ll_layer *layer, int batch);
+size_t ll_dense_scratch_bytes(const ll_layer *layer, int batch);
 
 #endif

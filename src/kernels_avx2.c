@@ -44,7 +44,7 @@ static inline __m256i dot32(__m256i acc, const int8_t *w, x32_operand x)
     return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
-#define LL_S8_NAME gemv_s8_avx2
+#define LL_S8_NAME gemv_s8_avx2_rows
 #define LL_S8_ACC __m256i
 #define LL_S8_XOP x32_operand
 #define LL_S8_WIDTH 32
@@ -54,7 +54,16 @@ static inline __m256i dot32(__m256i acc, const int8_t *w, x32_operand x)
 #define LL_S8_HSUM(a) hsum_epi32(a)
 #include "gemv_s8_rows.h"
 
-#define LL_GEMV_S8 gemv_s8_avx2
+/* exported for the AVX-512 set, which shares this int8 product */
+void ll_gemv_s8_avx2(int M, int K, const int8_t *W, const int8_t *x, int32_t *acc)
+{
+    gemv_s8_avx2_rows(M, K, W, x, acc);
+}
+
+#define LL_GEMV_S8 ll_gemv_s8_avx2
+/* an empty asm that claims to change w: GCC must keep it in one register rather than fold
+ * its load into every multiply-add (gemm_f32_rows.h) */
+#define LL_GEMM_IN_REGISTER(w) __asm__("" : "+v"(w))
 #define LL_KERNEL_SUFFIX avx2
 #include "kernels_impl.h"
 #endif

@@ -6,8 +6,11 @@
  * comparisons (which keep NaN), float<->int reinterpretation through memcpy.
  *
  * The includer defines LL_KERNEL_SUFFIX (the set's name) before including this file, and may
- * define LL_GEMV_S8 as its own int8 product (written with the set's intrinsics); without it
- * the set uses the portable one.
+ * define LL_GEMV_S8 as its own one-vector int8 product (written with the set's intrinsics);
+ * without it the set uses the portable one. LL_GEMM_WIDTH_16 makes the float product's
+ * partial sums 16 wide, for a set whose registers hold 16 floats; LL_GEMM_COLS (default 2)
+ * is its tile's column count, 4 where there are 32 vector registers; LL_GEMM_IN_REGISTER(w)
+ * pins a loaded weight vector to a register where one register holds it (gemm_f32_rows.h).
  */
 #include <math.h>
 #include <string.h>
@@ -21,16 +24,13 @@
 #define LL_CAT(a, b) LL_CAT2(a, b)
 #define LL_FN(name) LL_CAT(name, LL_KERNEL_SUFFIX)
 
-/* ---- GEMV ----
- * y += W1 x1 + W2 x2 with W1 (M, K1) and W2 (M, K2) row-major: a cell's input and recurrent
- * products in one pass, so that every row is reduced once. Four rows at a time, each with an
- * 8-wide vector of partial sums, so one load of x feeds four rows and the weights stream
- * through once in the order they are stored; the four row sums are reduced together with
- * shuffles (a 4x4 transpose-add) rather than 28 scalar adds. The vectors are GCC/Clang vector
- * extensions, not intrinsics: the compiler maps them to one AVX register, two SSE2 or two
- * NEON registers (left to its auto-vectorizer, GCC interleaved rows with permutes and ran 5x
- * slower). The partial sums are added in a fixed order, so a kernel set gives the same bits
- * on every call. */
+/* ---- GEMM ----
+ * Y += W X, one pass over W for all columns (gemm_f32_rows.h has the loop structure). The
+ * partial sums are 8-wide vectors, and four rows' sums are reduced together with shuffles (a
+ * 4x4 transpose-add) rather than 28 scalar adds. The vectors are GCC/Clang vector extensions,
+ * not intrinsics: the compiler maps them to one AVX register, two SSE2 or two NEON registers
+ * (left to its auto-vectorizer, GCC interleaved rows with permutes and ran 5x slower). The
+ * partial sums are added in a fixed order, so a kernel set gives the same bits on every call. */
 typedef float LL_FN(ll_v8) __attribute__((vector_size(32)));
 typedef float LL_FN(ll_v4) __attribute__((vector_size(16)));
 typedef int32_t LL_FN(ll_i4) __attribute__((vector_size(16)));
@@ -58,86 +58,73 @@ static inline LL_V4 LL_FN(ll_fold8)(LL_V8 a)
     return lo + hi;
 }
 
-/* {sum(a0), sum(a1), sum(a2), sum(a3)} */
-static inline LL_V4 LL_FN(ll_reduce4)(LL_V8 a0, LL_V8 a1, LL_V8 a2, LL_V8 a3)
+/* s = {sum(a0), sum(a1), sum(a2), sum(a3)} */
+static inline void LL_FN(ll_sum4)(LL_V8 a0, LL_V8 a1, LL_V8 a2, LL_V8 a3, float s[4])
 {
     const LL_V4 b0 = LL_FN(ll_fold8)(a0), b1 = LL_FN(ll_fold8)(a1);
     const LL_V4 b2 = LL_FN(ll_fold8)(a2), b3 = LL_FN(ll_fold8)(a3);
     const LL_V4 u01 = LL_SHUFFLE(b0, b1, 0, 4, 1, 5) + LL_SHUFFLE(b0, b1, 2, 6, 3, 7);
     const LL_V4 u23 = LL_SHUFFLE(b2, b3, 0, 4, 1, 5) + LL_SHUFFLE(b2, b3, 2, 6, 3, 7);
-    return LL_SHUFFLE(u01, u23, 0, 1, 4, 5) + LL_SHUFFLE(u01, u23, 2, 3, 6, 7);
+    const LL_V4 sums = LL_SHUFFLE(u01, u23, 0, 1, 4, 5) + LL_SHUFFLE(u01, u23, 2, 3, 6, 7);
+    memcpy(s, &sums, sizeof sums);
 }
 
-/* Accumulates rows w0..w3 (each K long) against x into a0..a3; returns where the vector
- * part stopped. */
-#define LL_ACCUMULATE4(K, w0, w1, w2, w3, x, kend)                                          \
-    do {                                                                                    \
-        int k_ = 0;                                                                         \
-        for (; k_ + 8 <= (K); k_ += 8) {                                                    \
-            const LL_V8 xv = LL_FN(ll_load8)((x) + k_);                                     \
-            a0 += LL_FN(ll_load8)((w0) + k_) * xv;                                          \
-            a1 += LL_FN(ll_load8)((w1) + k_) * xv;                                          \
-            a2 += LL_FN(ll_load8)((w2) + k_) * xv;                                          \
-            a3 += LL_FN(ll_load8)((w3) + k_) * xv;                                          \
-        }                                                                                   \
-        (kend) = k_;                                                                        \
-    } while (0)
-
-static void LL_FN(ll_gemv2_acc)(int M, int K1, const float *restrict W1,
-                                const float *restrict x1, int K2, const float *restrict W2,
-                                const float *restrict x2, float *restrict y)
+static inline float LL_FN(ll_sum1)(LL_V8 a)
 {
-    const size_t ld1 = (size_t)K1, ld2 = (size_t)K2;
-    const LL_V8 zero = {0};
-    int m = 0;
-    for (; m + 4 <= M; m += 4) {
-        const float *restrict u0 = W1 + (size_t)m * ld1;
-        const float *restrict u1 = u0 + ld1, *restrict u2 = u1 + ld1, *restrict u3 = u2 + ld1;
-        const float *restrict v0 = W2 + (size_t)m * ld2;
-        const float *restrict v1 = v0 + ld2, *restrict v2 = v1 + ld2, *restrict v3 = v2 + ld2;
-        LL_V8 a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-        int k1, k2;
-        LL_ACCUMULATE4(K1, u0, u1, u2, u3, x1, k1);
-        LL_ACCUMULATE4(K2, v0, v1, v2, v3, x2, k2);
-        LL_V4 sums = LL_FN(ll_reduce4)(a0, a1, a2, a3);
-        for (; k1 < K1; k1++) {
-            const float xv = x1[k1];
-            sums += (LL_V4){u0[k1] * xv, u1[k1] * xv, u2[k1] * xv, u3[k1] * xv};
-        }
-        for (; k2 < K2; k2++) {
-            const float xv = x2[k2];
-            sums += (LL_V4){v0[k2] * xv, v1[k2] * xv, v2[k2] * xv, v3[k2] * xv};
-        }
-        LL_V4 out;
-        memcpy(&out, y + m, sizeof out);
-        out += sums;
-        memcpy(y + m, &out, sizeof out);
-    }
-    for (; m < M; m++) {
-        const float *restrict u0 = W1 + (size_t)m * ld1;
-        const float *restrict v0 = W2 + (size_t)m * ld2;
-        LL_V8 acc = zero;
-        int k = 0;
-        for (; k + 8 <= K1; k += 8)
-            acc += LL_FN(ll_load8)(u0 + k) * LL_FN(ll_load8)(x1 + k);
-        int j = 0;
-        for (; j + 8 <= K2; j += 8)
-            acc += LL_FN(ll_load8)(v0 + j) * LL_FN(ll_load8)(x2 + j);
-        const LL_V4 folded = LL_FN(ll_fold8)(acc);
-        float s = (folded[0] + folded[2]) + (folded[1] + folded[3]);
-        for (; k < K1; k++)
-            s += u0[k] * x1[k];
-        for (; j < K2; j++)
-            s += v0[j] * x2[j];
-        y[m] += s;
-    }
+    const LL_V4 folded = LL_FN(ll_fold8)(a);
+    return (folded[0] + folded[2]) + (folded[1] + folded[3]);
 }
 
-static void LL_FN(ll_gemv_acc)(int M, int K, const float *restrict W, const float *restrict x,
-                               float *restrict y)
+#ifdef LL_GEMM_WIDTH_16
+/* The includer's registers hold 16 floats (AVX-512): the partial sums are 16 wide, folded to 8
+ * before the same reduction. */
+typedef float LL_FN(ll_v16) __attribute__((vector_size(64)));
+#define LL_V16 LL_FN(ll_v16)
+
+static inline LL_V16 LL_FN(ll_load16)(const float *p)
 {
-    LL_FN(ll_gemv2_acc)(M, K, W, x, 0, W, x, y);
+    LL_V16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
+
+/* lower half + upper half; spelled element by element, which GCC turns into one extract
+ * (a memcpy out of the vector made it keep the partial sums on the stack) */
+static inline LL_V8 LL_FN(ll_fold16)(LL_V16 a)
+{
+    const LL_V8 lo = {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]};
+    const LL_V8 hi = {a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]};
+    return lo + hi;
+}
+
+#define LL_F_VEC LL_V16
+#define LL_F_WIDTH 16
+#define LL_F_ZERO() ((LL_V16){0})
+#define LL_F_LOAD(p) LL_FN(ll_load16)(p)
+#define LL_F_SUM4(a0, a1, a2, a3, s)                                                         \
+    LL_FN(ll_sum4)(LL_FN(ll_fold16)(a0), LL_FN(ll_fold16)(a1), LL_FN(ll_fold16)(a2),         \
+                   LL_FN(ll_fold16)(a3), s)
+#define LL_F_SUM1(a) LL_FN(ll_sum1)(LL_FN(ll_fold16)(a))
+#else
+#define LL_F_VEC LL_V8
+#define LL_F_WIDTH 8
+#define LL_F_ZERO() ((LL_V8){0})
+#define LL_F_LOAD(p) LL_FN(ll_load8)(p)
+#define LL_F_SUM4(a0, a1, a2, a3, s) LL_FN(ll_sum4)(a0, a1, a2, a3, s)
+#define LL_F_SUM1(a) LL_FN(ll_sum1)(a)
+#endif
+#ifndef LL_GEMM_COLS
+#define LL_GEMM_COLS 2
+#endif
+#define LL_F_COLS LL_GEMM_COLS
+#ifdef LL_GEMM_IN_REGISTER
+#define LL_F_IN_REGISTER(w) LL_GEMM_IN_REGISTER(w)
+#else
+#define LL_F_IN_REGISTER(w) ((void)0)
+#endif
+#define LL_F_NAME LL_FN(ll_gemm_acc)
+#define LL_F_MLA(a, w, x) ((a) + (w) * (x))
+#include "gemm_f32_rows.h"
 
 /* ---- exp ----
  * e^x = 2^n * e^r with n = round(x / ln 2) and |r| <= ln2 / 2; e^r by its Taylor polynomial
@@ -226,11 +213,16 @@ static void LL_FN(ll_tanh)(float *restrict x, int n, float clip)
 #define LL_GEMV_S8 ll_gemv_s8_portable
 #endif
 
+static void LL_FN(ll_gemm_s8)(int M, int N, int K, const int8_t *W, const int8_t *X, int ldx,
+                              int32_t *acc, int ldacc)
+{
+    ll_gemm_s8_row_blocks(LL_GEMV_S8, M, N, K, W, X, ldx, acc, ldacc);
+}
+
 const ll_kernel_table LL_CAT(ll_kernels, LL_KERNEL_SUFFIX) = {
     LL_STRINGIFY(LL_KERNEL_SUFFIX),
-    LL_FN(ll_gemv_acc),
-    LL_FN(ll_gemv2_acc),
-    LL_GEMV_S8,
+    LL_FN(ll_gemm_acc),
+    LL_FN(ll_gemm_s8),
     LL_FN(ll_sigmoid),
     LL_FN(ll_tanh),
     LL_FN(ll_exp),

@@ -63,73 +63,32 @@ static inline float hsum_f32(float32x4_t v)
     return vget_lane_f32(vpadd_f32(s, s), 0);
 }
 
-/* Accumulates four rows of K floats against x into a0..a3, 4 lanes at a time. */
-#define LL_NEON_ROWS4(K, w0, w1, w2, w3, x, kend)                                           \
-    do {                                                                                    \
-        int k_ = 0;                                                                         \
-        for (; k_ + 4 <= (K); k_ += 4) {                                                    \
-            const float32x4_t xv = vld1q_f32((x) + k_);                                     \
-            a0 = vmlaq_f32(a0, vld1q_f32((w0) + k_), xv);                                   \
-            a1 = vmlaq_f32(a1, vld1q_f32((w1) + k_), xv);                                   \
-            a2 = vmlaq_f32(a2, vld1q_f32((w2) + k_), xv);                                   \
-            a3 = vmlaq_f32(a3, vld1q_f32((w3) + k_), xv);                                   \
-        }                                                                                   \
-        (kend) = k_;                                                                        \
-    } while (0)
-
-static void gemv2_acc_neon(int M, int K1, const float *restrict W1, const float *restrict x1,
-                           int K2, const float *restrict W2, const float *restrict x2,
-                           float *restrict y)
+static inline void sum4_f32(float32x4_t a0, float32x4_t a1, float32x4_t a2, float32x4_t a3,
+                            float s[4])
 {
-    const size_t ld1 = (size_t)K1, ld2 = (size_t)K2;
-    int m = 0;
-    for (; m + 4 <= M; m += 4) {
-        const float *u0 = W1 + (size_t)m * ld1, *u1 = u0 + ld1, *u2 = u1 + ld1, *u3 = u2 + ld1;
-        const float *v0 = W2 + (size_t)m * ld2, *v1 = v0 + ld2, *v2 = v1 + ld2, *v3 = v2 + ld2;
-        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-        int k1, k2;
-        LL_NEON_ROWS4(K1, u0, u1, u2, u3, x1, k1);
-        LL_NEON_ROWS4(K2, v0, v1, v2, v3, x2, k2);
-        float s0 = hsum_f32(a0), s1 = hsum_f32(a1), s2 = hsum_f32(a2), s3 = hsum_f32(a3);
-        for (; k1 < K1; k1++) {
-            const float xv = x1[k1];
-            s0 += u0[k1] * xv;
-            s1 += u1[k1] * xv;
-            s2 += u2[k1] * xv;
-            s3 += u3[k1] * xv;
-        }
-        for (; k2 < K2; k2++) {
-            const float xv = x2[k2];
-            s0 += v0[k2] * xv;
-            s1 += v1[k2] * xv;
-            s2 += v2[k2] * xv;
-            s3 += v3[k2] * xv;
-        }
-        y[m] += s0;
-        y[m + 1] += s1;
-        y[m + 2] += s2;
-        y[m + 3] += s3;
-    }
-    for (; m < M; m++) {
-        const float *u0 = W1 + (size_t)m * ld1, *v0 = W2 + (size_t)m * ld2;
-        float32x4_t a0 = vdupq_n_f32(0.0f);
-        int k = 0, j = 0;
-        for (; k + 4 <= K1; k += 4)
-            a0 = vmlaq_f32(a0, vld1q_f32(u0 + k), vld1q_f32(x1 + k));
-        for (; j + 4 <= K2; j += 4)
-            a0 = vmlaq_f32(a0, vld1q_f32(v0 + j), vld1q_f32(x2 + j));
-        float s = hsum_f32(a0);
-        for (; k < K1; k++)
-            s += u0[k] * x1[k];
-        for (; j < K2; j++)
-            s += v0[j] * x2[j];
-        y[m] += s;
-    }
+    s[0] = hsum_f32(a0);
+    s[1] = hsum_f32(a1);
+    s[2] = hsum_f32(a2);
+    s[3] = hsum_f32(a3);
 }
 
-static void gemv_acc_neon(int M, int K, const float *W, const float *x, float *y)
+/* vmlaq_f32 multiplies and adds with two roundings (armv7 NEON has no fused form) */
+#define LL_F_NAME gemm_acc_neon
+#define LL_F_VEC float32x4_t
+#define LL_F_WIDTH 4
+#define LL_F_ZERO() vdupq_n_f32(0.0f)
+#define LL_F_LOAD(p) vld1q_f32(p)
+#define LL_F_MLA(a, w, x) vmlaq_f32(a, w, x)
+#define LL_F_SUM4(a0, a1, a2, a3, s) sum4_f32(a0, a1, a2, a3, s)
+#define LL_F_SUM1(a) hsum_f32(a)
+#define LL_F_COLS 2 /* 8 partial sums of the 16 q registers */
+#define LL_F_IN_REGISTER(w) ((void)0)
+#include "gemm_f32_rows.h"
+
+static void gemm_s8_neon(int M, int N, int K, const int8_t *W, const int8_t *X, int ldx,
+                         int32_t *acc, int ldacc)
 {
-    gemv2_acc_neon(M, K, W, x, 0, W, x, y);
+    ll_gemm_s8_row_blocks(gemv_s8_neon, M, N, K, W, X, ldx, acc, ldacc);
 }
 
 /* The activations are the portable set's (scalar VFP here): a step's cost is the products. */
@@ -138,7 +97,7 @@ static void tanh_neon(float *x, int n, float clip) { ll_kernels_generic.tanh(x, 
 static void exp_neon(const float *x, float *y, int n) { ll_kernels_generic.exp(x, y, n); }
 
 const ll_kernel_table ll_kernels_neon = {
-    "neon", gemv_acc_neon, gemv2_acc_neon, gemv_s8_neon, sigmoid_neon, tanh_neon, exp_neon,
+    "neon", gemm_acc_neon, gemm_s8_neon, sigmoid_neon, tanh_neon, exp_neon,
 };
 
 #endif /* armv7 */

@@ -12,113 +12,111 @@
  *
  * With int8 weights each product W v is (q * s) v: v is quantized for the step, the sums are
  * exact int32, and everything after the products is the float32 arithmetic above.
+ *
+ * One call steps B streams (columns) at once: each product is one pass over its weights for
+ * all B (ll_matrix_acc), the elementwise part runs per column. A sequence run hands in the
+ * input part of the gates, computed for many steps at once (model.c).
  */
 #include <math.h>
 #include <string.h>
 
 #include "kernels.h"
 
-/* Scratch: gates (4H floats), h_full (H floats: o * h_act(c) before the projection); int8
- * layers add one quantized vector (the longer of x and h_full; h is P < H wide) and 4H int32
- * sums, reused by each product in turn. */
+/* Scratch of B streams: gates (B, 4H floats), h_full (B, H: o * h_act(c) before the
+ * projection); int8 layers add the work of products over B columns of up to max(I, H) values
+ * (x, then h of P <= H, then h_full) into up to 4H rows, reused by each product in turn. */
 typedef struct {
-    size_t gates, h_full, qv, acc, bytes;
+    size_t gates, h_full, int8[3], bytes;
 } lstm_parts;
 
-static lstm_parts lstm_layout(const ll_layer *L)
+static lstm_parts lstm_layout(const ll_layer *L, int B)
 {
-    const size_t H = (size_t)L->hidden_size, I = (size_t)L->input_size;
+    const size_t H = (size_t)L->hidden_size;
+    const int I = L->input_size;
     size_t next = 0;
     lstm_parts parts = {0};
-    parts.gates = ll_scratch_take(&next, 4 * H * sizeof(float));
-    parts.h_full = ll_scratch_take(&next, H * sizeof(float));
-    if (L->weight_dtype == LL_DTYPE_INT8) {
-        parts.qv = ll_scratch_take(&next, I > H ? I : H);
-        parts.acc = ll_scratch_take(&next, 4 * H * sizeof(int32_t));
-    }
+    parts.gates = ll_scratch_take(&next, (size_t)B * 4 * H * sizeof(float));
+    parts.h_full = ll_scratch_take(&next, (size_t)B * H * sizeof(float));
+    if (L->weight_dtype == LL_DTYPE_INT8)
+        ll_int8_work_take(&next, B, I > (int)H ? I : (int)H, 4 * (int)H, parts.int8);
     parts.bytes = next;
     return parts;
 }
 
-size_t ll_lstm_scratch_bytes(const ll_layer *L)
+size_t ll_lstm_scratch_bytes(const ll_layer *L, int B)
 {
-    return lstm_layout(L).bytes;
+    return lstm_layout(L, B).bytes;
 }
 
-void ll_lstm_cell(const ll_layer *L, int dir, const float *x, float *h, float *c,
-                  void *scratch)
+void ll_lstm_cell(const ll_layer *L, int dir, int B, const float *x, int ldx, float *gates_in,
+                  float *h, float *c, void *scratch)
 {
-    const ll_kernel_table *K = ll_active_kernels;
-    const int H = L->hidden_size, I = L->input_size;
+    const int H = L->hidden_size;
     const int P = L->proj_size > 0 ? L->proj_size : H; /* width of h */
-    const int int8 = L->weight_dtype == LL_DTYPE_INT8;
     const ll_activation *act = L->act[dir];
     const float *peep = L->peephole[dir];
-    const lstm_parts parts = lstm_layout(L);
-    float *gates = LL_SCRATCH_AT(scratch, parts.gates, float);
-    float *gi = gates, *gf = gates + H, *gg = gates + 2 * H, *go = gates + 3 * H;
-    float *h_full = LL_SCRATCH_AT(scratch, parts.h_full, float);
-    int8_t *qv = int8 ? LL_SCRATCH_AT(scratch, parts.qv, int8_t) : NULL;
-    int32_t *acc = int8 ? LL_SCRATCH_AT(scratch, parts.acc, int32_t) : NULL;
+    const lstm_parts parts = lstm_layout(L, B);
+    float *h_full_all = LL_SCRATCH_AT(scratch, parts.h_full, float);
+    ll_int8_work work = {0};
+    if (L->weight_dtype == LL_DTYPE_INT8)
+        work = ll_int8_work_at(scratch, parts.int8);
 
-    /* gates = b_ih + b_hh + W_ih x + W_hh h */
-    if (L->b_ih[dir])
-        memcpy(gates, L->b_ih[dir], sizeof(float) * 4 * H);
-    else
-        memset(gates, 0, sizeof(float) * 4 * H);
-    if (L->b_hh[dir]) {
-        const float *b = L->b_hh[dir];
-        for (int j = 0; j < 4 * H; j++)
-            gates[j] += b[j];
+    /* gates = (b_ih + b_hh + W_ih x) + W_hh h, the input part given by a sequence run */
+    float *gates_all = gates_in;
+    if (!gates_all) {
+        gates_all = LL_SCRATCH_AT(scratch, parts.gates, float);
+        ll_input_gates(L, dir, B, x, ldx, gates_all, work);
     }
-    if (int8) {
-        ll_int8_matvec_acc(4 * H, I, L->q_ih[dir], L->s_ih[dir], x, qv, acc, gates);
-        ll_int8_matvec_acc(4 * H, P, L->q_hh[dir], L->s_hh[dir], h, qv, acc, gates);
-    } else {
-        K->gemv2_acc(4 * H, I, L->w_ih[dir], x, P, L->w_hh[dir], h, gates);
-    }
+    ll_matrix_acc(ll_matrix_hh(L, dir), 4 * H, B, P, h, P, gates_all, 4 * H, work);
 
-    /* input and forget gates see the old cell through the peepholes (i, o, f order) */
-    if (peep) {
-        const float *p_i = peep, *p_f = peep + 2 * H;
-        for (int j = 0; j < H; j++) {
-            gi[j] += p_i[j] * c[j];
-            gf[j] += p_f[j] * c[j];
+    for (int b = 0; b < B; b++) {
+        float *gates = gates_all + (size_t)b * 4 * H;
+        float *gi = gates, *gf = gates + H, *gg = gates + 2 * H, *go = gates + 3 * H;
+        float *cb = c + (size_t)b * H;
+        float *h_full = h_full_all + (size_t)b * H;
+
+        /* input and forget gates see the old cell through the peepholes (i, o, f order) */
+        if (peep) {
+            const float *p_i = peep, *p_f = peep + 2 * H;
+            for (int j = 0; j < H; j++) {
+                gi[j] += p_i[j] * cb[j];
+                gf[j] += p_f[j] * cb[j];
+            }
         }
-    }
-    ll_activate(&act[0], L->clip, gi, H);
-    if (L->input_forget) {
+        ll_activate(&act[0], L->clip, gi, H);
+        if (L->input_forget) {
+            for (int j = 0; j < H; j++)
+                gf[j] = 1.0f - gi[j];
+        } else {
+            ll_activate(&act[0], L->clip, gf, H);
+        }
+        ll_activate(&act[1], L->clip, gg, H);
+
+        /* c = f * c + i * g */
         for (int j = 0; j < H; j++)
-            gf[j] = 1.0f - gi[j];
-    } else {
-        ll_activate(&act[0], L->clip, gf, H);
-    }
-    ll_activate(&act[1], L->clip, gg, H);
+            cb[j] = gf[j] * cb[j] + gi[j] * gg[j];
 
-    /* c = f * c + i * g */
-    for (int j = 0; j < H; j++)
-        c[j] = gf[j] * c[j] + gi[j] * gg[j];
+        /* the output gate sees the new cell */
+        if (peep) {
+            const float *p_o = peep + H;
+            for (int j = 0; j < H; j++)
+                go[j] += p_o[j] * cb[j];
+        }
+        ll_activate(&act[0], L->clip, go, H);
 
-    /* the output gate sees the new cell */
-    if (peep) {
-        const float *p_o = peep + H;
+        /* h = o * h_act(c) */
+        memcpy(h_full, cb, sizeof(float) * H);
+        ll_activate(&act[2], INFINITY, h_full, H);
         for (int j = 0; j < H; j++)
-            go[j] += p_o[j] * c[j];
+            h_full[j] *= go[j];
     }
-    ll_activate(&act[0], L->clip, go, H);
 
-    /* h = o * h_act(c), then the optional projection */
-    memcpy(h_full, c, sizeof(float) * H);
-    ll_activate(&act[2], INFINITY, h_full, H);
-    for (int j = 0; j < H; j++)
-        h_full[j] *= go[j];
+    /* then the optional projection h = W_hr h_full */
     if (L->proj_size > 0) {
-        memset(h, 0, sizeof(float) * P);
-        if (int8)
-            ll_int8_matvec_acc(P, H, L->q_hr[dir], L->s_hr[dir], h_full, qv, acc, h);
-        else
-            K->gemv_acc(P, H, L->w_hr[dir], h_full, h);
+        const ll_matrix w_hr = {L->w_hr[dir], L->q_hr[dir], L->s_hr[dir]};
+        memset(h, 0, sizeof(float) * (size_t)B * P);
+        ll_matrix_acc(w_hr, P, B, H, h_full_all, H, h, P, work);
     } else {
-        memcpy(h, h_full, sizeof(float) * H);
+        memcpy(h, h_full_all, sizeof(float) * (size_t)B * H);
     }
 }

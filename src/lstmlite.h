@@ -135,25 +135,30 @@ int ll_layer_is_recurrent(const ll_layer *layer);
 /* Floats of recurrent state per batch element and direction: h (output width) then c (LSTM). */
 int ll_layer_h_size(const ll_layer *layer);
 int ll_layer_c_size(const ll_layer *layer);
-/* Bytes of scratch one step of this layer needs (cell buffers, quantized vectors, int32
- * sums); every part starts at a multiple of 64 bytes from the start. */
-size_t ll_layer_scratch_bytes(const ll_layer *layer);
+/* Bytes of scratch one step of `batch` streams of this layer needs (cell buffers, quantized
+ * vectors, int32 sums); every part starts at a multiple of 64 bytes from the start. */
+size_t ll_layer_scratch_bytes(const ll_layer *layer, int batch);
 /* Bytes of the layer's weights, biases and scales as the kernels read them. */
 size_t ll_layer_weight_bytes(const ll_layer *layer);
 
 /* Bytes of the float32 state of a stream of `batch` elements: for every recurrent layer in
  * order, h (batch, h_size) then c (batch, c_size). */
 size_t ll_model_state_bytes(const ll_model *model, int batch);
-/* Bytes of scratch ll_model_step needs (a buffer aligned to at least 16 bytes). */
-size_t ll_model_scratch_bytes(const ll_model *model);
+/* Bytes of scratch ll_model_step needs for `batch` streams (a buffer aligned to at least 16
+ * bytes). */
+size_t ll_model_scratch_bytes(const ll_model *model, int batch);
 
 /* ---- streaming ---- */
 /* One time step of every layer for `batch` independent streams: x (batch, I) -> out (batch, O).
- * Updates state in place. Only forward layers (the caller checks). */
+ * Updates state in place. Only forward layers (the caller checks). Each layer's products are
+ * one pass over its weights for all streams; every stream gets the bits it would get alone. */
 void ll_model_step(const ll_model *model, int batch, const float *x, float *state,
                    void *scratch, float *out);
 
 /* ---- whole sequences ---- */
+/* Bytes of scratch ll_layer_sequence needs, whatever the batch and the number of steps: the
+ * input part of the gates is computed a fixed number of steps at a time. */
+size_t ll_layer_sequence_scratch_bytes(const ll_layer *layer);
 /* Runs one layer over whole sequences: in (batch, T, I) -> out (batch, T, O).
  * lengths: NULL (all T) or per batch element 0..T; steps at or past a length produce zeros
  * from a recurrent layer and leave its state alone; position-wise layers process every step.
@@ -162,13 +167,22 @@ void ll_model_step(const ll_model *model, int batch, const float *x, float *stat
 void ll_layer_sequence(const ll_layer *layer, int batch, int steps, const float *in,
                        float *out, const int32_t *lengths, float *h, float *c, void *scratch);
 
-/* ---- single cells (used by the above; exposed for the C test harness) ---- */
-void ll_lstm_cell(const ll_layer *layer, int dir, const float *x, float *h, float *c,
-                  void *scratch);
-void ll_gru_cell(const ll_layer *layer, int dir, const float *x, float *h, void *scratch);
-void ll_rnn_cell(const ll_layer *layer, int dir, const float *x, float *h, void *scratch);
-void ll_dense_apply(const ll_layer *layer, const float *x, float *y, void *scratch);
-void ll_normalize_apply(const ll_layer *layer, const float *x, float *y);
+/* ---- single layers (used by the above; exposed for the C test harness) ---- */
+/* One step of direction `dir` for B streams: x (B, I) with rows ldx apart; h (B, h_size) and
+ * c (B, H) updated in place; scratch of ll_layer_scratch_bytes(layer, B). gates_in: NULL, or
+ * the input part of the gates for the B streams, (B, gate rows) (a sequence run computes it
+ * ahead; the cell overwrites it), and x is then not read. */
+void ll_lstm_cell(const ll_layer *layer, int dir, int B, const float *x, int ldx,
+                  float *gates_in, float *h, float *c, void *scratch);
+void ll_gru_cell(const ll_layer *layer, int dir, int B, const float *x, int ldx,
+                 float *gates_in, float *h, void *scratch);
+void ll_rnn_cell(const ll_layer *layer, int dir, int B, const float *x, int ldx,
+                 float *gates_in, float *h, void *scratch);
+/* N positions: X (N, I) rows ldx apart -> Y (N, O) rows ldy apart. */
+void ll_dense_apply(const ll_layer *layer, int N, const float *X, int ldx, float *Y, int ldy,
+                    void *scratch);
+void ll_normalize_apply(const ll_layer *layer, int N, const float *X, int ldx, float *Y,
+                        int ldy);
 
 /* ---- int8 ---- */
 /* Quantizes n floats to int8 with one symmetric scale: q[i] = round_half_even(x[i] * inv)

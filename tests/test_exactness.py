@@ -176,3 +176,30 @@ def test_kernel_sets_agree(rng):
     finally:
         _core.select_kernels(previous)
     assert_close(avx2, generic, atol=2e-6, rtol=0, what="avx2 vs generic")
+
+
+# run() computes the input part of the gates 16 steps at a time (LL_SEQUENCE_CHUNK in model.c)
+# before the recurrence: sequences longer than a chunk, lengths that end inside, at and just
+# past a chunk edge, and zero, in both directions.
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_sequences_longer_than_a_chunk(kernels, rng, case):
+    model = ll.Model([LAYER_CASES[case](rng, 10, 12)])
+    X = rng.standard_normal((4, 41, 10)).astype(np.float32)
+    _check(model, X)  # against the reference, and stepping it bit for bit when streamable
+    _check(model, X, lengths=np.array([41, 17, 16, 0]))
+
+
+@pytest.mark.parametrize("case", ["lstm", "lstm_all", "gru", "gru_before_reset", "rnn"])
+@pytest.mark.parametrize("batch", [3, 16])
+def test_int8_batched_streams_and_long_runs_equal_single_steps(kernels, rng, case, batch):
+    """int8: a batch of streams, and run() over 41 steps, give each stream's single-step bits."""
+    model = ll.Model([LAYER_CASES[case](rng, 10, 12)]).quantize("int8")
+    X = rng.standard_normal((batch, 41, 10)).astype(np.float32)
+    many = model.stream(batch=batch)
+    together = np.array([many.step(np.ascontiguousarray(X[:, t])).copy() for t in range(41)])
+    Y = model.run(X)
+    for b in range(batch):
+        single = model.stream()
+        alone = np.array([single.step(x).copy() for x in X[b]])
+        np.testing.assert_array_equal(together[:, b], alone)
+        np.testing.assert_array_equal(Y[b], alone)

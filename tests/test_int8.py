@@ -57,16 +57,16 @@ def test_every_kernel_set_gives_exact_integer_products(kernels, rng):
         W = rng.integers(-127, 128, (M, K)).astype(np.int8)
         x = rng.integers(-127, 128, K).astype(np.int8)
         exact = W.astype(np.int64) @ x.astype(np.int64)
-        assert np.array_equal(_core.gemv_s8(W, x), exact), (kernels, M, K)
+        assert np.array_equal(_core.gemm_s8(W, x), exact), (kernels, M, K)
         # the largest sums the contract allows: every product +-127 * 127, all one sign
         W = np.full((M, K), 127, np.int8)
         x = np.full(K, -127, np.int8)
-        assert np.array_equal(_core.gemv_s8(W, x), np.full(M, -127 * 127 * K))
+        assert np.array_equal(_core.gemm_s8(W, x), np.full(M, -127 * 127 * K))
 
 
 def test_products_refuse_minus_128():
     with pytest.raises(ValueError, match="-128"):
-        _core.gemv_s8(np.full((2, 3), -128, np.int8), np.ones(3, np.int8))
+        _core.gemm_s8(np.full((2, 3), -128, np.int8), np.ones(3, np.int8))
 
 
 # ---- layers against the reference ----------------------------------------------------------

@@ -209,7 +209,7 @@ def test_two_threads_two_streams(model, rng):
         np.testing.assert_array_equal(results[i], expected[i])
 
 
-@pytest.mark.parametrize("batch", [None, 4])
+@pytest.mark.parametrize("batch", [None, 4, 32])
 def test_step_allocates_nothing(model, rng, batch):
     """10,000 steps under tracemalloc: no growth, and the same output buffer every time."""
     stream = model.stream(batch=batch)

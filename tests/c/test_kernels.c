@@ -3,10 +3,12 @@
  * double-precision reference written here from the equations, for every kernel set compiled
  * in that the CPU runs, at sizes that are not multiples of the vector width; every set's int8
  * sums against exact integer arithmetic (so every set gives the generic set's integers bit for
- * bit); and the check that a step never calls malloc. Built and run by tests/test_c_harness.py,
+ * bit); batched steps and sequence runs against single steps, bit for bit; and the check that
+ * a step never calls malloc. Built and run by tests/test_c_harness.py,
  * natively and, cross-compiled for aarch64 and armv7, under qemu-user.
  *
  *   cc -O2 -std=c11 -Isrc tests/c/test_kernels.c src/{dispatch,kernels_generic,kernels_avx2,
+ *      kernels_avx512,
  *      kernels_neon,kernels_dotprod,int8,activations,lstm,gru,rnn,dense,model}.c -lm
  *      -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc -o test_kernels && ./test_kernels
  *
@@ -187,42 +189,162 @@ static void make_int8(ll_layer *L)
 }
 
 /* Every set's int8 product equals exact integer arithmetic, hence the generic set's, at
- * sizes around the vector widths (16, 32) and at the extremes of the range. */
-static void test_gemv_s8(const char *kernels)
+ * sizes around the vector widths (16, 32) and at the extremes of the range, for one column
+ * and for several (the batched and sequence paths). */
+static void test_gemm_s8(const char *kernels)
 {
-    const int sizes[][2] = {{1, 1}, {3, 5}, {4, 16}, {5, 31}, {7, 32}, {9, 33}, {13, 64},
-                            {256, 40}, {33, 129}, {8, 515}};
+    const int sizes[][3] = {{1, 1, 1}, {3, 5, 2}, {4, 16, 1}, {5, 31, 3}, {7, 32, 4},
+                            {9, 33, 1}, {13, 64, 5}, {256, 40, 8}, {33, 129, 2}, {8, 515, 3}};
     const ll_kernel_table *K = ll_active_kernels;
     for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        const int M = sizes[i][0], N = sizes[i][1];
+        const int M = sizes[i][0], D = sizes[i][1], N = sizes[i][2];
         for (int extreme = 0; extreme < 2; extreme++) {
-            int8_t *W = __real_malloc((size_t)M * N), *x = __real_malloc((size_t)N);
-            int32_t *acc = __real_malloc(sizeof(int32_t) * M);
-            for (size_t j = 0; j < (size_t)M * N; j++)
+            int8_t *W = __real_malloc((size_t)M * D), *X = __real_malloc((size_t)N * D);
+            int32_t *acc = __real_malloc(sizeof(int32_t) * M * N);
+            for (size_t j = 0; j < (size_t)M * D; j++)
                 W[j] = extreme ? (uniform() < 0 ? -127 : 127) : (int8_t)lrint(uniform() * 127);
-            for (int k = 0; k < N; k++)
-                x[k] = extreme ? (uniform() < 0 ? -127 : 127) : (int8_t)lrint(uniform() * 127);
+            for (size_t k = 0; k < (size_t)N * D; k++)
+                X[k] = extreme ? (uniform() < 0 ? -127 : 127) : (int8_t)lrint(uniform() * 127);
             if (extreme) /* the largest sum the contract allows: every product +127*127 */
-                for (size_t j = 0; j < (size_t)N; j++)
-                    W[j] = x[j];
-            K->gemv_s8(M, N, W, x, acc);
+                for (size_t j = 0; j < (size_t)D; j++)
+                    W[j] = X[j];
+            K->gemm_s8(M, N, D, W, X, D, acc, M);
             long long worst = 0;
-            for (int m = 0; m < M; m++) {
-                long long exact = 0;
-                for (int k = 0; k < N; k++)
-                    exact += (long long)W[(size_t)m * N + k] * x[k];
-                const long long d = llabs(exact - acc[m]);
-                worst = d > worst ? d : worst;
+            for (int n = 0; n < N; n++) {
+                for (int m = 0; m < M; m++) {
+                    long long exact = 0;
+                    for (int k = 0; k < D; k++)
+                        exact += (long long)W[(size_t)m * D + k] * X[(size_t)n * D + k];
+                    const long long d = llabs(exact - acc[(size_t)n * M + m]);
+                    worst = d > worst ? d : worst;
+                }
             }
             char what[64];
-            snprintf(what, sizeof what, "int8 product M=%d K=%d%s", M, N,
+            snprintf(what, sizeof what, "int8 product M=%d K=%d N=%d%s", M, D, N,
                      extreme ? " at +-127" : "");
             check(worst == 0, what, kernels, (double)worst);
             free(W);
-            free(x);
+            free(X);
             free(acc);
         }
     }
+}
+
+/* The float product of N columns: within rounding of double, and every column the same bits
+ * as that column alone (N = 1), at sizes around the vector widths and the column blocks. */
+static void test_gemm(const char *kernels)
+{
+    const int sizes[][3] = {{1, 1, 1}, {5, 3, 2}, {4, 8, 3}, {9, 17, 5}, {16, 40, 8},
+                            {7, 129, 7}, {12, 2100, 9}};
+    const ll_kernel_table *K = ll_active_kernels;
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        const int M = sizes[i][0], D = sizes[i][1], N = sizes[i][2];
+        float *W = random_floats((size_t)M * D, 1.0), *X = random_floats((size_t)N * D, 1.0);
+        float *Y = calloc((size_t)N * M, sizeof(float)), *y1 = calloc((size_t)M, sizeof(float));
+        double *ref = calloc((size_t)M, sizeof(double)), *xd = calloc((size_t)D, sizeof(double));
+        K->gemm_acc(M, N, D, W, X, D, Y, M);
+        double worst = 0;
+        int same = 1;
+        for (int n = 0; n < N; n++) {
+            for (int k = 0; k < D; k++)
+                xd[k] = X[(size_t)n * D + k];
+            memset(ref, 0, sizeof(double) * M);
+            ref_gemv(M, D, W, xd, ref);
+            const double e = max_error(Y + (size_t)n * M, ref, M) / sqrt((double)D);
+            worst = e > worst ? e : worst;
+            memset(y1, 0, sizeof(float) * M);
+            K->gemm_acc(M, 1, D, W, X + (size_t)n * D, D, y1, M);
+            same &= memcmp(y1, Y + (size_t)n * M, sizeof(float) * M) == 0;
+        }
+        char what[80];
+        snprintf(what, sizeof what, "float product M=%d K=%d N=%d", M, D, N);
+        check(worst <= 1e-6, what, kernels, worst);
+        snprintf(what, sizeof what, "float product M=%d K=%d N=%d: columns as alone", M, D, N);
+        check(same, what, kernels, 0);
+        free(W);
+        free(X);
+        free(Y);
+        free(y1);
+        free(ref);
+        free(xd);
+    }
+}
+
+/* B streams stepped together equal each stream stepped alone, bit for bit, and a sequence
+ * run (ll_layer_sequence, the input gates computed ahead in chunks) equals stepping it. */
+static void test_batch_and_sequence(int kind, int I, int H, int P, int int8,
+                                    const char *kernels)
+{
+    ll_layer L = make_recurrent(kind, I, H, P, kind == LL_LAYER_LSTM);
+    if (int8)
+        make_int8(&L);
+    ll_model model = {1, &L};
+    const int B = 3, T = 37, Hout = P ? P : H, Cs = kind == LL_LAYER_LSTM ? H : 0;
+    float *X = random_floats((size_t)B * T * I, 2.0);
+    float *batch_state = calloc(ll_model_state_bytes(&model, B), 1);
+    float *single_state = calloc(ll_model_state_bytes(&model, 1), 1);
+    void *batch_scratch = calloc(ll_model_scratch_bytes(&model, B), 1);
+    void *single_scratch = calloc(ll_model_scratch_bytes(&model, 1), 1);
+    float *xb = calloc((size_t)B * I, sizeof(float)), *ob = calloc((size_t)B * Hout, 4);
+    float *stepped = calloc((size_t)B * T * Hout, sizeof(float));
+    float *o1 = calloc((size_t)Hout, sizeof(float));
+    int batch_same = 1;
+    long allocations_in_steps = 0;
+    for (int t = 0; t < T; t++) {
+        for (int b = 0; b < B; b++)
+            memcpy(xb + (size_t)b * I, X + ((size_t)b * T + t) * I, sizeof(float) * I);
+        const long before = allocations;
+        ll_model_step(&model, B, xb, batch_state, batch_scratch, ob);
+        allocations_in_steps += allocations - before;
+        for (int b = 0; b < B; b++)
+            memcpy(stepped + ((size_t)b * T + t) * Hout, ob + (size_t)b * Hout,
+                   sizeof(float) * Hout);
+    }
+    for (int b = 0; b < B; b++) {
+        memset(single_state, 0, ll_model_state_bytes(&model, 1));
+        for (int t = 0; t < T; t++) {
+            ll_model_step(&model, 1, X + ((size_t)b * T + t) * I, single_state, single_scratch,
+                          o1);
+            batch_same &= memcmp(o1, stepped + ((size_t)b * T + t) * Hout, 4 * Hout) == 0;
+        }
+    }
+    /* the sequence, with a shorter second sequence to cross the chunk edges unevenly */
+    float *out = calloc((size_t)B * T * Hout, sizeof(float));
+    float *h = calloc((size_t)B * Hout, sizeof(float)), *c = calloc((size_t)B * H, 4);
+    void *sequence_scratch = calloc(ll_layer_sequence_scratch_bytes(&L), 1);
+    const int32_t lengths[3] = {T, 20, T};
+    const long before = allocations;
+    ll_layer_sequence(&L, B, T, X, out, lengths, h, Cs ? c : NULL, sequence_scratch);
+    allocations_in_steps += allocations - before;
+    int sequence_same = memcmp(out, stepped, sizeof(float) * T * Hout) == 0
+                        && memcmp(out + (size_t)2 * T * Hout, stepped + (size_t)2 * T * Hout,
+                                  sizeof(float) * T * Hout) == 0
+                        && memcmp(out + (size_t)T * Hout, stepped + (size_t)T * Hout,
+                                  sizeof(float) * 20 * Hout) == 0;
+    char what[112];
+    const char *name = kind == LL_LAYER_LSTM ? "LSTM" : kind == LL_LAYER_GRU ? "GRU" : "RNN";
+    snprintf(what, sizeof what, "%s%s I=%d H=%d P=%d: 3 streams together = each alone",
+             int8 ? "int8 " : "", name, I, H, P);
+    check(batch_same, what, kernels, 0);
+    snprintf(what, sizeof what, "%s%s I=%d H=%d P=%d: sequence run = steps", int8 ? "int8 " : "",
+             name, I, H, P);
+    check(sequence_same, what, kernels, 0);
+    check(allocations_in_steps == 0, "no allocation in batched steps and sequence runs",
+          kernels, (double)allocations_in_steps);
+    free(X);
+    free(batch_state);
+    free(single_state);
+    free(batch_scratch);
+    free(single_scratch);
+    free(xb);
+    free(ob);
+    free(stepped);
+    free(o1);
+    free(out);
+    free(h);
+    free(c);
+    free(sequence_scratch);
+    free_layer(&L);
 }
 
 static void test_quantize(const char *kernels)
@@ -313,7 +435,7 @@ static void test_cell(int kind, int I, int H, int P, int peephole, int int8,
     ll_model model = {1, &L};
     const int Hout = P ? P : H, steps = 25;
     float *state = calloc(ll_model_state_bytes(&model, 1), 1);
-    void *scratch = calloc(ll_model_scratch_bytes(&model), 1);
+    void *scratch = calloc(ll_model_scratch_bytes(&model, 1), 1);
     float *out = calloc((size_t)Hout, sizeof(float));
     double *h = calloc((size_t)Hout, sizeof(double)), *c = calloc((size_t)H, sizeof(double));
     double *xd = calloc((size_t)I, sizeof(double));
@@ -402,8 +524,8 @@ static void test_softmax_dense(int int8, const char *kernels)
         sum += (ref[m] = exp(ref[m] - max));
     for (int m = 0; m < O; m++)
         ref[m] /= sum;
-    check(ll_layer_scratch_bytes(&L) <= sizeof scratch, "Dense scratch size", kernels, 0);
-    ll_dense_apply(&L, x, y, scratch);
+    check(ll_layer_scratch_bytes(&L, 1) <= sizeof scratch, "Dense scratch size", kernels, 0);
+    ll_dense_apply(&L, 1, x, I, y, O, scratch);
     double e = max_error(y, ref, O);
     check(e <= 1e-6, int8 ? "int8 Dense softmax" : "Dense softmax", kernels, e);
     free((void *)L.weight);
@@ -433,8 +555,13 @@ int main(void)
                 test_cell(LL_LAYER_RNN, I, H, 0, 0, int8, sets[s]);
             }
             test_softmax_dense(int8, sets[s]);
+            test_batch_and_sequence(LL_LAYER_LSTM, 17, 13, 0, int8, sets[s]);
+            test_batch_and_sequence(LL_LAYER_LSTM, 9, 12, 5, int8, sets[s]);
+            test_batch_and_sequence(LL_LAYER_GRU, 40, 24, 0, int8, sets[s]);
+            test_batch_and_sequence(LL_LAYER_RNN, 5, 9, 0, int8, sets[s]);
         }
-        test_gemv_s8(sets[s]);
+        test_gemm_s8(sets[s]);
+        test_gemm(sets[s]);
         test_quantize(sets[s]);
         printf("kernels %s: %d checks\n", sets[s], passed + failed - checks_before);
     }

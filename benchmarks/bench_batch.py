@@ -1,0 +1,269 @@
+"""Batched streams and whole sequences: lstmlite against onnxruntime and PyTorch, in one process,
+one after the other, on the same weights. Prints medians and ratios.
+
+    python benchmarks/bench_batch.py            # the sizes of the README tables
+    python benchmarks/bench_batch.py --quick    # fewer repeats, for a smoke run
+
+Batched streams (a gateway stepping B sensors or microphones together), microseconds per
+stream-step (one call's time / B):
+  lstmlite     model.stream(batch=B).step(X) with X (B, I), float32 and int8
+  onnxruntime  sess.run on a one-step LSTM graph with batch B, state fed back each call
+  torch        nn.LSTM on (1, B, I) with the state fed back, under inference_mode
+and the ratio of lstmlite's figure to its own single stream's step (batch=None).
+
+Whole sequences (offline scoring), microseconds per time step (one call's time / T):
+  lstmlite     model.run(X) with X (T, I), float32 and int8
+  onnxruntime  sess.run on the whole-sequence LSTM graph (T, 1, I)
+  torch        nn.LSTM on (T, 1, I)
+and the ratios to onnxruntime and to lstmlite's own single stream step.
+
+All peers run on one thread. Each figure is the median over `repeats` runs of `calls` calls;
+never asserted in tests: machines are shared and noisy.
+"""
+import argparse
+import platform
+import sys
+
+import numpy as np
+
+import lstmlite as ll
+from lstmlite.bench import median_step_us as measure
+
+SIZES = [(40, 64, 1), (40, 256, 2), (64, 512, 1)]  # (input, hidden, layers), as bench_int8.py
+BATCHES = [1, 2, 4, 8, 16, 32]
+SEQUENCE_LENGTH = 100
+
+
+def make_weights(I, H, layers, seed=0):
+    """PyTorch-layout LSTM weights per layer: (w_ih, w_hh, b_ih, b_hh)."""
+    rng = np.random.default_rng(seed)
+    scale = 1 / np.sqrt(H)
+    weights = []
+    for layer in range(layers):
+        inputs = I if layer == 0 else H
+        weights.append([rng.uniform(-scale, scale, shape).astype(np.float32)
+                        for shape in ((4 * H, inputs), (4 * H, H), (4 * H,), (4 * H,))])
+    return weights
+
+
+def onnx_lstm_graph(weights, T, B):
+    """Stacked ONNX LSTM nodes over (T, B, I) -> (T, B, H); initial and final states of every
+    layer as graph inputs and outputs (so a one-step graph can feed them back)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    I, H = weights[0][0].shape[1], weights[0][1].shape[1]
+    order = [0, 3, 1, 2]  # PyTorch i, f, g, o -> ONNX i, o, f, c
+
+    def reorder(a):
+        return np.concatenate([a[g * H:(g + 1) * H] for g in order])
+
+    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, B, I])]
+    outputs, nodes, initializers = [], [], []
+    axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
+    initializers.append(axes)
+    current = "X"
+    for index, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
+        names = [f"W{index}", f"R{index}", f"B{index}"]
+        for name, value in zip(names, (reorder(w_ih)[None], reorder(w_hh)[None],
+                                       np.concatenate([reorder(b_ih), reorder(b_hh)])[None])):
+            initializers.append(numpy_helper.from_array(value, name))
+        for prefix in ("h", "c"):
+            inputs.append(helper.make_tensor_value_info(f"{prefix}{index}", TensorProto.FLOAT,
+                                                        [1, B, H]))
+            outputs.append(helper.make_tensor_value_info(f"{prefix}{index}_out",
+                                                         TensorProto.FLOAT, [1, B, H]))
+        nodes.append(helper.make_node(
+            "LSTM", [current, *names, "", f"h{index}", f"c{index}"],
+            [f"Y{index}", f"h{index}_out", f"c{index}_out"], hidden_size=H))
+        nodes.append(helper.make_node("Squeeze", [f"Y{index}", "axes"], [f"S{index}"]))
+        current = f"S{index}"
+    outputs.insert(0, helper.make_tensor_value_info(current, TensorProto.FLOAT, [T, B, H]))
+    graph = helper.make_graph(nodes, "lstm", inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)
+    onnx.checker.check_model(model)
+    return model.SerializeToString(), [o.name for o in outputs]
+
+
+def single_thread_session(model):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def ort_batched_step(weights, B):
+    model, names = onnx_lstm_graph(weights, 1, B)
+    session = single_thread_session(model)
+    H = weights[0][1].shape[1]
+    feed = {f"{p}{i}": np.zeros((1, B, H), np.float32)
+            for i in range(len(weights)) for p in ("h", "c")}
+    state_names = [f"{p}{i}" for i in range(len(weights)) for p in ("h", "c")]
+
+    def step(x):
+        feed["X"] = x[None]
+        result = session.run(names, feed)
+        for name, value in zip(state_names, result[1:]):
+            feed[name] = value
+        return result[0][0]
+
+    return step
+
+
+def ort_sequence(weights, T):
+    model, names = onnx_lstm_graph(weights, T, 1)
+    session = single_thread_session(model)
+    H = weights[0][1].shape[1]
+    zeros = {f"{p}{i}": np.zeros((1, 1, H), np.float32)
+             for i in range(len(weights)) for p in ("h", "c")}
+
+    def run(x):
+        return session.run(names[:1], {"X": x[:, None], **zeros})[0][:, 0]
+
+    return run
+
+
+def torch_module(weights):
+    import torch
+    torch.set_num_threads(1)
+    I, H = weights[0][0].shape[1], weights[0][1].shape[1]
+    module = torch.nn.LSTM(I, H, num_layers=len(weights)).eval()
+    with torch.no_grad():
+        for index, values in enumerate(weights):
+            for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), values):
+                getattr(module, f"{name}_l{index}").copy_(torch.from_numpy(value))
+    return module
+
+
+def torch_batched_step(weights, B):
+    import torch
+    module = torch_module(weights)
+    state = None
+
+    def step(x):
+        nonlocal state
+        with torch.inference_mode():
+            out, state = module(torch.from_numpy(x)[None], state)
+        return out[0].numpy()
+
+    return step
+
+
+def torch_sequence(weights):
+    import torch
+    module = torch_module(weights)
+
+    def run(x):
+        with torch.inference_mode():
+            return module(torch.from_numpy(x)[:, None])[0][:, 0].numpy()
+
+    return run
+
+
+def have(module):
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        print(f"# {module} not installed: its columns are skipped", file=sys.stderr)
+        return False
+
+
+def agree(name, got, expected, tolerance=1e-4):
+    """Peers must compute the same thing before their times mean anything."""
+    error = float(np.abs(np.asarray(got, np.float64) - expected).max())
+    if error > tolerance:
+        raise SystemExit(f"{name} disagrees with lstmlite: {error:.3g}")
+
+
+def bench_batched(weights, models, args, peers):
+    I = weights[0][0].shape[1]
+    rng = np.random.default_rng(1)
+    single = {dtype: measure(model.stream().step,
+                             rng.standard_normal((256, I)).astype(np.float32),
+                             args.calls, args.repeats)
+              for dtype, model in models.items()}
+    rows = []
+    for B in BATCHES:
+        frames = rng.standard_normal((256, B, I)).astype(np.float32)
+        calls = max(20, args.calls // B)
+        row = {"B": B}
+        for dtype, model in models.items():
+            row[dtype] = measure(model.stream(batch=B).step, frames, calls, args.repeats) / B
+            row[f"{dtype}/single"] = row[dtype] / single[dtype]
+        reference = models["float32"].stream(batch=B)
+        expected = [reference.step(frame).copy() for frame in frames[:5]][-1]
+        for name, build in peers.items():
+            step = build(weights, B)
+            agree(f"{name} batch {B}", [step(frame) for frame in frames[:5]][-1], expected)
+            row[name] = measure(step, frames, calls, args.repeats) / B
+        rows.append(row)
+    return single, rows
+
+
+def bench_sequence(weights, models, single, args, peers):
+    I = weights[0][0].shape[1]
+    T = SEQUENCE_LENGTH
+    sequences = np.random.default_rng(2).standard_normal((256, T, I)).astype(np.float32)
+    calls = max(5, args.calls // T)
+    row = {}
+    for dtype, model in models.items():
+        row[dtype] = measure(model.run, sequences, calls, args.repeats) / T
+        row[f"{dtype}/single"] = row[dtype] / single[dtype]
+    expected = models["float32"].run(sequences[0])
+    for name, build in peers.items():
+        run = build(weights)
+        agree(f"{name} sequence", run(sequences[0]), expected)
+        row[name] = measure(run, sequences, calls, args.repeats) / T
+    if "onnxruntime" in row:
+        for dtype in models:
+            row[f"{dtype}/ort"] = row[dtype] / row["onnxruntime"]
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=2000,
+                        help="stream steps per run (divided by B, or by T for sequences)")
+    parser.add_argument("--repeats", type=int, default=15, help="runs per figure")
+    parser.add_argument("--quick", action="store_true", help="calls=300, repeats=5")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.calls, args.repeats = 300, 5
+
+    batched_peers, sequence_peers = {}, {}
+    if have("onnxruntime") and have("onnx"):
+        batched_peers["onnxruntime"] = ort_batched_step
+        sequence_peers["onnxruntime"] = lambda w: ort_sequence(w, SEQUENCE_LENGTH)
+    if have("torch"):
+        batched_peers["torch"] = torch_batched_step
+        sequence_peers["torch"] = torch_sequence
+    print(f"# lstmlite {ll.__version__}, kernels {ll.cpu_info()['kernels']}, "
+          f"{platform.machine()}, Python {platform.python_version()}, one thread each; "
+          f"medians of {args.repeats} runs")
+
+    for I, H, layers in SIZES:
+        weights = make_weights(I, H, layers)
+        model = ll.Model([ll.LSTM(*w) for w in weights])
+        models = {"float32": model, "int8": model.quantize("int8")}
+        single, rows = bench_batched(weights, models, args, batched_peers)
+        print(f"\n## LSTM I={I} H={H} layers={layers}: batched streams, us per stream-step "
+              f"(single stream: float32 {single['float32']:.2f}, int8 {single['int8']:.2f})")
+        columns = ["float32", "float32/single", "int8", "int8/single", *batched_peers]
+        print(f"{'B':>4}" + "".join(f"{c:>16}" for c in columns))
+        for row in rows:
+            print(f"{row['B']:>4}" + "".join(f"{row[c]:>16.2f}" for c in columns))
+
+        row = bench_sequence(weights, models, single, args, sequence_peers)
+        print(f"\n## LSTM I={I} H={H} layers={layers}: run() over T={SEQUENCE_LENGTH}, "
+              f"us per time step")
+        columns = ["float32", "float32/single", "int8", "int8/single", *sequence_peers]
+        if "onnxruntime" in sequence_peers:
+            columns += ["float32/ort", "int8/ort"]
+        print("".join(f"{c:>16}" for c in columns))
+        print("".join(f"{row[c]:>16.2f}" for c in columns))
+
+
+if __name__ == "__main__":
+    main()
