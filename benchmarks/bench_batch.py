@@ -21,6 +21,7 @@ All peers run on one thread. Each figure is the median over `repeats` runs of `c
 never asserted in tests: machines are shared and noisy.
 """
 import argparse
+import os
 import platform
 import sys
 
@@ -29,21 +30,12 @@ import numpy as np
 import lstmlite as ll
 from lstmlite.bench import median_step_us as measure
 
-SIZES = [(40, 64, 1), (40, 256, 2), (64, 512, 1)]  # (input, hidden, layers), as bench_int8.py
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_int8 import SIZES, torch_lstm, weights as make_weights  # noqa: E402
+from bench_step import onnx_weights, single_thread_session  # noqa: E402
+
 BATCHES = [1, 2, 4, 8, 16, 32]
 SEQUENCE_LENGTH = 100
-
-
-def make_weights(I, H, layers, seed=0):
-    """PyTorch-layout LSTM weights per layer: (w_ih, w_hh, b_ih, b_hh)."""
-    rng = np.random.default_rng(seed)
-    scale = 1 / np.sqrt(H)
-    weights = []
-    for layer in range(layers):
-        inputs = I if layer == 0 else H
-        weights.append([rng.uniform(-scale, scale, shape).astype(np.float32)
-                        for shape in ((4 * H, inputs), (4 * H, H), (4 * H,), (4 * H,))])
-    return weights
 
 
 def onnx_lstm_graph(weights, T, B):
@@ -52,20 +44,14 @@ def onnx_lstm_graph(weights, T, B):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     I, H = weights[0][0].shape[1], weights[0][1].shape[1]
-    order = [0, 3, 1, 2]  # PyTorch i, f, g, o -> ONNX i, o, f, c
-
-    def reorder(a):
-        return np.concatenate([a[g * H:(g + 1) * H] for g in order])
-
     inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, B, I])]
     outputs, nodes, initializers = [], [], []
     axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
     initializers.append(axes)
     current = "X"
-    for index, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
+    for index, layer in enumerate(weights):
         names = [f"W{index}", f"R{index}", f"B{index}"]
-        for name, value in zip(names, (reorder(w_ih)[None], reorder(w_hh)[None],
-                                       np.concatenate([reorder(b_ih), reorder(b_hh)])[None])):
+        for name, value in zip(names, onnx_weights("LSTM", layer)):
             initializers.append(numpy_helper.from_array(value, name))
         for prefix in ("h", "c"):
             inputs.append(helper.make_tensor_value_info(f"{prefix}{index}", TensorProto.FLOAT,
@@ -82,15 +68,6 @@ def onnx_lstm_graph(weights, T, B):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)
     onnx.checker.check_model(model)
     return model.SerializeToString(), [o.name for o in outputs]
-
-
-def single_thread_session(model):
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def ort_batched_step(weights, B):
@@ -124,21 +101,9 @@ def ort_sequence(weights, T):
     return run
 
 
-def torch_module(weights):
-    import torch
-    torch.set_num_threads(1)
-    I, H = weights[0][0].shape[1], weights[0][1].shape[1]
-    module = torch.nn.LSTM(I, H, num_layers=len(weights)).eval()
-    with torch.no_grad():
-        for index, values in enumerate(weights):
-            for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), values):
-                getattr(module, f"{name}_l{index}").copy_(torch.from_numpy(value))
-    return module
-
-
 def torch_batched_step(weights, B):
     import torch
-    module = torch_module(weights)
+    module = torch_lstm(weights)
     state = None
 
     def step(x):
@@ -152,7 +117,7 @@ def torch_batched_step(weights, B):
 
 def torch_sequence(weights):
     import torch
-    module = torch_module(weights)
+    module = torch_lstm(weights)
 
     def run(x):
         with torch.inference_mode():
@@ -244,7 +209,7 @@ def main(argv=None):
           f"medians of {args.repeats} runs")
 
     for I, H, layers in SIZES:
-        weights = make_weights(I, H, layers)
+        weights = make_weights(I, H, layers, seed=0)
         model = ll.Model([ll.LSTM(*w) for w in weights])
         models = {"float32": model, "int8": model.quantize("int8")}
         single, rows = bench_batched(weights, models, args, batched_peers)

@@ -56,9 +56,9 @@ def build_lstmlite(stack, dtype):
     return model.stream().step
 
 
-def build_torch_int8(stack):
+def torch_lstm(stack):
+    """A float torch.nn.LSTM holding the stack's weights, on one thread."""
     import torch
-    from torch.ao.quantization import quantize_dynamic
     torch.set_num_threads(1)
     I, H = stack[0][0].shape[1], stack[0][1].shape[1]
     net = torch.nn.LSTM(I, H, num_layers=len(stack)).eval()
@@ -66,6 +66,14 @@ def build_torch_int8(stack):
         for k, w in enumerate(stack):
             for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), w):
                 getattr(net, f"{name}_l{k}").copy_(torch.from_numpy(value))
+    return net
+
+
+def build_torch_int8(stack):
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+    I = stack[0][0].shape[1]
+    net = torch_lstm(stack)
     # quantize_dynamic swaps child modules only
     qnet = quantize_dynamic(torch.nn.Sequential(net), {torch.nn.LSTM}, dtype=torch.qint8)[0]
     state = None

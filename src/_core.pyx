@@ -94,8 +94,6 @@ cdef extern from "lstmlite.h" nogil:
 
 cdef extern from "kernels.h" nogil:
     ctypedef struct ll_kernel_table:
-        void (*gemm_acc)(int M, int N, int K, const float *W, const float *X, int ldx,
-                         float *Y, int ldy) noexcept nogil
         void (*gemm_s8)(int M, int N, int K, const int8_t *W, const int8_t *X, int ldx,
                         int32_t *acc, int ldacc) noexcept nogil
     const ll_kernel_table *ll_active_kernels
@@ -171,26 +169,18 @@ def quantize_s8(x):
     return q, scale
 
 
-def _columns(X, dtype, int K, str what):
-    """X (K,) or (N, K) as a C-contiguous (N, K) array of dtype, and whether it was 1-D."""
-    cdef cnp.ndarray cols = np.ascontiguousarray(X, dtype=dtype)
-    single = cols.ndim == 1
-    if single:
-        cols = cols.reshape(1, -1)
-    if cols.ndim != 2 or cols.shape[1] != K:
-        raise ValueError(f"{what}: X {np.shape(X)} does not fit W's {K} columns")
-    return cols, single
-
-
 def gemm_s8(W, X):
     """int32 X @ W.T by the active kernel set's int8 product: W (M, K) and X (K,) or (N, K)
     int8 in -127..127; returns (M,) or (N, M). For tests: every set must return the same
     integers as exact arithmetic."""
     cdef cnp.ndarray w = np.ascontiguousarray(W, dtype=np.int8)
-    if w.ndim != 2 or w.shape[1] > LL_INT8_MAX_K:
-        raise ValueError(f"gemm_s8: W has shape {np.shape(W)}, expected (M, K <= {LL_INT8_MAX_K})")
-    cols, single = _columns(X, np.int8, <int>w.shape[1], "gemm_s8")
-    cdef cnp.ndarray x = cols
+    cdef cnp.ndarray x = np.ascontiguousarray(X, dtype=np.int8)
+    single = x.ndim == 1
+    if single:
+        x = x.reshape(1, -1)
+    if w.ndim != 2 or w.shape[1] > LL_INT8_MAX_K or x.ndim != 2 or x.shape[1] != w.shape[1]:
+        raise ValueError(f"gemm_s8: W {np.shape(W)} and X {np.shape(X)} do not fit "
+                         f"(expected (M, K <= {LL_INT8_MAX_K}) and (K,) or (N, K))")
     if (w.size and w.min() < -127) or (x.size and x.min() < -127):
         raise ValueError("gemm_s8: -128 is outside the kernels' range -127..127")
     cdef int M = <int>w.shape[0], N = <int>x.shape[0], K = <int>w.shape[1]
@@ -200,23 +190,6 @@ def gemm_s8(W, X):
                                   <const int8_t *>cnp.PyArray_DATA(x), K,
                                   <int32_t *>cnp.PyArray_DATA(acc), M)
     return acc[0] if single else acc
-
-
-def gemm(W, X):
-    """float32 X @ W.T by the active kernel set's product (accumulated into zeros): W (M, K)
-    and X (K,) or (N, K) float32; returns (M,) or (N, M). For tests of the kernels."""
-    cdef cnp.ndarray w = np.ascontiguousarray(W, dtype=np.float32)
-    if w.ndim != 2:
-        raise ValueError(f"gemm: W has shape {np.shape(W)}, expected (M, K)")
-    cols, single = _columns(X, np.float32, <int>w.shape[1], "gemm")
-    cdef cnp.ndarray x = cols
-    cdef int M = <int>w.shape[0], N = <int>x.shape[0], K = <int>w.shape[1]
-    cdef cnp.ndarray y = np.zeros((N, M), dtype=np.float32)
-    with nogil:
-        ll_active_kernels.gemm_acc(M, N, K, <const float *>cnp.PyArray_DATA(w),
-                                   <const float *>cnp.PyArray_DATA(x), K,
-                                   <float *>cnp.PyArray_DATA(y), M)
-    return y[0] if single else y
 
 
 _selected = select_kernels(os.environ.get("LSTMLITE_KERNELS", "auto") or "auto")

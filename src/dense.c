@@ -14,8 +14,7 @@ static dense_parts dense_layout(const ll_layer *L, int N)
 {
     size_t next = 0;
     dense_parts parts = {0};
-    if (L->kind == LL_LAYER_DENSE && L->weight_dtype == LL_DTYPE_INT8)
-        ll_int8_work_take(&next, N, L->input_size, L->hidden_size, parts.int8);
+    ll_int8_work_take(&next, L, N, L->input_size, L->hidden_size, parts.int8);
     parts.bytes = next;
     return parts;
 }
@@ -30,9 +29,7 @@ void ll_dense_apply(const ll_layer *L, int N, const float *X, int ldx, float *Y,
 {
     const int O = L->hidden_size;
     const ll_matrix weight = {L->weight, L->q_weight, L->s_weight};
-    ll_int8_work work = {0};
-    if (L->weight_dtype == LL_DTYPE_INT8)
-        work = ll_int8_work_at(scratch, dense_layout(L, N).int8);
+    const ll_int8_work work = ll_int8_work_at(L, scratch, dense_layout(L, N).int8);
     for (int n = 0; n < N; n++) {
         float *y = Y + (size_t)n * ldy;
         if (L->bias)

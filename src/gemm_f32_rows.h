@@ -7,8 +7,9 @@
  * every column of the tile and each load of a column feeds four rows, so a batch of streams,
  * or the time steps of a sequence, read the weights once instead of once per column, and the
  * inner loop is no longer bound by loads. (The tile's 4 * LL_F_COLS partial sums must fit in
- * the set's registers: 2 columns for 16 registers, 4 for 32.) Columns are taken in blocks whose X fits in about 32 KiB (L1), so a
- * block of four weight rows stays in registers and cache while it meets every column.
+ * the set's registers: 2 columns for 16 registers, 4 for 32.) Columns are taken in blocks
+ * whose X fits in about 32 KiB (L1), so a block of four weight rows stays in registers and
+ * cache while it meets every column.
  *
  * Every row of every column is formed by the same operations (one partial-sum vector over k
  * in order, the same reduction, the same scalar tail), whichever path, tile or block it falls
@@ -139,23 +140,7 @@ static void LL_F_NAME(int M, int N, int K, const float *restrict W, const float 
                 LL_F_FINISH4(s, k, K, w0, w1, w2, w3, x0, y);
                 LL_F_FINISH4(t, k, K, w4, w5, w6, w7, x0, y + 4);
             }
-            for (; r + 4 <= M; r += 4) {
-                const float *restrict w0 = W + (size_t)r * ld;
-                const float *restrict w1 = w0 + ld, *restrict w2 = w1 + ld, *restrict w3 = w2 + ld;
-                LL_F_VEC a0 = LL_F_ZERO(), a1 = a0, a2 = a0, a3 = a0;
-                int k = 0;
-                for (; k + LL_F_WIDTH <= K; k += LL_F_WIDTH) {
-                    const LL_F_VEC u = LL_F_LOAD(x0 + k);
-                    a0 = LL_F_MLA(a0, LL_F_LOAD(w0 + k), u);
-                    a1 = LL_F_MLA(a1, LL_F_LOAD(w1 + k), u);
-                    a2 = LL_F_MLA(a2, LL_F_LOAD(w2 + k), u);
-                    a3 = LL_F_MLA(a3, LL_F_LOAD(w3 + k), u);
-                }
-                float s[4];
-                LL_F_SUM4(a0, a1, a2, a3, s);
-                LL_F_FINISH4(s, k, K, w0, w1, w2, w3, x0, Y + (size_t)n * ldy + r);
-            }
-            for (; r < M; r++)
+            for (; r < M; r++) /* the last M % 8 rows */
                 LL_F_ROW(r, n);
         }
     }

@@ -9,31 +9,28 @@
  *
  * With int8 weights each product W v is (q * s) v: v is quantized for the step, the sums are
  * exact int32, and everything after the products is the float32 arithmetic above. One call
- * steps B streams (columns), each product one pass over its weights for all B; a sequence
- * run hands in gx, computed for many steps at once (model.c).
+ * steps B streams (columns), each product one pass over its weights for all B. The caller
+ * hands in gx (model.c: for a stream's frame, or for many steps of a sequence at once).
  */
 #include <string.h>
 
 #include "kernels.h"
 
-/* Scratch of B streams: gx (B, 3H: the input part of r, z, n), gh (B, 3H: the recurrent
- * part), rh (B, H: r * h for linear_before_reset = 0); int8 layers add the work of products
- * over B columns of up to max(I, H) values into up to 3H rows. */
+/* Scratch of B streams: gh (B, 3H: the recurrent part of r, z, n), rh (B, H: r * h for
+ * linear_before_reset = 0); int8 layers add the work of products over B columns of H values
+ * into up to 3H rows. */
 typedef struct {
-    size_t gx, gh, rh, int8[3], bytes;
+    size_t gh, rh, int8[3], bytes;
 } gru_parts;
 
 static gru_parts gru_layout(const ll_layer *L, int B)
 {
-    const size_t H = (size_t)L->hidden_size;
-    const int I = L->input_size;
+    const int H = L->hidden_size;
     size_t next = 0;
     gru_parts parts = {0};
-    parts.gx = ll_scratch_take(&next, (size_t)B * 3 * H * sizeof(float));
     parts.gh = ll_scratch_take(&next, (size_t)B * 3 * H * sizeof(float));
     parts.rh = ll_scratch_take(&next, (size_t)B * H * sizeof(float));
-    if (L->weight_dtype == LL_DTYPE_INT8)
-        ll_int8_work_take(&next, B, I > (int)H ? I : (int)H, 3 * (int)H, parts.int8);
+    ll_int8_work_take(&next, L, B, H, 3 * H, parts.int8);
     parts.bytes = next;
     return parts;
 }
@@ -43,8 +40,7 @@ size_t ll_gru_scratch_bytes(const ll_layer *L, int B)
     return gru_layout(L, B).bytes;
 }
 
-void ll_gru_cell(const ll_layer *L, int dir, int B, const float *x, int ldx, float *gx_in,
-                 float *h, void *scratch)
+void ll_gru_cell(const ll_layer *L, int dir, int B, float *gx_all, float *h, void *scratch)
 {
     const int H = L->hidden_size, G = 3 * H;
     const ll_activation *act = L->act[dir];
@@ -53,15 +49,7 @@ void ll_gru_cell(const ll_layer *L, int dir, int B, const float *x, int ldx, flo
     float *gh_all = LL_SCRATCH_AT(scratch, parts.gh, float);
     float *rh_all = LL_SCRATCH_AT(scratch, parts.rh, float);
     const ll_matrix w_hh = ll_matrix_hh(L, dir);
-    ll_int8_work work = {0};
-    if (L->weight_dtype == LL_DTYPE_INT8)
-        work = ll_int8_work_at(scratch, parts.int8);
-
-    float *gx_all = gx_in;
-    if (!gx_all) {
-        gx_all = LL_SCRATCH_AT(scratch, parts.gx, float);
-        ll_input_gates(L, dir, B, x, ldx, gx_all, work);
-    }
+    const ll_int8_work work = ll_int8_work_at(L, scratch, parts.int8);
 
     for (int b = 0; b < B; b++) {
         if (b_hh)

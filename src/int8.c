@@ -1,6 +1,7 @@
-/* The int8 pieces every kernel set shares: per-step quantization of a vector, the float side
- * of an int8 product, and the portable int8 matrix-vector product (the reference the SIMD
- * sets are compared with bit for bit).
+/* The pieces every kernel set shares around its products: per-step quantization of a vector,
+ * the product of a layer's matrix in its dtype (ll_matrix_acc: the float side of an int8
+ * product, or the float product), the int8 working memory, and the portable int8
+ * matrix-vector product (the reference the SIMD sets are compared with bit for bit).
  *
  * This file is compiled once, for the baseline of the target, and without fused
  * multiply-add: ll_quantize_s8 rounds x * inv to float first and then to an integer, which is
@@ -75,15 +76,24 @@ void ll_gemm_s8_row_blocks(ll_gemv_s8_fn gemv, int M, int N, int K, const int8_t
     }
 }
 
-void ll_int8_work_take(size_t *next, int N, int K, int M, size_t offsets[3])
+void ll_int8_work_take(size_t *next, const ll_layer *L, int N, int K, int M,
+                       size_t offsets[3])
 {
+    if (L->weight_dtype != LL_DTYPE_INT8) {
+        offsets[0] = offsets[1] = offsets[2] = 0;
+        return;
+    }
     offsets[0] = ll_scratch_take(next, (size_t)N * (size_t)K);
     offsets[1] = ll_scratch_take(next, (size_t)N * sizeof(float));
     offsets[2] = ll_scratch_take(next, (size_t)N * (size_t)M * sizeof(int32_t));
 }
 
-ll_int8_work ll_int8_work_at(void *scratch, const size_t offsets[3])
+ll_int8_work ll_int8_work_at(const ll_layer *L, void *scratch, const size_t offsets[3])
 {
+    if (L->weight_dtype != LL_DTYPE_INT8) {
+        const ll_int8_work none = {NULL, NULL, NULL};
+        return none;
+    }
     ll_int8_work work = {LL_SCRATCH_AT(scratch, offsets[0], int8_t),
                          LL_SCRATCH_AT(scratch, offsets[1], float),
                          LL_SCRATCH_AT(scratch, offsets[2], int32_t)};

@@ -1,6 +1,6 @@
 /*
  * The one dispatch point between the cells and the arithmetic that dominates a step: the
- * matrix-vector products (float32 and int8) and the elementwise activations. Every kernel set
+ * matrix products (float32 and int8, one or many columns) and the elementwise activations. Every kernel set
  * implements this table; the generic set is always built and is the reference the others are
  * tested against (the int8 products bit for bit, the float ones within rounding).
  */
@@ -104,9 +104,11 @@ typedef struct {
     int32_t *acc;   /* (N, M) */
 } ll_int8_work;
 
-/* Bytes of ll_int8_work for N columns, K values, M rows, taken with ll_scratch_take. */
-void ll_int8_work_take(size_t *next, int N, int K, int M, size_t offsets[3]);
-ll_int8_work ll_int8_work_at(void *scratch, const size_t offsets[3]);
+/* Takes the parts of ll_int8_work for N columns, K values, M rows with ll_scratch_take, and
+ * finds them again in a scratch buffer; nothing (NULL pointers) for a float32 layer. */
+void ll_int8_work_take(size_t *next, const ll_layer *layer, int N, int K, int M,
+                       size_t offsets[3]);
+ll_int8_work ll_int8_work_at(const ll_layer *layer, void *scratch, const size_t offsets[3]);
 
 /* Y[n*ldy + m] += A[m,:] . X[n*ldx + :] for m < M, n < N, in A's dtype. int8: each column of X
  * is quantized (ll_quantize_s8) into work, the sums are exact int32, and
@@ -114,28 +116,15 @@ ll_int8_work ll_int8_work_at(void *scratch, const size_t offsets[3]);
 void ll_matrix_acc(ll_matrix A, int M, int N, int K, const float *X, int ldx, float *Y,
                    int ldy, ll_int8_work work);
 
-/* The recurrent layers' matrices per direction. */
-static inline ll_matrix ll_matrix_ih(const ll_layer *L, int dir)
-{
-    ll_matrix A = {L->w_ih[dir], L->q_ih[dir], L->s_ih[dir]};
-    return A;
-}
+/* A recurrent layer's recurrent matrix for one direction. */
 static inline ll_matrix ll_matrix_hh(const ll_layer *L, int dir)
 {
     ll_matrix A = {L->w_hh[dir], L->q_hh[dir], L->s_hh[dir]};
     return A;
 }
 
-/* Rows of a recurrent layer's gate block: 4H (LSTM), 3H (GRU), H (RNN). */
-int ll_layer_gate_rows(const ll_layer *layer);
-/* Y[n] = b_ih + b_hh + W_ih X[n] (LSTM, RNN) or b_ih + W_ih X[n] (GRU, whose b_hh goes with
- * the recurrent product that r multiplies) for N columns, Y (N, gate rows): the part of a
- * step that does not depend on the state. A stream step computes it for its own input, a
- * sequence run for many steps at once; the same operations either way (model.c). */
-void ll_input_gates(const ll_layer *layer, int dir, int N, const float *X, int ldx, float *Y,
-                    ll_int8_work work);
-
-/* Scratch bytes of one step of `batch` streams of each layer kind (the cell files). */
+/* Scratch bytes of one step of `batch` streams of each layer kind (the cell files); for the
+ * recurrent kinds, what the recurrent part needs (model.c adds the input gates). */
 size_t ll_lstm_scratch_bytes(const ll_layer *layer, int batch);
 size_t ll_gru_scratch_bytes(const ll_layer *layer, int batch);
 size_t ll_rnn_scratch_bytes(const ll_layer *layer, int batch);

@@ -14,31 +14,29 @@
  * exact int32, and everything after the products is the float32 arithmetic above.
  *
  * One call steps B streams (columns) at once: each product is one pass over its weights for
- * all B (ll_matrix_acc), the elementwise part runs per column. A sequence run hands in the
- * input part of the gates, computed for many steps at once (model.c).
+ * all B (ll_matrix_acc), the elementwise part runs per column. The caller hands in the input
+ * part of the gates, b_ih + b_hh + W_ih x (model.c: a stream step computes it for its
+ * frame, a sequence run for many steps at once).
  */
 #include <math.h>
 #include <string.h>
 
 #include "kernels.h"
 
-/* Scratch of B streams: gates (B, 4H floats), h_full (B, H: o * h_act(c) before the
- * projection); int8 layers add the work of products over B columns of up to max(I, H) values
- * (x, then h of P <= H, then h_full) into up to 4H rows, reused by each product in turn. */
+/* Scratch of B streams: h_full (B, H: o * h_act(c) before the projection); int8 layers add
+ * the work of products over B columns of up to H values (h, P <= H wide, then h_full) into up
+ * to 4H rows, reused by each product in turn. */
 typedef struct {
-    size_t gates, h_full, int8[3], bytes;
+    size_t h_full, int8[3], bytes;
 } lstm_parts;
 
 static lstm_parts lstm_layout(const ll_layer *L, int B)
 {
-    const size_t H = (size_t)L->hidden_size;
-    const int I = L->input_size;
+    const int H = L->hidden_size;
     size_t next = 0;
     lstm_parts parts = {0};
-    parts.gates = ll_scratch_take(&next, (size_t)B * 4 * H * sizeof(float));
     parts.h_full = ll_scratch_take(&next, (size_t)B * H * sizeof(float));
-    if (L->weight_dtype == LL_DTYPE_INT8)
-        ll_int8_work_take(&next, B, I > (int)H ? I : (int)H, 4 * (int)H, parts.int8);
+    ll_int8_work_take(&next, L, B, H, 4 * H, parts.int8);
     parts.bytes = next;
     return parts;
 }
@@ -48,8 +46,8 @@ size_t ll_lstm_scratch_bytes(const ll_layer *L, int B)
     return lstm_layout(L, B).bytes;
 }
 
-void ll_lstm_cell(const ll_layer *L, int dir, int B, const float *x, int ldx, float *gates_in,
-                  float *h, float *c, void *scratch)
+void ll_lstm_cell(const ll_layer *L, int dir, int B, float *gates_all, float *h, float *c,
+                  void *scratch)
 {
     const int H = L->hidden_size;
     const int P = L->proj_size > 0 ? L->proj_size : H; /* width of h */
@@ -57,16 +55,9 @@ void ll_lstm_cell(const ll_layer *L, int dir, int B, const float *x, int ldx, fl
     const float *peep = L->peephole[dir];
     const lstm_parts parts = lstm_layout(L, B);
     float *h_full_all = LL_SCRATCH_AT(scratch, parts.h_full, float);
-    ll_int8_work work = {0};
-    if (L->weight_dtype == LL_DTYPE_INT8)
-        work = ll_int8_work_at(scratch, parts.int8);
+    const ll_int8_work work = ll_int8_work_at(L, scratch, parts.int8);
 
-    /* gates = (b_ih + b_hh + W_ih x) + W_hh h, the input part given by a sequence run */
-    float *gates_all = gates_in;
-    if (!gates_all) {
-        gates_all = LL_SCRATCH_AT(scratch, parts.gates, float);
-        ll_input_gates(L, dir, B, x, ldx, gates_all, work);
-    }
+    /* gates = (b_ih + b_hh + W_ih x, given) + W_hh h */
     ll_matrix_acc(ll_matrix_hh(L, dir), 4 * H, B, P, h, P, gates_all, 4 * H, work);
 
     for (int b = 0; b < B; b++) {

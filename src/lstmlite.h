@@ -168,16 +168,16 @@ void ll_layer_sequence(const ll_layer *layer, int batch, int steps, const float 
                        float *out, const int32_t *lengths, float *h, float *c, void *scratch);
 
 /* ---- single layers (used by the above; exposed for the C test harness) ---- */
-/* One step of direction `dir` for B streams: x (B, I) with rows ldx apart; h (B, h_size) and
- * c (B, H) updated in place; scratch of ll_layer_scratch_bytes(layer, B). gates_in: NULL, or
- * the input part of the gates for the B streams, (B, gate rows) (a sequence run computes it
- * ahead; the cell overwrites it), and x is then not read. */
-void ll_lstm_cell(const ll_layer *layer, int dir, int B, const float *x, int ldx,
-                  float *gates_in, float *h, float *c, void *scratch);
-void ll_gru_cell(const ll_layer *layer, int dir, int B, const float *x, int ldx,
-                 float *gates_in, float *h, void *scratch);
-void ll_rnn_cell(const ll_layer *layer, int dir, int B, const float *x, int ldx,
-                 float *gates_in, float *h, void *scratch);
+/* The recurrent part of one step of direction `dir` for B streams. gates: the input part of
+ * the gates, (B, gate rows: 4H LSTM, 3H GRU, H RNN), b_ih + b_hh + W_ih x (GRU: b_ih + W_ih
+ * x), overwritten; h (B, h_size) and c (B, H) updated in place; scratch of the cell file's
+ * *_scratch_bytes(layer, B). ll_model_step and ll_layer_sequence compute the gates. */
+void ll_lstm_cell(const ll_layer *layer, int dir, int B, float *gates, float *h, float *c,
+                  void *scratch);
+void ll_gru_cell(const ll_layer *layer, int dir, int B, float *gates, float *h,
+                 void *scratch);
+void ll_rnn_cell(const ll_layer *layer, int dir, int B, float *gates, float *h,
+                 void *scratch);
 /* N positions: X (N, I) rows ldx apart -> Y (N, O) rows ldy apart. */
 void ll_dense_apply(const ll_layer *layer, int N, const float *X, int ldx, float *Y, int ldy,
                     void *scratch);

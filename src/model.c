@@ -36,34 +36,23 @@ int ll_layer_output_size(const ll_layer *L)
     }
 }
 
-size_t ll_layer_scratch_bytes(const ll_layer *L, int batch)
-{
-    switch (L->kind) {
-    case LL_LAYER_LSTM:
-        return ll_lstm_scratch_bytes(L, batch);
-    case LL_LAYER_GRU:
-        return ll_gru_scratch_bytes(L, batch);
-    case LL_LAYER_RNN:
-        return ll_rnn_scratch_bytes(L, batch);
-    case LL_LAYER_DENSE:
-        return ll_dense_scratch_bytes(L, batch);
-    default:
-        return 0;
-    }
-}
-
-int ll_layer_gate_rows(const ll_layer *L)
+/* Rows of a recurrent layer's gate block: 4H (LSTM), 3H (GRU), H (RNN). */
+static int gate_rows(const ll_layer *L)
 {
     const int G = L->kind == LL_LAYER_LSTM ? 4 : L->kind == LL_LAYER_GRU ? 3 : 1;
     return G * L->hidden_size;
 }
 
-void ll_input_gates(const ll_layer *L, int dir, int N, const float *X, int ldx, float *Y,
-                    ll_int8_work work)
+/* Y[n] = b_ih + b_hh + W_ih X[n] (LSTM, RNN) or b_ih + W_ih X[n] (GRU, whose b_hh goes with
+ * the recurrent product that r multiplies) for N columns, Y (N, gate rows): the part of a
+ * step that does not depend on the state. A stream step computes it for its frames, a
+ * sequence run for many steps at once; the same operations either way. */
+static void input_gates(const ll_layer *L, int dir, int N, const float *X, int ldx, float *Y,
+                        ll_int8_work work)
 {
-    const int rows = ll_layer_gate_rows(L);
+    const int rows = gate_rows(L);
+    const ll_matrix w_ih = {L->w_ih[dir], L->q_ih[dir], L->s_ih[dir]};
     const float *b_ih = L->b_ih[dir];
-    /* GRU keeps b_hh with the recurrent product: r multiplies its n part */
     const float *b_hh = L->kind == LL_LAYER_GRU ? NULL : L->b_hh[dir];
     for (int n = 0; n < N; n++) {
         float *y = Y + (size_t)n * rows;
@@ -75,7 +64,45 @@ void ll_input_gates(const ll_layer *L, int dir, int N, const float *X, int ldx, 
             for (int j = 0; j < rows; j++)
                 y[j] += b_hh[j];
     }
-    ll_matrix_acc(ll_matrix_ih(L, dir), rows, N, L->input_size, X, ldx, Y, rows, work);
+    ll_matrix_acc(w_ih, rows, N, L->input_size, X, ldx, Y, rows, work);
+}
+
+/* A recurrent layer's scratch: the input part of the gates for `columns` columns (the streams
+ * of a step, or the steps of a sequence chunk) with the int8 work of their product, then the
+ * cell's own scratch for `streams` columns. One layout for sizing and carving, both paths. */
+typedef struct {
+    size_t gates, int8[3], cell, bytes;
+} recurrent_parts;
+
+static size_t cell_scratch_bytes(const ll_layer *L, int B)
+{
+    switch (L->kind) {
+    case LL_LAYER_LSTM:
+        return ll_lstm_scratch_bytes(L, B);
+    case LL_LAYER_GRU:
+        return ll_gru_scratch_bytes(L, B);
+    default:
+        return ll_rnn_scratch_bytes(L, B);
+    }
+}
+
+static recurrent_parts recurrent_layout(const ll_layer *L, int columns, int streams)
+{
+    const int rows = gate_rows(L);
+    size_t next = 0;
+    recurrent_parts parts = {0};
+    parts.gates = ll_scratch_take(&next, (size_t)columns * rows * sizeof(float));
+    ll_int8_work_take(&next, L, columns, L->input_size, rows, parts.int8);
+    parts.cell = ll_scratch_take(&next, cell_scratch_bytes(L, streams));
+    parts.bytes = next;
+    return parts;
+}
+
+size_t ll_layer_scratch_bytes(const ll_layer *L, int batch)
+{
+    if (ll_layer_is_recurrent(L))
+        return recurrent_layout(L, batch, batch).bytes;
+    return L->kind == LL_LAYER_DENSE ? ll_dense_scratch_bytes(L, batch) : 0;
 }
 
 /* Bytes of an (rows, cols) matrix in the layer's weight dtype, with its scales. */
@@ -95,10 +122,9 @@ size_t ll_layer_weight_bytes(const ll_layer *L)
     case LL_LAYER_LSTM:
     case LL_LAYER_GRU:
     case LL_LAYER_RNN: {
-        const size_t G = L->kind == LL_LAYER_LSTM ? 4 : L->kind == LL_LAYER_GRU ? 3 : 1;
-        const size_t P = (size_t)ll_layer_h_size(L);
-        per_direction = matrix_bytes(L, G * H, I) + matrix_bytes(L, G * H, P);
-        per_direction += (L->b_ih[0] ? G * H * f : 0) + (L->b_hh[0] ? G * H * f : 0);
+        const size_t rows = (size_t)gate_rows(L), P = (size_t)ll_layer_h_size(L);
+        per_direction = matrix_bytes(L, rows, I) + matrix_bytes(L, rows, P);
+        per_direction += (L->b_ih[0] ? rows * f : 0) + (L->b_hh[0] ? rows * f : 0);
         if (L->kind == LL_LAYER_LSTM) {
             per_direction += L->proj_size > 0 ? matrix_bytes(L, P, H) : 0;
             per_direction += L->peephole[0] ? 3 * H * f : 0;
@@ -147,22 +173,20 @@ size_t ll_model_scratch_bytes(const ll_model *M, int batch)
     return ll_scratch_round(2 * (size_t)batch * max_width(M) * sizeof(float)) + cell;
 }
 
-/* One step of layer L's direction dir for B columns; gates_in: NULL, or the input part of the
- * gates for those columns (ll_input_gates), which the cell then overwrites. */
-static void cell_step(const ll_layer *L, int dir, int B, const float *x, int ldx,
-                      float *gates_in, float *h, float *c, void *scratch)
+/* The recurrent part of a step of layer L's direction dir for B columns (the cell files);
+ * gates holds their input part (input_gates) and is overwritten. */
+static void cell_step(const ll_layer *L, int dir, int B, float *gates, float *h, float *c,
+                      void *scratch)
 {
     switch (L->kind) {
     case LL_LAYER_LSTM:
-        ll_lstm_cell(L, dir, B, x, ldx, gates_in, h, c, scratch);
+        ll_lstm_cell(L, dir, B, gates, h, c, scratch);
         break;
     case LL_LAYER_GRU:
-        ll_gru_cell(L, dir, B, x, ldx, gates_in, h, scratch);
-        break;
-    case LL_LAYER_RNN:
-        ll_rnn_cell(L, dir, B, x, ldx, gates_in, h, scratch);
+        ll_gru_cell(L, dir, B, gates, h, scratch);
         break;
     default:
+        ll_rnn_cell(L, dir, B, gates, h, scratch);
         break;
     }
 }
@@ -181,7 +205,7 @@ void ll_model_step(const ll_model *M, int batch, const float *x, float *state, v
 {
     const size_t width = (size_t)batch * max_width(M);
     float *buffers[2] = {(float *)scratch, (float *)scratch + width};
-    void *cell_scratch = (unsigned char *)scratch + ll_scratch_round(2 * width * sizeof(float));
+    void *layer_scratch = (unsigned char *)scratch + ll_scratch_round(2 * width * sizeof(float));
     const int out_size = ll_layer_output_size(&M->layers[M->num_layers - 1]);
 
     /* layer by layer, all streams at once: (batch, width) blocks, rows `ld` apart */
@@ -196,7 +220,12 @@ void ll_model_step(const ll_model *M, int batch, const float *x, float *state, v
             const int hs = ll_layer_h_size(L), cs = ll_layer_c_size(L);
             float *h = layer_state;
             float *c = cs ? layer_state + (size_t)batch * hs : NULL;
-            cell_step(L, 0, batch, in, ld, NULL, h, c, cell_scratch);
+            const recurrent_parts parts = recurrent_layout(L, batch, batch);
+            float *gates = LL_SCRATCH_AT(layer_scratch, parts.gates, float);
+            input_gates(L, 0, batch, in, ld, gates,
+                        ll_int8_work_at(L, layer_scratch, parts.int8));
+            cell_step(L, 0, batch, gates, h, c,
+                      LL_SCRATCH_AT(layer_scratch, parts.cell, unsigned char));
             layer_state += (size_t)batch * (hs + cs);
             in = h;
             ld = hs;
@@ -204,7 +233,7 @@ void ll_model_step(const ll_model *M, int batch, const float *x, float *state, v
             float *y = buffers[next_buffer];
             const int O = ll_layer_output_size(L);
             next_buffer ^= 1;
-            position_apply(L, batch, in, ld, y, O, cell_scratch);
+            position_apply(L, batch, in, ld, y, O, layer_scratch);
             in = y;
             ld = O;
         }
@@ -213,62 +242,41 @@ void ll_model_step(const ll_model *M, int batch, const float *x, float *state, v
 }
 
 /* ---- whole sequences ----
- * A recurrent layer's input part of the gates (ll_input_gates) does not depend on the state:
+ * A recurrent layer's input part of the gates (input_gates) does not depend on the state:
  * it is computed for LL_SEQUENCE_CHUNK steps at once, one pass over W_ih for the chunk, and
  * each step then does only the recurrent product. The chunk bounds the scratch (the same for
  * any T). The operations per step are those of a stream step, in the same order, so run()
  * and step() agree bit for bit. */
 #define LL_SEQUENCE_CHUNK 16
 
-typedef struct {
-    size_t gates, int8[3], cell, bytes;
-} sequence_parts;
-
-static sequence_parts sequence_layout(const ll_layer *L)
-{
-    size_t next = 0;
-    sequence_parts parts = {0};
-    if (ll_layer_is_recurrent(L)) {
-        const int rows = ll_layer_gate_rows(L);
-        parts.gates = ll_scratch_take(&next, (size_t)LL_SEQUENCE_CHUNK * rows * sizeof(float));
-        if (L->weight_dtype == LL_DTYPE_INT8)
-            ll_int8_work_take(&next, LL_SEQUENCE_CHUNK, L->input_size, rows, parts.int8);
-        parts.cell = ll_scratch_take(&next, ll_layer_scratch_bytes(L, 1));
-    } else {
-        parts.cell = ll_scratch_take(&next, ll_layer_scratch_bytes(L, LL_SEQUENCE_CHUNK));
-    }
-    parts.bytes = next;
-    return parts;
-}
-
 size_t ll_layer_sequence_scratch_bytes(const ll_layer *L)
 {
-    return sequence_layout(L).bytes;
+    if (ll_layer_is_recurrent(L))
+        return recurrent_layout(L, LL_SEQUENCE_CHUNK, 1).bytes;
+    return ll_layer_scratch_bytes(L, LL_SEQUENCE_CHUNK);
 }
 
 void ll_layer_sequence(const ll_layer *L, int batch, int steps, const float *in, float *out,
                        const int32_t *lengths, float *h, float *c, void *scratch)
 {
     const int I = L->input_size, O = ll_layer_output_size(L);
-    const sequence_parts parts = sequence_layout(L);
-    void *cell_scratch = LL_SCRATCH_AT(scratch, parts.cell, unsigned char);
 
     if (!ll_layer_is_recurrent(L)) {
         const size_t positions = (size_t)batch * steps;
         for (size_t p = 0; p < positions; p += LL_SEQUENCE_CHUNK) {
             const int n = positions - p < LL_SEQUENCE_CHUNK ? (int)(positions - p)
                                                             : LL_SEQUENCE_CHUNK;
-            position_apply(L, n, in + p * I, I, out + p * O, O, cell_scratch);
+            position_apply(L, n, in + p * I, I, out + p * O, O, scratch);
         }
         return;
     }
 
     const int hs = ll_layer_h_size(L), cs = ll_layer_c_size(L);
-    const int rows = ll_layer_gate_rows(L);
+    const int rows = gate_rows(L);
+    const recurrent_parts parts = recurrent_layout(L, LL_SEQUENCE_CHUNK, 1);
     float *gates = LL_SCRATCH_AT(scratch, parts.gates, float);
-    ll_int8_work work = {0};
-    if (L->weight_dtype == LL_DTYPE_INT8)
-        work = ll_int8_work_at(scratch, parts.int8);
+    const ll_int8_work work = ll_int8_work_at(L, scratch, parts.int8);
+    void *cell_scratch = LL_SCRATCH_AT(scratch, parts.cell, unsigned char);
     for (int dir = 0; dir < L->num_directions; dir++) {
         /* the second direction of a bidirectional layer, or a reverse layer, runs backwards */
         const int backwards = dir == 1 || L->reverse;
@@ -281,12 +289,11 @@ void ll_layer_sequence(const ll_layer *L, int batch, int steps, const float *in,
                 const int n = len - s0 < LL_SEQUENCE_CHUNK ? len - s0 : LL_SEQUENCE_CHUNK;
                 /* the chunk covers time steps [t0, t0 + n), in processing order */
                 const int t0 = backwards ? len - s0 - n : s0;
-                ll_input_gates(L, dir, n, in + (first_row + t0) * I, I, gates, work);
+                input_gates(L, dir, n, in + (first_row + t0) * I, I, gates, work);
                 for (int i = 0; i < n; i++) {
                     const int t = backwards ? t0 + n - 1 - i : t0 + i;
                     const size_t row = first_row + t;
-                    cell_step(L, dir, 1, NULL, I, gates + (size_t)(t - t0) * rows, hb, cb,
-                              cell_scratch);
+                    cell_step(L, dir, 1, gates + (size_t)(t - t0) * rows, hb, cb, cell_scratch);
                     memcpy(out + row * O + (size_t)dir * hs, hb, sizeof(float) * hs);
                 }
             }

@@ -58,6 +58,10 @@ def test_every_kernel_set_gives_exact_integer_products(kernels, rng):
         x = rng.integers(-127, 128, K).astype(np.int8)
         exact = W.astype(np.int64) @ x.astype(np.int64)
         assert np.array_equal(_core.gemm_s8(W, x), exact), (kernels, M, K)
+        # several columns at once (batched streams, sequence chunks): each one exact
+        X = rng.integers(-127, 128, (5, K)).astype(np.int8)
+        exact = X.astype(np.int64) @ W.T.astype(np.int64)
+        assert np.array_equal(_core.gemm_s8(W, X), exact), (kernels, M, K, "5 columns")
         # the largest sums the contract allows: every product +-127 * 127, all one sign
         W = np.full((M, K), 127, np.int8)
         x = np.full(K, -127, np.int8)
