@@ -13,6 +13,11 @@ import zipfile
 from typing import Any, Dict, List, Optional
 
 from lstmlite.errors import ConversionError
+from lstmlite.fileio import open_regular, read_regular
+
+#: A labels file is a few KB; a bigger one is a mistake (or a device), refused before reading.
+MAX_LABELS_BYTES = 1 << 20
+
 
 def source_kind(path: str) -> str:
     extension = os.path.splitext(path)[1].lower()
@@ -30,11 +35,13 @@ def source_kind(path: str) -> str:
 
 
 def convert_source(path: str, *, verify: bool = True, tolerance: Optional[float] = None,
-                   seed: int = 0, options: Optional[Dict[str, Any]] = None):
-    """Converts a file; returns the Conversion (see onnx_import.Conversion)."""
+                   seed: int = 0, options: Optional[Dict[str, Any]] = None,
+                   trust_code: bool = False):
+    """Converts a file; returns the Conversion (see onnx_import.Conversion). The file is
+    data: nothing in it runs, except a TorchScript archive's own code with trust_code=True
+    (without it such archives are refused)."""
     options = dict(options or {})
-    if not os.path.exists(path):
-        raise ConversionError(f"{path}: no such file")
+    open_regular(path, "model file", ConversionError).close()  # a FIFO or device: refused now
     kind = source_kind(path)
     if kind == "onnx":
         from .common import DEFAULT_TOLERANCE, reject_options
@@ -44,15 +51,14 @@ def convert_source(path: str, *, verify: bool = True, tolerance: Optional[float]
                             tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
     from .torch_import import DEFAULT_TOLERANCE, convert_torch_file
     return convert_torch_file(path, verify=verify, seed=seed, options=options,
-                              tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
+                              tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+                              trust_code=trust_code)
 
 
 def read_labels(path: str, output_size: int) -> List[str]:
+    data = read_regular(path, "labels file", ConversionError, limit=MAX_LABELS_BYTES)
     try:
-        with open(path, encoding="utf-8") as handle:
-            labels = [line.strip() for line in handle if line.strip()]
-    except OSError as exc:
-        raise ConversionError(f"{path}: cannot read labels: {exc.strerror}") from None
+        labels = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError as exc:
         raise ConversionError(f"{path}: labels are not UTF-8 text ({exc.reason})") from None
     if len(labels) != output_size:

@@ -16,6 +16,7 @@ from typing import Any, Tuple
 import numpy as np
 
 from lstmlite.errors import ConversionError, ModelError, VerificationError
+from lstmlite.fileio import read_regular
 from lstmlite.model import Model
 
 from .common import DEFAULT_TOLERANCE, Conversion, VerificationReport, first_line
@@ -39,11 +40,7 @@ def load_onnx(source) -> Tuple[Any, str]:
         name, data = "model", bytes(source)
     else:
         name = os.fspath(source)
-        try:
-            with open(name, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            raise ConversionError(f"{name}: cannot read: {exc.strerror}") from None
+        data = read_regular(name, "ONNX file", ConversionError)
     try:
         model = onnx.load_from_string(data)
     except Exception as exc:

@@ -12,26 +12,30 @@ state_dict files carry names and shapes only: the layer stack is inferred from t
 key patterns. TorchScript archives go through torch's own TorchScript ONNX exporter and the
 ONNX importer, and are then verified against the scripted module itself.
 
-Files are read with torch.load(weights_only=True): nothing is ever unpickled.
+Files are data: state_dicts are read with torch.load(weights_only=True), .pt2 archives are
+checked before torch.export.load sees them, TorchScript archives (code) need trust_code=True;
+torch_files.py has the rules.
 """
 from __future__ import annotations
 
 import operator
 import os
 import re
-import zipfile
 from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from lstmlite.errors import ConversionError, ModelError
+from lstmlite.fileio import read_regular
 from lstmlite.layers import GRU, LSTM, RNN, Dense
 from lstmlite.model import Model
 
 from .common import (Conversion, VerificationReport, build_layers, draft_output_size,
                      first_line, reject_options)
 from .signature import recipe_leaves, run_signature
+from .torch_files import (TRUST_CODE_HELP, archive_names, check_export_archive,
+                          is_export_archive, is_torchscript)
 
 #: torch and lstmlite both compute in float32 with the same equations: tighter than ONNX's.
 DEFAULT_TOLERANCE = 1e-5
@@ -840,24 +844,31 @@ _PICKLED_MODULE_HELP = (
 
 
 def convert_torch_file(path: str, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE,
-                       seed: int = 0, options: Optional[Dict[str, Any]] = None) -> Conversion:
-    """A .pt2 program, a TorchScript archive or a state_dict file."""
+                       seed: int = 0, options: Optional[Dict[str, Any]] = None,
+                       trust_code: bool = False) -> Conversion:
+    """A .pt2 program, a TorchScript archive (only with trust_code=True: it runs its own
+    code) or a state_dict file. The file is read once and checked before torch loads those
+    bytes (torch_files.py says what is checked)."""
+    import io
     torch = _torch()
     options = dict(options or {})
-    names = []
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    if path.lower().endswith(".pt2") or any(n.endswith("serialized_exported_program.json")
-                                            or "/models/" in n for n in names):
+    data = read_regular(path, "PyTorch file", ConversionError)
+    names = archive_names(data, path)
+    if path.lower().endswith(".pt2") or is_export_archive(names):
         reject_options(options, path, "a torch.export program")
-        return _convert_pt2(path, verify=verify, tolerance=tolerance, seed=seed)
-    if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
-        return _convert_torchscript(path, verify=verify, tolerance=tolerance, seed=seed,
+        if not names:
+            raise ConversionError(f"{path}: not a torch.export.save archive (not a zip file)")
+        check_export_archive(data, names, path)
+        return _convert_pt2(data, path, verify=verify, tolerance=tolerance, seed=seed)
+    if is_torchscript(names):
+        if not trust_code:
+            raise ConversionError(f"{path}: {TRUST_CODE_HELP}")
+        return _convert_torchscript(io.BytesIO(data), path, verify=verify,
+                                    tolerance=tolerance, seed=seed,
                                     input_size=options.get("input_size"),
                                     head=options.get("head_activation"))
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
         text = str(exc)
         if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
@@ -869,10 +880,12 @@ def convert_torch_file(path: str, *, verify: bool = True, tolerance: float = DEF
                               **options)
 
 
-def _convert_pt2(path, *, verify, tolerance, seed) -> Conversion:
+def _convert_pt2(data: bytes, path: str, *, verify, tolerance, seed) -> Conversion:
+    """A checked .pt2 archive's bytes (check_export_archive) -> Conversion."""
+    import io
     torch = _torch()
     try:
-        program = torch.export.load(path)
+        program = torch.export.load(io.BytesIO(data))
     except Exception as exc:
         raise ConversionError(f"{path}: torch.export.load failed: {first_line(exc)}") from None
     examples = []
@@ -881,7 +894,9 @@ def _convert_pt2(path, *, verify, tolerance, seed) -> Conversion:
                 s.arg.name for s in program.graph_signature.input_specs
                 if s.kind.name == "USER_INPUT"}:
             examples.append(torch.zeros(tuple(int(d) for d in node.meta["val"].shape)))
-    runner = program.module()
+    # check_guards=False: the guards are strings of Python that module() would otherwise
+    # compile and run; the verification feeds shapes the program was exported for
+    runner = program.module(check_guards=False)
 
     def run_source(*tensors):
         with torch.no_grad():
@@ -927,9 +942,11 @@ def _torchscript_input_size(frozen) -> Optional[int]:
     return None
 
 
-def _convert_torchscript(path, *, verify, tolerance, seed, input_size, head) -> Conversion:
-    """TorchScript: torch's TorchScript ONNX exporter, then the ONNX importer; verified
-    against the scripted module itself."""
+def _convert_torchscript(source, path, *, verify, tolerance, seed, input_size,
+                         head) -> Conversion:
+    """TorchScript (trusted: it runs its own code): torch's TorchScript ONNX exporter, then
+    the ONNX importer; verified against the scripted module itself. `source` is the file's
+    bytes as a BytesIO, `path` its name."""
     torch = _torch()
     import io
     import warnings
@@ -937,7 +954,7 @@ def _convert_torchscript(path, *, verify, tolerance, seed, input_size, head) -> 
         raise ConversionError(f"{path}: option --head-activation applies to state_dict files; "
                               f"a TorchScript archive carries its activations")
     try:
-        scripted = torch.jit.load(path, map_location="cpu").eval()
+        scripted = torch.jit.load(source, map_location="cpu").eval()
         frozen = torch.jit.freeze(scripted)
     except Exception as exc:
         raise ConversionError(f"{path}: torch.jit.load failed: {first_line(exc)}") from None

@@ -12,6 +12,48 @@ from typing import List, Optional
 
 from .errors import LstmliteError
 
+#: Upper bounds of the count arguments: far beyond any real use, and they keep a typo such as
+#: --frames 10000000000 from becoming an allocation the machine cannot make.
+MAX_FRAMES = 1_000_000
+MAX_STEPS = 10_000_000
+MAX_REPEATS = 10_000
+MAX_INPUT_SIZE = 1 << 20
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (`lstmlite demo: error: ...`) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _count(minimum: int, maximum: int):
+    """An argparse type: an integer in [minimum, maximum]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"expected an integer from {minimum} to "
+                                             f"{maximum}, got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
+
+
+_positive_number.__name__ = "number"
+
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import bundled_model_path, run_demo
@@ -74,14 +116,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     except ImportError as exc:  # the converters' optional dependencies
         raise LstmliteError(f"converting needs {exc.name or 'an optional package'}: pip "
                             f"install 'lstmlite[onnx]' or 'lstmlite[torch]'") from None
-    if args.tolerance is not None and not args.tolerance > 0:
-        raise LstmliteError(f"--tolerance must be positive, got {args.tolerance}")
+    from .fileio import check_output_path
     output = args.output or os.path.splitext(args.source)[0] + ".lstm"
     if os.path.abspath(output) == os.path.abspath(args.source):
         raise LstmliteError(f"{output}: the output would overwrite the source")
+    check_output_path(output)  # before the work: a symlink or device is never replaced
     options = {"head_activation": args.head_activation, "input_size": args.input_size}
     conversion = convert_source(args.source, verify=not args.no_verify,
-                                tolerance=args.tolerance, seed=args.seed, options=options)
+                                tolerance=args.tolerance, seed=args.seed, options=options,
+                                trust_code=args.trust_code)
     model = conversion.model
     print(f"converted {args.source}: {len(model.layers)} layers, input {model.input_size}, "
           f"output {model.output_size}")
@@ -112,19 +155,20 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lstmlite", description="Run recurrent networks one time step at a time.")
-    commands = parser.add_subparsers(dest="command", metavar="command")
+    commands = parser.add_subparsers(dest="command", metavar="command",
+                                     parser_class=_Parser)
     commands.required = True
     demo = commands.add_parser("demo", help="stream the bundled example model")
-    demo.add_argument("--frames", type=int, default=200, help="frames to stream (200)")
+    demo.add_argument("--frames", type=_count(1, MAX_FRAMES), default=200, help="frames to stream (200)")
     demo.add_argument("--model", help="a .lstm file instead of the bundled example")
     demo.set_defaults(handler=_cmd_demo)
     bench = commands.add_parser(
         "bench", help="time a .lstm model's stream step, float32 and int8, per kernel set")
     bench.add_argument("model", help="a .lstm file")
-    bench.add_argument("--steps", type=int, default=2000, help="steps per run (2000)")
-    bench.add_argument("--repeats", type=int, default=15, help="runs per figure (15)")
+    bench.add_argument("--steps", type=_count(1, MAX_STEPS), default=2000, help="steps per run (2000)")
+    bench.add_argument("--repeats", type=_count(1, MAX_REPEATS), default=15, help="runs per figure (15)")
     bench.set_defaults(handler=_cmd_bench)
     info = commands.add_parser("info", help="describe a .lstm file")
     info.add_argument("file", help="a .lstm file")
@@ -140,10 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "with .lstm)")
     convert.add_argument("--labels", help="a text file of class names, one per line, stored "
                                           "in the file's metadata")
-    convert.add_argument("--tolerance", type=float, default=None,
+    convert.add_argument("--tolerance", type=_positive_number, default=None,
                          help="largest max abs difference accepted (default 1e-4)")
     convert.add_argument("--no-verify", action="store_true", help="skip the verification")
-    convert.add_argument("--seed", type=int, default=0, help="seed of the verification "
+    convert.add_argument("--seed", type=_count(0, 2 ** 63 - 1), default=0, help="seed of the verification "
                                                              "inputs (0)")
     convert.add_argument("--weights-dtype", choices=("float32", "float16", "int8"),
                          default="float32", help="how weights are stored (float32); the "
@@ -152,10 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="state_dict files only: the activation after the last Linear "
                               "(softmax, log_softmax, sigmoid, tanh, relu; default none: "
                               "logits out)")
-    convert.add_argument("--input-size", type=int, default=None,
+    convert.add_argument("--input-size", type=_count(1, MAX_INPUT_SIZE), default=None,
                          help="state_dict and TorchScript files: the input features, "
                               "when the file does not show them (a state_dict's first layer "
                               "must agree)")
+    convert.add_argument("--trust-code", action="store_true",
+                         help="allow a TorchScript archive, which runs its own code while it "
+                              "is loaded and converted (with this user's rights); without it "
+                              "such files are refused. Other files never run code")
     convert.set_defaults(handler=_cmd_convert)
     return parser
 

@@ -11,18 +11,22 @@ ONNX or PyTorch. In short:
 The reader checks every count, size and offset against the bytes that remain before it
 reads or allocates, computes shape products with Python ints, and raises FormatError naming
 the file, the field or offset, and what was wrong. Float32 and int8 tensors (and int8
-scales) become read-only views into a memory map of the file, so an int8 model holds int8
-weights and runs the int8 kernels; float16 tensors are widened to float32 on load, and
+scales) become read-only views into one private, 64-byte aligned copy of the file read at
+load (never a memory map: a file truncated or rewritten under a mapped model would kill the
+process with SIGBUS or change validated weights), so an int8 model holds int8 weights and
+runs the int8 kernels; float16 tensors are widened to float32 on load, and
 load(compute="float32") dequantizes int8 layers instead.
+
+Resource bounds: the file is read once (its size is the allocation), the manifest is at most
+MAX_MANIFEST_BYTES, the tables at most MAX_LAYERS layers and MAX_TENSORS tensors, and every
+tensor is used exactly once, so what a load builds is a small multiple of the file's size.
 """
 from __future__ import annotations
 
 import json
 import math
-import mmap
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -31,6 +35,7 @@ import numpy as np
 
 from .errors import FormatError, LstmliteError
 from .errors import ModelError
+from .fileio import open_regular, write_atomic
 from .layers import (ACTIVATION_NAMES, DIRECTIONS, DTYPE_IDS, GRU, LSTM, RNN,
                      Dense, Layer, Normalize, Scale)
 from .model import Model
@@ -45,6 +50,11 @@ ALIGNMENT = 64
 HEADER_STRUCT = struct.Struct("<8sIIQQQII16x")
 CRC_OFFSET = 40  # byte offset of the crc32 field, zero while the checksum is computed
 MAX_DIMS = 4
+# Bounds a reader enforces before it parses or builds anything, so a hostile file is refused
+# in milliseconds: a 1000-layer model's manifest is about 1 MB.
+MAX_MANIFEST_BYTES = 4 << 20
+MAX_LAYERS = 4096
+MAX_TENSORS = 8 * MAX_LAYERS
 
 # dtype ids are the C enum's (layers.DTYPE_IDS, read from the compiled core) so that the two
 # cannot disagree; never reuse a removed id.
@@ -176,25 +186,13 @@ def encode(model: Model, metadata: Optional[Dict[str, Any]] = None,
 
 def save(model: Model, path: "os.PathLike[str] | str", metadata: Optional[Dict[str, Any]] = None,
          weights_dtype: str = "float32") -> None:
-    """Writes `model` to `path` atomically: a temporary file in the same directory, flushed
-    to disk, then renamed over `path`. A model loaded from `path` (memory-mapped) keeps
-    working: it holds the old file, which the rename does not touch."""
+    """Writes `path` atomically: a temporary file in the same directory, flushed to disk,
+    then renamed over `path`; a failure leaves the old file (or none) and no temporary.
+    Refuses a `path` that exists and is not a regular file (a symlink, device, directory).
+    The file gets the permissions open(path, "w") would give: an existing file's, else 0666
+    less the umask. A model loaded from `path` keeps working: it holds its own copy."""
     payload = encode(model, metadata, weights_dtype)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=".lstmlite-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    write_atomic(os.fspath(path), payload, FormatError)
 
 
 # ---- reading ------------------------------------------------------------------------------
@@ -291,7 +289,7 @@ class _Reader:
         return version, manifest_size, data_offset, data_size, crc
 
     def checksum(self) -> int:
-        # memoryview slices: slicing the mmap itself would copy the whole file
+        # memoryview slices: slicing the buffer itself would copy the whole file
         with memoryview(self.buffer) as view:
             crc = zlib.crc32(view[:CRC_OFFSET])
             crc = zlib.crc32(b"\0\0\0\0", crc)
@@ -299,6 +297,10 @@ class _Reader:
 
     # -- manifest --
     def manifest(self, manifest_size: int) -> Dict[str, Any]:
+        if manifest_size > MAX_MANIFEST_BYTES:
+            raise self.fail("offset 16 (manifest_size)",
+                            f"{manifest_size} bytes; this reader accepts manifests of at most "
+                            f"{MAX_MANIFEST_BYTES} bytes")
         raw = bytes(self.buffer[HEADER_SIZE:HEADER_SIZE + manifest_size])
         try:
             text = raw.decode("utf-8")
@@ -320,9 +322,12 @@ class _Reader:
                                         f"{sorted(manifest)}")
         if not isinstance(manifest["metadata"], dict):
             raise self.fail("manifest.metadata", "expected a JSON object")
-        for key in ("layers", "tensors"):
+        for key, bound in (("layers", MAX_LAYERS), ("tensors", MAX_TENSORS)):
             if not isinstance(manifest[key], list):
                 raise self.fail(f"manifest.{key}", "expected a JSON array")
+            if len(manifest[key]) > bound:
+                raise self.fail(f"manifest.{key}", f"{len(manifest[key])} records; this "
+                                                   f"reader accepts at most {bound}")
         return manifest
 
     def _reject_constant(self, name: str):
@@ -388,21 +393,33 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _open_buffer(path: str):
-    """A read-only memory map of the file (or an empty bytes object for an empty file)."""
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            return b""
-        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+def _read_file(path: str) -> np.ndarray:
+    """The whole file, read once into a private read-only buffer that starts on a 64-byte
+    boundary (so the tensors, at 64-aligned offsets, are aligned for the kernels). A copy
+    rather than a memory map: what happens to the file afterwards cannot reach the model."""
+    with open_regular(path, ".lstm file", FormatError) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        storage = np.empty(size + ALIGNMENT, dtype=np.uint8)
+        start = -storage.ctypes.data % ALIGNMENT
+        buffer = storage[start:start + size]
+        view = memoryview(buffer)
+        filled = 0
+        while filled < size:
+            count = handle.readinto(view[filled:])
+            if not count:
+                raise FormatError(f"{path}: the file shrank from {size} to {filled} bytes "
+                                  f"while being read")
+            filled += count
+    buffer.flags.writeable = False
+    return buffer
 
 
 def read_info(path: "os.PathLike[str] | str", verify_checksum: bool = True
               ) -> Tuple[FileInfo, Any]:
     """Validates the header, manifest and tensor table of a file; returns its FileInfo and
-    the buffer (a memory map) the tensors live in."""
+    the buffer (a private copy of the file) the tensors live in."""
     path = os.fspath(path)
-    buffer = _open_buffer(path)
+    buffer = _read_file(path)
     reader = _Reader(path, buffer)
     version, manifest_size, data_offset, data_size, crc = reader.header()
     computed = reader.checksum()
@@ -581,7 +598,7 @@ def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: An
     except LstmliteError as exc:  # shapes that contradict each other, zero std, ...
         raise reader.fail(where, str(exc)) from None
     for key, value in declared.items():
-        if value != actual[key]:
+        if not _is_int(value) or value != actual[key]:
             raise reader.fail(f"{where}.{key}", f"the layer table says {value!r:.40}, the "
                                                 f"tensor shapes say {actual[key]}")
     return layer
@@ -612,11 +629,35 @@ def load(path: "os.PathLike[str] | str", compute: Optional[str] = None) -> Model
     return model_from_info(info, buffer, compute)
 
 
+def _check_single_use(reader: _Reader, info: FileInfo) -> None:
+    """Every tensor has exactly one user: one layer role, or one int8 tensor as its scale.
+    The writer never shares tensors; a file that does (400 layers naming one tensor, a
+    tensor that is its own scale) would make the reader convert the same bytes many times,
+    so it is refused before anything is built."""
+    users: Dict[str, List[str]] = {}
+    for index, record in enumerate(info.layers):
+        names = record.get("tensors") if isinstance(record, dict) else None
+        if isinstance(names, dict):
+            for role, name in names.items():
+                if isinstance(name, str):
+                    users.setdefault(name, []).append(f"layers[{index}].{role}")
+    for tensor in info.tensors.values():
+        if tensor.scale is not None:
+            users.setdefault(tensor.scale, []).append(f"the scale of {tensor.name!r}")
+    for name, where in users.items():
+        if len(where) > 1:
+            shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more"
+                                            if len(where) > 3 else "")
+            raise reader.fail(f"tensor {name!r}", f"used {len(where)} times ({shown}); each "
+                                                  f"tensor must have exactly one user")
+
+
 def model_from_info(info: FileInfo, buffer, compute: Optional[str] = None) -> Model:
     """The Model of a file read_info() has validated (the rest of load())."""
     reader = _Reader(info.path, buffer)
     if not info.layers:
         raise reader.fail("manifest.layers", "a model needs at least one layer")
+    _check_single_use(reader, info)
     layers = [_build_layer(reader, info, buffer, i, record, compute)
               for i, record in enumerate(info.layers)]
     used = {name for record in info.layers for name in record["tensors"].values()}

@@ -26,6 +26,8 @@ ACTIVATION_IDS: Dict[str, int] = {name: i for i, name in enumerate(_core.activat
 ACTIVATION_NAMES: Dict[int, str] = {i: name for name, i in ACTIVATION_IDS.items()}
 _BY_LOWER = {name.lower(): name for name in ACTIVATION_IDS}
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 #: Defaults of alpha and beta where ONNX's operators of the same name define them (ONNX's
 #: recurrent operators take "the defaults of the corresponding operators"). Affine and
 #: ScaledTanh default to the identity and tanh.
@@ -97,9 +99,11 @@ def parse_activation(spec: Any, where: str, allowed: Sequence[str]) -> Activatio
     alpha = default_alpha if alpha is None else alpha
     beta = default_beta if beta is None else beta
     for label, value in (("alpha", alpha), ("beta", beta)):
-        if not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-            raise ModelError(f"{where}: activation {canonical} {label} must be a finite "
-                             f"number, got {value!r}")
+        # the engine computes in float32: 1e300 is finite here and infinite there
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or \
+                not abs(float(value)) <= _FLOAT32_MAX:
+            raise ModelError(f"{where}: activation {canonical} {label} must be a number "
+                             f"finite in float32 (|x| <= 3.4e38), got {value!r}")
     return Activation(canonical, alpha, beta)
 
 
@@ -260,10 +264,10 @@ class _Recurrent(Layer):
 
     def _setup_clip(self, clip: Optional[float]) -> None:
         if clip is not None:
-            if not isinstance(clip, numbers.Real) or not (float(clip) > 0) or \
-                    not math.isfinite(float(clip)):
-                raise ModelError(f"{self.type_name}: clip must be a positive finite number or "
-                                 f"None, got {clip!r}")
+            if not isinstance(clip, numbers.Real) or isinstance(clip, bool) or \
+                    not 0 < float(clip) <= _FLOAT32_MAX:
+                raise ModelError(f"{self.type_name}: clip must be a positive number finite in "
+                                 f"float32, or None, got {clip!r}")
             clip = float(np.float32(clip))
         self.clip = clip
 

@@ -10,6 +10,11 @@ from .errors import InputTypeError, ModelError, ShapeError
 from .model import Model, as_float32_input
 
 
+#: The largest batch a stream takes: far beyond what a device steps (the buffers grow with
+#: it), and small enough that no size computed from it can overflow the C core's integers.
+MAX_BATCH = 1 << 20
+
+
 class Stream(_core.StreamCore):
     """The recurrent state of a Model plus every buffer a step needs, allocated once here.
 
@@ -37,13 +42,19 @@ class Stream(_core.StreamCore):
             raise ModelError(f"Stream: expected a Model, got {type(model).__name__}")
         model._check_streamable()
         if batch is not None:
-            if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
-                raise ModelError(f"Stream: batch must be a positive integer or None, got "
-                                 f"{batch!r}")
+            if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or \
+                    not 1 <= batch <= MAX_BATCH:
+                raise ModelError(f"Stream: batch must be an integer from 1 to {MAX_BATCH} or "
+                                 f"None, got {batch!r}")
             batch = int(batch)
         self.model = model
         self.batch = batch
-        self._setup_core(model._core, batch or 1, batch is not None)
+        try:
+            self._setup_core(model._core, batch or 1, batch is not None)
+        except MemoryError:
+            raise ModelError(f"Stream: not enough memory for the buffers of batch={batch} "
+                             f"({model._core.scratch_bytes(batch or 1)} bytes of scratch "
+                             f"besides the state)") from None
         self.input_shape = (self.batch, model.input_size) if batch else (model.input_size,)
         self.output_shape = (self.batch, model.output_size) if batch else (model.output_size,)
         # views of the flat state buffer: per recurrent layer, blocks of shape (1, B, size)

@@ -24,8 +24,10 @@ def run_cli(*args, cwd=None):
                           capture_output=True, text=True, cwd=cwd)
 
 
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 1, (result.stdout, result.stderr)
+def assert_one_line_error(result, *fragments, status=1):
+    """One line on stderr naming the problem; status 1 for errors in the work, 2 for
+    arguments argparse refuses."""
+    assert result.returncode == status, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lstmlite convert: error:"), result.stderr
     assert "Traceback" not in result.stderr
@@ -130,7 +132,7 @@ def test_conversion_errors(tmp_path, case):
 
 def test_file_errors(tmp_path):
     assert_one_line_error(run_cli("convert", tmp_path / "missing.onnx"), "missing.onnx",
-                          "no such file")
+                          "No such file or directory")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(os.urandom(300))
     assert_one_line_error(run_cli("convert", junk), "junk.onnx", "not an ONNX model")
@@ -147,7 +149,8 @@ def test_option_errors(tmp_path):
     labels.write_text("a\nb\n")
     assert_one_line_error(run_cli("convert", source, "--labels", labels),
                           "labels.txt", "has 2 labels", "6 outputs")
-    assert_one_line_error(run_cli("convert", source, "--tolerance", "-1"), "--tolerance")
+    assert_one_line_error(run_cli("convert", source, "--tolerance", "-1"), "--tolerance",
+                          "expected a positive finite number, got -1", status=2)
     assert_one_line_error(run_cli("convert", source, "--head-activation", "softmax"),
                           "--head-activation", "does not apply to ONNX models")
     assert_one_line_error(run_cli("convert", source, "-o", source), "overwrite the source")

@@ -57,12 +57,27 @@ def test_bench_times_every_available_kernel_set_in_float32_and_int8():
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--steps", "0"], "--steps and --repeats must be at least 1"),
-    (["--repeats", "-1"], "--steps and --repeats must be at least 1"),
+    (["bench", "MODEL", "--steps", "0"], "argument --steps: expected an integer from 1 to"),
+    (["bench", "MODEL", "--repeats", "-1"], "argument --repeats: expected an integer from 1"),
+    (["bench", "MODEL", "--steps", "1e3"], "argument --steps: expected an integer, got '1e3'"),
+    (["demo", "--frames", "-5"], "argument --frames: expected an integer from 1 to 1000000, "
+                                 "got -5"),
+    (["demo", "--frames", "0"], "argument --frames: expected an integer from 1"),
+    (["demo", "--frames", "10000000000"], "argument --frames: expected an integer from 1"),
+    (["convert", "MODEL", "--seed", "-1"], "argument --seed: expected an integer from 0"),
+    (["convert", "MODEL", "--tolerance", "nan"], "argument --tolerance: expected a positive "
+                                                 "finite number, got nan"),
+    (["convert", "MODEL", "--input-size", "0"], "argument --input-size: expected an integer "
+                                                "from 1"),
+    (["convert", "MODEL", "--weights-dtype", "int4"], "argument --weights-dtype: invalid "
+                                                      "choice"),
+    ([], "the following arguments are required: command"),
 ])
-def test_bench_bad_arguments_exit_1_with_one_line(args, message):
+def test_bad_arguments_exit_2_with_one_line(args, message):
+    """argparse's refusals: one line naming the argument, status 2, no usage dump."""
     from lstmlite.demo import bundled_model_path
-    result = subprocess.run([sys.executable, "-m", "lstmlite", "bench", bundled_model_path(),
-                             *args], capture_output=True, text=True)
-    assert result.returncode == 1 and message in result.stderr
+    args = [bundled_model_path() if a == "MODEL" else a for a in args]
+    result = subprocess.run([sys.executable, "-m", "lstmlite", *args], capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1

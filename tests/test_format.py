@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lstmlite as ll
+import lstmlite.format as FORMAT
 import factories as F
 import filetools as FT
 from test_exactness import LAYER_CASES
@@ -58,15 +59,21 @@ def test_round_trip_every_layer_and_option_bit_identical(rng, tmp_path):
                     np.testing.assert_array_equal(array, other, err_msg=f"{name} {key}")
 
 
-def test_float32_tensors_are_zero_copy_views_of_the_map(tiny_file):
+def test_float32_tensors_are_aligned_views_of_one_private_copy(tiny_file):
+    """No copy per tensor and no memory map: read-only views into one buffer of the file's
+    bytes that load() read, with the weights 64-byte aligned."""
     model = ll.load(tiny_file)
     lstm = model.layers[1]
+    roots = set()
     for array in (lstm.weight_ih, lstm.weight_hh, lstm.peepholes):
         assert not array.flags.writeable and not array.flags.owndata
+        assert array.ctypes.data % 64 == 0
         base = array
-        while isinstance(base, np.ndarray):
+        while isinstance(base.base, np.ndarray):
             base = base.base
-        assert isinstance(base, memoryview) and type(base.obj).__name__ == "mmap", base
+        assert base.base is None and base.flags.owndata  # our own storage, not an mmap
+        roots.add(id(base))
+    assert len(roots) == 1
     info = model.source
     offsets = [t.offset for t in info.tensors.values()]
     assert info.data_offset % 64 == 0 and all(o % 64 == 0 for o in offsets)
@@ -273,8 +280,29 @@ CATALOGUE = {
         hidden_size=5)), r"layers\[1\].hidden_size: the layer table says 5, the tensor shapes "
                          r"say 2"),
     "shapes contradict each other": (lambda b: _manifest_edit(b, lambda m: m["layers"][1][
-        "tensors"].update(weight_hh=m["layers"][1]["tensors"]["weight_ih"])),
+        "tensors"].update(weight_hh=m["layers"][1]["tensors"]["weight_ih"],
+                          weight_ih=m["layers"][1]["tensors"]["weight_hh"])),
         r"layers\[1\]: LSTM: weight_hh has shape \(8, 3\), expected \(8, 2\)"),
+    "tensor used twice": (lambda b: _manifest_edit(b, lambda m: m["layers"][1][
+        "tensors"].update(bias_hh=m["layers"][1]["tensors"]["bias_ih"])),
+        r"tensor 'layers.1.bias_ih': used 2 times \(layers\[1\].bias_hh, "
+        r"layers\[1\].bias_ih\); each tensor must have exactly one user"),
+    "size as a float": (lambda b: _manifest_edit(b, lambda m: m["layers"][1].update(
+        hidden_size=2.0)), r"layers\[1\].hidden_size: the layer table says 2.0"),
+    "alpha beyond float32": (lambda b: _manifest_edit(b, lambda m: m["layers"][1].update(
+        activations=[[5, 1e300, 0], [2, 0, 0], [2, 0, 0]])),
+        r"LeakyRelu alpha must be a number finite in float32"),
+    "manifest over the bound": (lambda b: FT.join(FT.split(b)[0], None, FT.split(b)[2],
+                                                  raw_manifest=b" " * (FORMAT.MAX_MANIFEST_BYTES
+                                                                       + 1)),
+                                r"manifest_size\): 4194305 bytes; this reader accepts manifests "
+                                r"of at most 4194304"),
+    "too many tensor records": (lambda b: FT.join(FT.split(b)[0], None, FT.split(b)[2],
+                                                  raw_manifest=b'{"layers":[],"metadata":{},'
+                                                  b'"tensors":[' + b",".join([b"{}"] * 40000)
+                                                  + b"]}"),
+                                r"manifest.tensors: 40000 records; this reader accepts at most "
+                                r"32768"),
     "missing tensor": (lambda b: _manifest_edit(b, lambda m: m["layers"][1]["tensors"].update(
         weight_ih="nowhere")), r"names tensor 'nowhere'"),
     "unused tensor": (lambda b: _manifest_edit(b, lambda m: m["layers"][1]["tensors"].pop(
@@ -305,7 +333,8 @@ def test_malformed_file(tiny_file, tmp_path, case):
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(ll.FormatError, match="cannot read"):
         ll.load(tmp_path / "nope.lstm")
-    with pytest.raises(ll.FormatError, match="cannot read"):
+    with pytest.raises(ll.FormatError, match="the .lstm file is a directory, expected a "
+                                             "regular file"):
         ll.load(tmp_path)
 
 

@@ -29,7 +29,7 @@ def w(*shape):
     (lambda: ll.LSTM(w(8, 3), w(8, 2), activations=["Sigmoid", "Softmax", "Tanh"]),
      "'Softmax' is not allowed here"),
     (lambda: ll.LSTM(w(8, 3), w(8, 2), activations=["Sigmoid", ("LeakyRelu", "x"), "Tanh"]),
-     "alpha must be a finite number"),
+     "alpha must be a number finite in float32"),
     (lambda: ll.LSTM(w(8, 3), w(8, 2), input_forget=2), "input_forget must be True or False"),
     (lambda: ll.GRU(w(7, 3), w(7, 2)), r"weight_ih has shape \(7, 3\), expected \(3\*hidden"),
     (lambda: ll.GRU(w(6, 3), w(6, 2), w(6), w(5)), r"bias_hh has shape \(5,\)"),

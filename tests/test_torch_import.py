@@ -276,11 +276,21 @@ def files(tmp_path_factory):
 @pytest.mark.parametrize("kind", ["weights.pt", "scripted.pt", "program.pt2"])
 def test_cli_converts_each_file_kind(files, kind, tmp_path):
     out = tmp_path / "m.lstm"
-    result = _cli("convert", files / kind, "-o", out)
+    trust = ["--trust-code"] if kind == "scripted.pt" else []
+    result = _cli("convert", files / kind, "-o", out, *trust)
     assert result.returncode == 0, result.stderr
     assert "verification against torch" in result.stdout and " ok" in result.stdout
     assert lstmlite.load(out).metadata["verification"]["max_abs_difference"]["output0"] \
         <= TOLERANCE
+
+
+def test_cli_refuses_torchscript_without_trust_code(files, tmp_path):
+    result = _cli("convert", files / "scripted.pt", "-o", tmp_path / "m.lstm")
+    assert result.returncode == 1
+    assert "a TorchScript archive is a program" in result.stderr
+    assert "--trust-code" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "m.lstm").exists()
 
 
 def test_cli_refuses_a_pickled_module(files, tmp_path):
