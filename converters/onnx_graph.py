@@ -19,6 +19,7 @@ append layers to the chain. The result is the layer list plus the graph's signat
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -26,7 +27,7 @@ import numpy as np
 
 from lstmlite.errors import ConversionError, ModelError
 
-from .common import build_layers
+from .common import build_layers, first_line
 from .onnx_recurrent import RecurrentNode
 from .signature import recipe_leaves
 
@@ -105,6 +106,76 @@ SUPPORTED_OPS = sorted(set(_RECURRENT) | set(_ACTIVATION_OPS) | {
     "Slice", "Concat", "Shape", "ConstantOfShape", "Expand", "Constant"})
 
 _BIG = 2 ** 62  # Slice ends at or beyond this mean "to the end"
+
+#: The static dimensions of a graph input may multiply to at most this many elements.
+MAX_STATIC_INPUT_ELEMENTS = 1 << 24
+
+#: Constant folding may allocate at most FOLD_FACTOR times the weights' bytes plus FOLD_SLACK.
+FOLD_FACTOR = 4
+FOLD_SLACK = 64 << 20
+
+# Ops whose output has at most as many elements as their inputs together.
+_FOLD_SHRINKING = {
+    "Identity", "Cast", "CastLike", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten",
+    "Slice", "Split", "Concat", "Shape", "Size", "Neg", "Abs", "Sqrt", "Exp", "Log",
+    "Reciprocal", "Sigmoid", "Tanh", "Relu", "LeakyRelu", "Elu", "Selu", "HardSigmoid",
+    "Softplus", "Softsign", "Floor", "Ceil", "Round", "Sign", "Not", "IsNaN", "IsInf", "Erf",
+    "Sin", "Cos", "Softmax", "LogSoftmax", "Clip", "Dropout", "ReduceSum", "ReduceMean",
+    "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ArgMax", "ArgMin", "CumSum", "Trilu",
+    "Constant", "NonZero", "GatherElements", "Compress", "DequantizeLinear",
+    "QuantizeLinear"}
+# Elementwise ops with numpy broadcasting: the output has the broadcast shape.
+_FOLD_BROADCAST = {
+    "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean", "Equal", "Less",
+    "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Where", "BitShift",
+    "PRelu"}
+
+
+def _folded_elements(node, inputs, where: str) -> int:
+    """How many elements folding `node` on these constant inputs produces, computed from
+    shapes and the inputs' values before anything is evaluated. Ops that can produce more
+    than they take (ConstantOfShape, Expand, Tile, Range, Gather, MatMul, broadcasting) are
+    computed exactly; others are bounded by their inputs; any other op is not folded."""
+    op = node.op_type
+    present = [x for x in inputs if x is not None]
+    try:
+        if op == "Constant":
+            return 0  # its value is already in the file, counted in the file's size
+        if op in _FOLD_SHRINKING:
+            return sum(int(np.size(x)) for x in present) + 1
+        if op in _FOLD_BROADCAST:
+            return math.prod(np.broadcast_shapes(*(np.shape(x) for x in present)))
+        if op == "ConstantOfShape":
+            return math.prod(int(d) for d in np.ravel(inputs[0]))
+        if op == "Expand":
+            return math.prod(np.broadcast_shapes(np.shape(inputs[0]),
+                                                 tuple(int(d) for d in np.ravel(inputs[1]))))
+        if op == "Tile":
+            return int(np.size(inputs[0])) * math.prod(int(r) for r in np.ravel(inputs[1]))
+        if op == "Range":
+            start, limit, delta = (float(np.ravel(x)[0]) for x in inputs[:3])
+            return max(0, math.ceil((limit - start) / delta)) if delta else 0
+        attributes = {a.name: a for a in node.attribute}
+        if op == "Gather":
+            shape = np.shape(inputs[0])
+            axis = attributes["axis"].i if "axis" in attributes else 0
+            return int(np.size(inputs[1])) * math.prod(shape) // max(shape[axis], 1)
+        if op == "Gemm":
+            a, b = np.shape(inputs[0]), np.shape(inputs[1])
+            rows = a[1] if "transA" in attributes and attributes["transA"].i else a[0]
+            cols = b[0] if "transB" in attributes and attributes["transB"].i else b[1]
+            return rows * cols
+        if op == "MatMul":
+            a, b = np.shape(inputs[0]), np.shape(inputs[1])
+            rows = a[-2] if len(a) > 1 else 1
+            cols = b[-1] if len(b) > 1 else 1
+            return math.prod(np.broadcast_shapes(a[:-2], b[:-2])) * rows * cols
+    except (ValueError, TypeError, OverflowError, IndexError, ZeroDivisionError) as exc:
+        raise ConversionError(f"{where}: its constant inputs do not fit the op: "
+                              f"{exc}") from None
+    raise ConversionError(f"{where}: all its inputs are constant, and lstmlite folds only ops "
+                          f"whose output size it can bound before evaluating them ({op} is "
+                          f"not one)")
 
 
 class OnnxGraphConverter:
@@ -192,15 +263,27 @@ class OnnxGraphConverter:
                                       f"lstmlite needs at least its rank")
             dims = [int(dim.dim_value) if dim.HasField("dim_value") else Sym(f"{name}:{number}")
                     for number, dim in enumerate(tensor_type.shape.dim)]
+            static = [d for d in dims if isinstance(d, int)]
+            if any(d < 0 for d in static) or math.prod(static) > MAX_STATIC_INPUT_ELEMENTS:
+                raise ConversionError(
+                    f"{self.source}: graph input {name!r} has static shape "
+                    f"{_show(dims)}, {math.prod(static)} elements; lstmlite accepts at most "
+                    f"{MAX_STATIC_INPUT_ELEMENTS} (the verification feeds inputs of that "
+                    f"shape): make the time axis dynamic")
             elem = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
             self.values[name] = ("input", name, tuple(dims), np.dtype(elem))
 
     def _fold_constants(self):
         """Every node whose inputs are all constant is evaluated once, by ONNX's reference
-        evaluator, on a graph of just those nodes."""
+        evaluator, one node at a time, after its output size is known to fit the budget:
+        the weights' bytes times FOLD_FACTOR plus FOLD_SLACK, in total. An unused
+        ConstantOfShape([2**28]) is refused, naming the node, before anything is allocated."""
         onnx = self.onnx
-        known = {name for name, v in self.values.items() if isinstance(v, Const)}
-        folded_nodes, wanted = [], []
+        known = {name: v.value for name, v in self.values.items() if isinstance(v, Const)}
+        weight_bytes = sum(value.nbytes for value in known.values())
+        budget = FOLD_FACTOR * weight_bytes + FOLD_SLACK
+        spent = 0
+        from onnx.reference import ReferenceEvaluator
         for node in self.graph.node:
             if node.domain not in ("", "ai.onnx"):
                 raise ConversionError(
@@ -209,31 +292,46 @@ class OnnxGraphConverter:
             if node.op_type in ("RandomNormal", "RandomUniform", "RandomNormalLike",
                                 "RandomUniformLike", "Multinomial", "Bernoulli"):
                 continue
-            if any(a.type == onnx.AttributeProto.GRAPH for a in node.attribute):
+            if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                   for a in node.attribute):
                 continue  # If/Loop/Scan: left for the converter to refuse
-            if all((not name) or name in known for name in node.input):
-                folded_nodes.append(node)
-                for out in node.output:
-                    if out:
-                        known.add(out)
-                        wanted.append(out)
-        if not folded_nodes:
-            return
-        from onnx.reference import ReferenceEvaluator
-        used = {name for n in folded_nodes for name in n.input if name}
-        initializers = [i for i in self.graph.initializer if i.name in used]
-        graph = onnx.helper.make_graph(
-            folded_nodes, "constants", [], [onnx.helper.make_value_info(n, onnx.TypeProto())
-                                            for n in wanted], initializer=initializers)
-        sub = onnx.helper.make_model(graph, opset_imports=list(self.model.opset_import),
-                                     ir_version=self.model.ir_version)
-        try:
-            results = ReferenceEvaluator(sub).run(None, {})
-        except Exception as exc:
-            raise ConversionError(f"{self.source}: folding the constant part of the graph "
-                                  f"with onnx's reference evaluator failed: {exc}") from None
-        for name, value in zip(wanted, results):
-            self.values[name] = Const(np.asarray(value))
+            if not all((not name) or name in known for name in node.input):
+                continue
+            inputs = [known[name] if name else None for name in node.input]
+            elements = _folded_elements(node, inputs, self._where(node))
+            # 8 bytes per element: the widest dtype a folded value can have
+            if elements * 8 > budget - spent:
+                raise ConversionError(
+                    f"{self._where(node)}: folding this constant would allocate "
+                    f"{elements} elements; lstmlite's bound for the constant part of a graph "
+                    f"is {budget} bytes ({FOLD_FACTOR}x the weights + {FOLD_SLACK >> 20} MiB), "
+                    f"and {spent} are used")
+            feeds = {name: value for name, value in zip(node.input, inputs) if name}
+            graph = onnx.helper.make_graph(
+                [node], "fold", [onnx.helper.make_value_info(n, onnx.TypeProto())
+                                 for n in feeds],
+                [onnx.helper.make_value_info(n, onnx.TypeProto()) for n in node.output if n])
+            sub = onnx.helper.make_model(graph, opset_imports=list(self.model.opset_import),
+                                         ir_version=self.model.ir_version)
+            try:
+                results = ReferenceEvaluator(sub).run(None, feeds)
+            except Exception as exc:
+                raise ConversionError(f"{self._where(node)}: folding this constant node with "
+                                      f"onnx's reference evaluator failed: "
+                                      f"{first_line(exc)}") from None
+            for name, value in zip([n for n in node.output if n], results):
+                value = np.asarray(value)
+                if value.dtype == object:
+                    raise ConversionError(f"{self._where(node)}: folds to a non-numeric "
+                                          f"value")
+                if node.op_type != "Constant":  # a Constant's bytes are the file's own
+                    spent += value.nbytes
+                known[name] = value
+                self.values[name] = Const(value)
+            if spent > budget:  # an op whose size estimate was low: stop here
+                raise ConversionError(
+                    f"{self._where(node)}: the folded constants reach {spent} bytes, beyond "
+                    f"lstmlite's bound of {budget} for the constant part of a graph")
 
     def _get(self, node, index: int):
         if index >= len(node.input) or not node.input[index]:

@@ -16,7 +16,7 @@ from typing import Any, Tuple
 import numpy as np
 
 from lstmlite.errors import ConversionError, ModelError, VerificationError
-from lstmlite.fileio import read_regular
+from lstmlite.fileio import open_regular, read_regular
 from lstmlite.model import Model
 
 from .common import DEFAULT_TOLERANCE, Conversion, VerificationReport, first_line
@@ -48,18 +48,102 @@ def load_onnx(source) -> Tuple[Any, str]:
                               f"{first_line(exc)})") from None
     if not model.graph.node and not model.graph.input:
         raise ConversionError(f"{name}: not an ONNX model (no graph)")
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
-        if isinstance(source, (str, os.PathLike)):
-            try:
-                from onnx.external_data_helper import load_external_data_for_model
-                load_external_data_for_model(model, os.path.dirname(os.path.abspath(name)))
-            except Exception as exc:
-                raise ConversionError(f"{name}: cannot load external weight data: "
-                                      f"{first_line(exc)}") from None
-        else:
-            raise ConversionError(f"{name}: weights are stored in external files; pass the "
-                                  f".onnx path")
+    external = [t for t in _all_tensors(model.graph)
+                if t.data_location == onnx.TensorProto.EXTERNAL or t.external_data]
+    if external:
+        if not isinstance(source, (str, os.PathLike)):
+            raise ConversionError(f"{name}: tensor {external[0].name!r} is stored in an "
+                                  f"external file; pass the .onnx path")
+        directory = os.path.dirname(os.path.abspath(name))
+        for tensor in external:
+            _load_external(tensor, directory, name)
     return model, name
+
+
+#: A tensor of external data may not claim more than this (the weights of any model this
+#: engine runs are far smaller); the bytes come from a file next to the model.
+MAX_EXTERNAL_TENSOR_BYTES = 1 << 30
+
+
+def _all_tensors(graph):
+    """Every TensorProto of a graph: initializers, sparse initializers' parts, Constant
+    values and every tensor attribute, in subgraphs too (an If/Loop/Scan body)."""
+    onnx = _import_onnx()
+    for tensor in graph.initializer:
+        yield tensor
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.TENSOR:
+                yield attribute.t
+            elif attribute.type == onnx.AttributeProto.TENSORS:
+                yield from attribute.tensors
+            elif attribute.type == onnx.AttributeProto.SPARSE_TENSOR:
+                yield attribute.sparse_tensor.values
+                yield attribute.sparse_tensor.indices
+            elif attribute.type == onnx.AttributeProto.GRAPH:
+                yield from _all_tensors(attribute.g)
+            elif attribute.type == onnx.AttributeProto.GRAPHS:
+                for subgraph in attribute.graphs:
+                    yield from _all_tensors(subgraph)
+
+
+def _load_external(tensor, directory: str, name: str) -> None:
+    """Reads an external-data tensor's bytes into the tensor itself, from a regular file
+    inside the model's directory (resolved there, never against the working directory; no
+    absolute paths, no '..', no symlink leading out), with offset and length inside the
+    file and the length the tensor's shape needs. onnx's own loader is not used: it is only
+    called for initializers, and numpy_helper would resolve the rest against the cwd."""
+    onnx = _import_onnx()
+    where = f"{name}: tensor {tensor.name!r}: external data"
+    fields = {entry.key: entry.value for entry in tensor.external_data}
+    unknown = set(fields) - {"location", "offset", "length", "checksum", "basepath"}
+    if unknown:
+        raise ConversionError(f"{where}: unknown keys {sorted(unknown)}")
+    location = fields.get("location", "")
+    if not location or os.path.isabs(location) or "\0" in location or \
+            ".." in location.replace("\\", "/").split("/"):
+        raise ConversionError(f"{where}: location {location!r} must be a relative path inside "
+                              f"the model's directory")
+    root = os.path.realpath(directory)
+    target = os.path.realpath(os.path.join(root, location))
+    if os.path.commonpath([root, target]) != root:
+        raise ConversionError(f"{where}: location {location!r} leads outside the model's "
+                              f"directory (through a symlink)")
+    try:
+        offset = int(fields.get("offset", "0"))
+        length = int(fields["length"]) if "length" in fields else None
+    except ValueError:
+        raise ConversionError(f"{where}: offset and length must be integers") from None
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except Exception:
+        raise ConversionError(f"{where}: unsupported data type {tensor.data_type}") from None
+    needed = itemsize
+    for dim in tensor.dims:
+        needed *= dim
+    if any(dim < 0 for dim in tensor.dims) or needed > MAX_EXTERNAL_TENSOR_BYTES:
+        raise ConversionError(f"{where}: shape {list(tensor.dims)} needs {needed} bytes "
+                              f"(at most {MAX_EXTERNAL_TENSOR_BYTES})")
+    if length is None:
+        length = needed
+    if length != needed or offset < 0:
+        raise ConversionError(f"{where}: length {length} at offset {offset}; the shape "
+                              f"{list(tensor.dims)} needs {needed} bytes")
+    with open_regular(target, "external data file", ConversionError) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if offset + length > size:
+            raise ConversionError(f"{where}: bytes {offset}..{offset + length} lie past the "
+                                  f"end of {location!r} ({size} bytes)")
+        handle.seek(offset)
+        data = handle.read(length)
+    if len(data) != length:
+        raise ConversionError(f"{where}: {location!r} shrank while being read")
+    tensor.raw_data = data
+    del tensor.external_data[:]
+    tensor.data_location = onnx.TensorProto.DEFAULT
 
 
 def _prepare(model, name: str):
