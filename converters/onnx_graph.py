@@ -431,7 +431,18 @@ class OnnxGraphConverter:
             raise ConversionError(
                 f"{self._where(node)}: op {op} is not supported. lstmlite converts "
                 f"{', '.join(SUPPORTED_OPS)} (and folds any op on constants)")
-        outputs = handler(node)
+        try:
+            outputs = handler(node)
+        except ConversionError:
+            raise
+        except (ArithmeticError, IndexError, KeyError, LookupError, TypeError,
+                ValueError) as exc:
+            # the checker passes graphs whose shapes contradict their ops (a hand-edited or
+            # damaged file): say which node, instead of a traceback from inside the walk
+            raise ConversionError(f"{self._where(node)}: its inputs do not fit the op "
+                                  f"({type(exc).__name__}: {first_line(exc)}); is the graph "
+                                  f"valid? onnx.shape_inference.infer_shapes(model, "
+                                  f"strict_mode=True) tells") from None
         for name, value in zip(node.output, outputs):
             if name:
                 self.values[name] = value

@@ -26,6 +26,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from typing import Any, List
 
 from lstmlite.errors import ConversionError
@@ -49,7 +50,8 @@ def archive_names(data: bytes, where: str) -> List[str]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             records = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError,
+            OSError, EOFError) as exc:
         raise ConversionError(f"{where}: a damaged zip archive: {exc}") from None
     if len(records) > MAX_ARCHIVE_ENTRIES:
         raise ConversionError(f"{where}: the archive has {len(records)} records, more than the "
@@ -168,6 +170,14 @@ def _payload_config(archive: zipfile.ZipFile, name: str, where: str) -> dict:
 def check_export_archive(data: bytes, names: List[str], where: str) -> None:
     """Refuses (ConversionError naming the record and the reason) a .pt2 archive whose
     loading could run code; see the module docstring for the rules."""
+    try:
+        _check_export_archive(data, names, where)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
+            OSError, zlib.error) as exc:
+        raise ConversionError(f"{where}: a damaged zip archive: {exc}") from None
+
+
+def _check_export_archive(data: bytes, names: List[str], where: str) -> None:
     torch = __import__("torch")
     prefixes = {name.split("/", 1)[0] for name in names}
     if len(prefixes) != 1 or any("/" not in name for name in names):
