@@ -8,7 +8,6 @@ into a loaded .lstm file) are kept as they are, never copied.
 from __future__ import annotations
 
 import copy
-import math
 import numbers
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 

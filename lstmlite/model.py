@@ -32,7 +32,7 @@ class Model:
 
     Layers must chain: each layer's input_size equals the previous layer's output_size. The
     layers' arrays are used in place (no copies), so a model built from a loaded file reads
-    its weights straight from the file's memory map.
+    its weights from the one aligned copy of the file that load() made.
 
     Attributes: layers (tuple), input_size, output_size, metadata (dict, saved with the file),
     streamable (False if a layer is reverse or bidirectional).

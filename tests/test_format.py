@@ -1,7 +1,6 @@
 """The .lstm file: round trips of every layer and option, zero-copy loading, determinism, a
 golden file, atomic saves, size, versions, a catalogue of malformed files (one test per error
 class) and a fuzzer over load()."""
-import json
 import os
 import struct
 import subprocess
