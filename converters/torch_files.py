@@ -96,12 +96,21 @@ _SYMPY_NAMES = {
     "FloorToInt", "CeilDiv", "IntTrueDiv", "FloatTrueDiv", "LShift", "RShift",
     "IsNonOverlappingAndDenseIndicator", "TruncToFloat", "TruncToInt", "RoundToInt",
     "RoundDecimal", "ToFloat", "FloatPow", "PowByNatural", "Identity", "OpaqueUnaryFn",
-    # sympy's own, as str(expr) prints them
-    "Max", "Min", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "Abs", "True",
-    "False", "oo", "floor", "ceiling", "Piecewise", "ITE", "sqrt"}
+    # sympy's own, as str(expr) and srepr(expr) print them
+    "Symbol", "Integer", "Float", "Rational", "Mul", "Add", "Pow", "Max", "Min", "Eq", "Ne",
+    "Lt", "Le", "Gt", "Ge", "StrictLessThan", "StrictGreaterThan", "LessThan",
+    "GreaterThan", "Equality", "Unequality", "And", "Or", "Not", "Abs", "True", "False",
+    "true", "false", "oo", "zoo", "nan", "Infinity", "NegativeInfinity", "floor", "ceiling",
+    "Piecewise", "ITE", "sqrt", "Tuple",
+    # the assumptions srepr writes as keyword arguments: Symbol('s0', positive=True)
+    "positive", "negative", "nonnegative", "nonpositive", "integer", "real", "finite",
+    "nonzero", "zero", "even", "odd", "precision"}
 _SYMBOL = re.compile(r"^[a-z]\d+$")  # s0, u3: torch's shape symbols
+# A string literal may only be a shape symbol's name (srepr's Symbol('s77', ...)) or a
+# number (Float('1.5', precision=53)): no string that names or builds code.
 _EXPR_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?(?:e[-+]?\d+)?)|([A-Za-z][A-Za-z0-9]*)|"
-                         r"(\*\*|//|<=|>=|==|!=|[-+*/%(),<>&|~]))")
+                         r"('(?:[a-z]\d+|-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)')|"
+                         r"(\*\*|//|<=|>=|==|!=|[-+*/%(),<>&|~=]))")
 
 
 def _check_expression(text: Any, where: str) -> None:

@@ -354,6 +354,25 @@ def test_hostile_pt2_is_refused_and_runs_nothing(program_bytes, tmp_path, case, 
     assert not (tmp_path / "out.lstm").exists()
 
 
+def test_symbolic_shapes_of_a_real_dynamic_export_pass_the_check():
+    """torch writes symbolic sizes in srepr form (Symbol('s77', positive=True, integer=True),
+    Mul(Integer(30), ...)): the expression check accepts them and nothing that builds code."""
+    from lstmlite.converters.torch_files import _check_expression, archive_names, \
+        check_export_archive
+    buffer = io.BytesIO()
+    batch = torch.export.Dim("B", min=2, max=64)
+    torch.export.save(torch.export.export(_Small().eval(), (torch.randn(2, 5, 3),),
+                                          dynamic_shapes=({0: batch},)), buffer)
+    data = buffer.getvalue()
+    assert b"Symbol('s" in data
+    check_export_archive(data, archive_names(data, "dyn.pt2"), "dyn.pt2")
+    for hostile in ("Symbol('__import__')", "Symbol('os').system", "getattr(s0, s1)",
+                    "Symbol(chr(95))", "Integer(\"1\")", "exec(s0)", "s0.__class__",
+                    "Float('1e5'+'x')"):
+        with pytest.raises(ll.ConversionError, match="refused \\(torch would eval it\\)"):
+            _check_expression(hostile, "dyn.pt2")
+
+
 def test_the_pickle_payloads_are_real(program_bytes, tmp_path):
     """What the checks stand between: torch.export.load itself runs these payloads."""
     for make in (_pickled_weight, _pickled_sample_inputs):
