@@ -53,6 +53,7 @@ MAX_DIMS = 4
 # Bounds a reader enforces before it parses or builds anything, so a hostile file is refused
 # in milliseconds: a 1000-layer model's manifest is about 1 MB.
 MAX_MANIFEST_BYTES = 4 << 20
+MAX_FILE_BYTES = 4 << 30  # far past any model a small CPU steps; a sparse 1 TB file is refused
 MAX_LAYERS = 4096
 MAX_TENSORS = 8 * MAX_LAYERS
 
@@ -399,7 +400,13 @@ def _read_file(path: str) -> np.ndarray:
     rather than a memory map: what happens to the file afterwards cannot reach the model."""
     with open_regular(path, ".lstm file", FormatError) as handle:
         size = os.fstat(handle.fileno()).st_size
-        storage = np.empty(size + ALIGNMENT, dtype=np.uint8)
+        if size > MAX_FILE_BYTES:
+            raise FormatError(f"{path}: the file has {size} bytes; this reader loads files of "
+                              f"at most {MAX_FILE_BYTES} bytes")
+        try:
+            storage = np.empty(size + ALIGNMENT, dtype=np.uint8)
+        except MemoryError:
+            raise FormatError(f"{path}: not enough memory to load its {size} bytes") from None
         start = -storage.ctypes.data % ALIGNMENT
         buffer = storage[start:start + size]
         view = memoryview(buffer)

@@ -128,6 +128,15 @@ def test_a_manifest_of_a_million_records_is_refused_before_parsing(tmp_path):
         ll.load(path)
 
 
+def test_a_sparse_terabyte_file_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "sparse.lstm"
+    with open(path, "wb") as handle:
+        handle.truncate(1 << 40)  # no disk space used
+    with pytest.raises(ll.FormatError, match=r"has 1099511627776 bytes; this reader loads "
+                                             r"files of at most 4294967296"):
+        ll.load(path)
+
+
 def _seeded(tmp_path):
     rng = np.random.default_rng(1)
     model = ll.Model([F.gru(rng, 3, 5), F.dense(rng, 5, 2)])
