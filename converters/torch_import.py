@@ -18,6 +18,7 @@ torch_files.py has the rules.
 """
 from __future__ import annotations
 
+import io
 import operator
 import os
 import re
@@ -849,7 +850,6 @@ def convert_torch_file(path: str, *, verify: bool = True, tolerance: float = DEF
     """A .pt2 program, a TorchScript archive (only with trust_code=True: it runs its own
     code) or a state_dict file. The file is read once and checked before torch loads those
     bytes (torch_files.py says what is checked)."""
-    import io
     torch = _torch()
     options = dict(options or {})
     data = read_regular(path, "PyTorch file", ConversionError)
@@ -882,7 +882,6 @@ def convert_torch_file(path: str, *, verify: bool = True, tolerance: float = DEF
 
 def _convert_pt2(data: bytes, path: str, *, verify, tolerance, seed) -> Conversion:
     """A checked .pt2 archive's bytes (check_export_archive) -> Conversion."""
-    import io
     torch = _torch()
     try:
         program = torch.export.load(io.BytesIO(data))
@@ -948,7 +947,6 @@ def _convert_torchscript(source, path, *, verify, tolerance, seed, input_size,
     the ONNX importer; verified against the scripted module itself. `source` is the file's
     bytes as a BytesIO, `path` its name."""
     torch = _torch()
-    import io
     import warnings
     if head is not None:
         raise ConversionError(f"{path}: option --head-activation applies to state_dict files; "
