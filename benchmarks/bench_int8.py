@@ -32,7 +32,7 @@ import numpy as np
 import lstmlite as ll
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_step import measure, single_thread_session  # noqa: E402
+from bench_step import measure, single_thread_session, torch_stepper  # noqa: E402
 
 SIZES = [(40, 64, 1), (40, 256, 2), (64, 512, 1)]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -76,15 +76,7 @@ def build_torch_int8(stack):
     net = torch_lstm(stack)
     # quantize_dynamic swaps child modules only
     qnet = quantize_dynamic(torch.nn.Sequential(net), {torch.nn.LSTM}, dtype=torch.qint8)[0]
-    state = None
-
-    def step(x):
-        nonlocal state
-        with torch.inference_mode():
-            out, state = qnet(torch.from_numpy(x).view(1, 1, I), state)
-        return out
-
-    return step
+    return torch_stepper(qnet, I)
 
 
 def build_ort_int8(stack, directory):

@@ -92,12 +92,19 @@ def build_torch(cell, weights):
         for name, value in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
                                weights):
             getattr(module, name).copy_(torch.from_numpy(value))
+    return torch_stepper(module, I)
+
+
+def torch_stepper(module, input_size):
+    """A step function running a torch recurrent module one frame at a time, its state
+    carried from call to call, as a Python edge app would."""
+    import torch
     state = None
 
     def step(x):
         nonlocal state
         with torch.inference_mode():
-            out, state = module(torch.from_numpy(x).view(1, 1, I), state)
+            out, state = module(torch.from_numpy(x).view(1, 1, input_size), state)
         return out
 
     return step

@@ -122,8 +122,7 @@ _FOLD_SHRINKING = {
     "Softplus", "Softsign", "Floor", "Ceil", "Round", "Sign", "Not", "IsNaN", "IsInf", "Erf",
     "Sin", "Cos", "Softmax", "LogSoftmax", "Clip", "Dropout", "ReduceSum", "ReduceMean",
     "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ArgMax", "ArgMin", "CumSum", "Trilu",
-    "Constant", "NonZero", "GatherElements", "Compress", "DequantizeLinear",
-    "QuantizeLinear"}
+    "GatherElements", "Compress", "DequantizeLinear", "QuantizeLinear"}
 # Elementwise ops with numpy broadcasting: the output has the broadcast shape.
 _FOLD_BROADCAST = {
     "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean", "Equal", "Less",
@@ -134,8 +133,9 @@ _FOLD_BROADCAST = {
 def _folded_elements(node, inputs, where: str) -> int:
     """How many elements folding `node` on these constant inputs produces, computed from
     shapes and the inputs' values before anything is evaluated. Ops that can produce more
-    than they take (ConstantOfShape, Expand, Tile, Range, Gather, MatMul, broadcasting) are
-    computed exactly; others are bounded by their inputs; any other op is not folded."""
+    than they take (ConstantOfShape, Expand, Tile, Range, Gather, MatMul, NonZero,
+    broadcasting) are computed exactly; others are bounded by their inputs; any other op is
+    not folded."""
     op = node.op_type
     present = [x for x in inputs if x is not None]
     try:
@@ -145,6 +145,8 @@ def _folded_elements(node, inputs, where: str) -> int:
             return sum(int(np.size(x)) for x in present) + 1
         if op in _FOLD_BROADCAST:
             return math.prod(np.broadcast_shapes(*(np.shape(x) for x in present)))
+        if op == "NonZero":  # (rank, count) indices: up to rank times the input
+            return max(np.ndim(inputs[0]), 1) * int(np.size(inputs[0]))
         if op == "ConstantOfShape":
             return math.prod(int(d) for d in np.ravel(inputs[0]))
         if op == "Expand":

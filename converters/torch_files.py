@@ -160,9 +160,10 @@ def _walk_program(value: Any, where: str) -> None:
 def _payload_config(archive: zipfile.ZipFile, name: str, where: str) -> dict:
     try:
         config = json.loads(archive.read(name))["config"]
-        assert isinstance(config, dict)
-    except Exception:
-        raise ConversionError(f"{where}: {name} is not a payload configuration") from None
+    except (ValueError, RecursionError, KeyError, TypeError):
+        config = None
+    if not isinstance(config, dict):
+        raise ConversionError(f"{where}: {name} is not a payload configuration")
     for fqn, entry in config.items():
         if not isinstance(entry, dict) or entry.get("use_pickle") is not False:
             raise ConversionError(
@@ -187,7 +188,7 @@ def check_export_archive(data: bytes, names: List[str], where: str) -> None:
 
 
 def _check_export_archive(data: bytes, names: List[str], where: str) -> None:
-    torch = __import__("torch")
+    import torch
     prefixes = {name.split("/", 1)[0] for name in names}
     if len(prefixes) != 1 or any("/" not in name for name in names):
         raise ConversionError(f"{where}: not a torch.export.save archive (its records are not "
@@ -226,4 +227,7 @@ def _check_export_archive(data: bytes, names: List[str], where: str) -> None:
             program = json.loads(archive.read(info))
         except (ValueError, RecursionError):
             raise ConversionError(f"{where}: models/model.json is not JSON") from None
-    _walk_program(program, f"{where}: models/model.json")
+    try:
+        _walk_program(program, f"{where}: models/model.json")
+    except RecursionError:  # JSON just inside json's depth limit, plus this walk's frames
+        raise ConversionError(f"{where}: models/model.json is nested too deeply") from None

@@ -38,7 +38,6 @@ def _count(minimum: int, maximum: int):
             raise argparse.ArgumentTypeError(f"expected an integer from {minimum} to "
                                              f"{maximum}, got {value}")
         return value
-    parse.__name__ = "integer"
     return parse
 
 
@@ -50,9 +49,6 @@ def _positive_number(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
     return value
-
-
-_positive_number.__name__ = "number"
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

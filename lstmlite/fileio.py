@@ -63,18 +63,20 @@ def read_regular(path: str, what: str = "file", error: Type[LstmliteError] = Lst
     return data
 
 
-def check_output_path(path: str, error: Type[LstmliteError] = LstmliteError) -> None:
+def check_output_path(path: str, error: Type[LstmliteError] = LstmliteError) -> Optional[int]:
     """Refuses an output path that exists and is not a regular file (a symlink, device, FIFO,
-    directory): writing would replace it, or write through it somewhere else."""
+    directory): writing would replace it, or write through it somewhere else. Returns the
+    permission bits of the regular file already there, or None if there is none."""
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
-        return
+        return None
     except OSError as exc:
         raise error(f"{path}: cannot write here: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
         raise error(f"{path}: exists and is {describe_kind(mode)}; lstmlite writes only "
                     f"regular files and does not replace other kinds")
+    return stat.S_IMODE(mode)
 
 
 def write_atomic(path: str, payload: bytes, error: Type[LstmliteError] = LstmliteError) -> None:
@@ -82,14 +84,8 @@ def write_atomic(path: str, payload: bytes, error: Type[LstmliteError] = Lstmlit
     rename). An existing regular file keeps its permission bits; a new one gets 0666 less the
     process's umask, as open(path, "w") would."""
     path = os.fspath(path)
-    check_output_path(path, error)
+    existing_mode = check_output_path(path, error)
     directory = os.path.dirname(os.path.abspath(path))
-    try:
-        existing_mode: Optional[int] = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        existing_mode = None
-    except OSError as exc:
-        raise error(f"{path}: cannot write here: {exc.strerror or exc}") from None
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | \
         getattr(os, "O_BINARY", 0)
     for _ in range(100):

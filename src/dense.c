@@ -6,22 +6,9 @@
 
 /* Scratch of an int8 Dense over N positions: the work of one product over N columns (the
  * quantized inputs, their scales, the int32 sums); none in float32. */
-typedef struct {
-    size_t int8[3], bytes;
-} dense_parts;
-
-static dense_parts dense_layout(const ll_layer *L, int N)
-{
-    size_t next = 0;
-    dense_parts parts = {0};
-    ll_int8_work_take(&next, L, N, L->input_size, L->hidden_size, parts.int8);
-    parts.bytes = next;
-    return parts;
-}
-
 size_t ll_dense_scratch_bytes(const ll_layer *L, int N)
 {
-    return dense_layout(L, N).bytes;
+    return ll_int8_work_bytes(L, N, L->input_size, L->hidden_size);
 }
 
 void ll_dense_apply(const ll_layer *L, int N, const float *X, int ldx, float *Y, int ldy,
@@ -29,7 +16,7 @@ void ll_dense_apply(const ll_layer *L, int N, const float *X, int ldx, float *Y,
 {
     const int O = L->hidden_size;
     const ll_matrix weight = {L->weight, L->q_weight, L->s_weight};
-    const ll_int8_work work = ll_int8_work_at(L, scratch, dense_layout(L, N).int8);
+    const ll_int8_work work = ll_int8_work_alone(L, scratch, N, L->input_size, O);
     for (int n = 0; n < N; n++) {
         float *y = Y + (size_t)n * ldy;
         if (L->bias)

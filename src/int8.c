@@ -100,6 +100,20 @@ ll_int8_work ll_int8_work_at(const ll_layer *L, void *scratch, const size_t offs
     return work;
 }
 
+size_t ll_int8_work_bytes(const ll_layer *L, int N, int K, int M)
+{
+    size_t next = 0, offsets[3];
+    ll_int8_work_take(&next, L, N, K, M, offsets);
+    return next;
+}
+
+ll_int8_work ll_int8_work_alone(const ll_layer *L, void *scratch, int N, int K, int M)
+{
+    size_t next = 0, offsets[3];
+    ll_int8_work_take(&next, L, N, K, M, offsets);
+    return ll_int8_work_at(L, scratch, offsets);
+}
+
 void ll_matrix_acc(ll_matrix A, int M, int N, int K, const float *X, int ldx, float *Y,
                    int ldy, ll_int8_work work)
 {

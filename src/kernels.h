@@ -109,6 +109,9 @@ typedef struct {
 void ll_int8_work_take(size_t *next, const ll_layer *layer, int N, int K, int M,
                        size_t offsets[3]);
 ll_int8_work ll_int8_work_at(const ll_layer *layer, void *scratch, const size_t offsets[3]);
+/* For a scratch that is nothing but that work (Dense, RNN): its bytes, and the work in it. */
+size_t ll_int8_work_bytes(const ll_layer *layer, int N, int K, int M);
+ll_int8_work ll_int8_work_alone(const ll_layer *layer, void *scratch, int N, int K, int M);
 
 /* Y[n*ldy + m] += A[m,:] . X[n*ldx + :] for m < M, n < N, in A's dtype. int8: each column of X
  * is quantized (ll_quantize_s8) into work, the sums are exact int32, and

@@ -9,28 +9,15 @@
 
 /* Scratch of B streams: only the int8 work of the recurrent product (B columns of H values
  * into H rows); the sum accumulates in the caller's gate buffer, since h is still read. */
-typedef struct {
-    size_t int8[3], bytes;
-} rnn_parts;
-
-static rnn_parts rnn_layout(const ll_layer *L, int B)
-{
-    size_t next = 0;
-    rnn_parts parts = {0};
-    ll_int8_work_take(&next, L, B, L->hidden_size, L->hidden_size, parts.int8);
-    parts.bytes = next;
-    return parts;
-}
-
 size_t ll_rnn_scratch_bytes(const ll_layer *L, int B)
 {
-    return rnn_layout(L, B).bytes;
+    return ll_int8_work_bytes(L, B, L->hidden_size, L->hidden_size);
 }
 
 void ll_rnn_cell(const ll_layer *L, int dir, int B, float *pre, float *h, void *scratch)
 {
     const int H = L->hidden_size;
-    const ll_int8_work work = ll_int8_work_at(L, scratch, rnn_layout(L, B).int8);
+    const ll_int8_work work = ll_int8_work_alone(L, scratch, B, H, H);
     ll_matrix_acc(ll_matrix_hh(L, dir), H, B, H, h, H, pre, H, work);
     for (int b = 0; b < B; b++)
         ll_activate(&L->act[dir][0], L->clip, pre + (size_t)b * H, H);
