@@ -30,7 +30,7 @@ def refusals_within(headroom_mb: int, imports: str, *calls: str) -> list:
     by `headroom_mb` beyond what it has mapped once `imports` are done: an allocation beyond
     that raises MemoryError there. Returns, per call, the message of the LstmliteError it
     raised; a call that raises nothing, or raises anything else, fails the test."""
-    lines = [f"import resource, sys", f"sys.path.insert(0, {HERE!r})", imports,
+    lines = ["import resource, sys", f"sys.path.insert(0, {HERE!r})", imports,
              "from lstmlite.errors import LstmliteError",
              "size = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize'))"
              ".split()[1]) * 1024",
