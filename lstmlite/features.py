@@ -1,0 +1,389 @@
+"""Streaming audio front end: log-mel energies (or MFCCs) from audio chunks of any length.
+
+    front = lstmlite.features.LogMel(sample_rate=16000, n_fft=512, win_length=400,
+                                     hop_length=160, n_mels=40)
+    stream = model.stream()
+    for chunk in microphone_chunks:           # 1-D int16 (PCM) or float audio, any length
+        for frame in front.push(chunk):       # (k, n_features) float32, k >= 0 complete frames
+            probs = stream.step(frame)
+
+Frame t covers samples [t * hop_length, t * hop_length + n_fft) of everything pushed since the
+last reset(): the frame is emitted as soon as its last sample arrives (librosa's `center=False`
+framing), so a stream never waits for future audio. The window (periodic Hann, `win_length`
+long) sits centred in the n_fft samples, as librosa and torch.stft place it. Per frame:
+
+    power[k]  = |sum_n x[n] w[n] exp(-2 pi i k n / n_fft)|^2            k = 0 .. n_fft / 2
+    mel[m]    = sum_k filters[m, k] power[k]        triangular filters, slaney or htk mel scale
+    logmel[m] = ln(mel[m] + log_offset)
+    mfcc      = DCT-II (orthonormal) of logmel, first n_mfcc coefficients   (when n_mfcc is set)
+    features  = (logmel or mfcc - mean) / std                            (when mean/std are set)
+
+equal to librosa.feature.melspectrogram(center=False, power=2) followed by the same log, and to
+librosa.feature.mfcc(S=logmel, n_mfcc, norm="ortho") (tests/test_features.py, within 1e-4
+relative). Audio in int16 is scaled by 1/32768, float audio is taken as it is.
+
+The DFT is one matrix product with a precomputed (n_fft, 2 * bins) basis, in float64: numpy's
+FFT would allocate its output on every call, and a product into preallocated buffers does not.
+After the first push of a given chunk size, a push allocates no arrays (only transient views;
+tested under tracemalloc). The frames returned are views of the front end's own buffer,
+overwritten by the next push: copy them to keep them.
+
+The configuration travels in a model's metadata under the key "frontend" (docs/FORMAT.md):
+`LogMel.from_config(model.metadata["frontend"])` rebuilds the exact front end the model was
+trained with, and `front.config()` is what to store.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+
+from .errors import InputTypeError, ModelError, ShapeError
+
+#: The metadata key of a model's front end configuration.
+METADATA_KEY = "frontend"
+
+#: Bounds a configuration (possibly read from a file) must respect: the DFT basis is
+#: n_fft * (n_fft + 2) float64 values, 134 MB at 4096, so a hostile file cannot ask for more.
+MAX_N_FFT = 4096
+MAX_MELS = 512
+MAX_SAMPLE_RATE = 192_000
+
+_MEL_SCALES = ("slaney", "htk")
+_MEL_NORMS = ("slaney", None)
+
+
+def hz_to_mel(hz: np.ndarray, scale: str = "slaney") -> np.ndarray:
+    """Hz to mel. "htk": 2595 log10(1 + f / 700). "slaney" (the Auditory Toolbox's, librosa's
+    default): f / (200 / 3) below 1 kHz, logarithmic above it (a factor 6.4 per 27 mel)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    linear_step = 200.0 / 3
+    break_hz, break_mel = 1000.0, 1000.0 / linear_step
+    log_step = math.log(6.4) / 27.0
+    mel = hz / linear_step
+    above = hz >= break_hz
+    return np.where(above, break_mel + np.log(np.maximum(hz, break_hz) / break_hz) / log_step,
+                    mel)
+
+
+def mel_to_hz(mel: np.ndarray, scale: str = "slaney") -> np.ndarray:
+    """The inverse of hz_to_mel."""
+    mel = np.asarray(mel, dtype=np.float64)
+    if scale == "htk":
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    linear_step = 200.0 / 3
+    break_hz, break_mel = 1000.0, 1000.0 / linear_step
+    log_step = math.log(6.4) / 27.0
+    return np.where(mel >= break_mel, break_hz * np.exp(log_step * (mel - break_mel)),
+                    linear_step * mel)
+
+
+def mel_filters(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float,
+                scale: str = "slaney", norm: Optional[str] = "slaney") -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) float64 triangular filters: n_mels + 2 points equally spaced
+    in mel between fmin and fmax, each filter rising from its left point to its centre and
+    falling to its right point, evaluated at the DFT bin frequencies. norm="slaney" scales
+    each filter to unit area (2 / (right - left) in Hz); None leaves peaks at 1."""
+    bin_hz = np.arange(n_fft // 2 + 1) * (sample_rate / n_fft)
+    points_hz = mel_to_hz(np.linspace(hz_to_mel(fmin, scale), hz_to_mel(fmax, scale),
+                                      n_mels + 2), scale)
+    widths = np.diff(points_hz)
+    # distance of every bin from every point: rising edge / left width, falling edge / right
+    offsets = points_hz[:, None] - bin_hz[None, :]
+    rising = -offsets[:-2] / widths[:-1, None]
+    falling = offsets[2:] / widths[1:, None]
+    filters = np.maximum(0.0, np.minimum(rising, falling))
+    if norm == "slaney":
+        filters *= (2.0 / (points_hz[2:] - points_hz[:-2]))[:, None]
+    return filters
+
+
+def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_in, n_out) float64 orthonormal DCT-II, first n_out coefficients: y = x @ D."""
+    n = np.arange(n_in)[:, None]
+    k = np.arange(n_out)[None, :]
+    basis = np.cos(math.pi / n_in * (n + 0.5) * k) * math.sqrt(2.0 / n_in)
+    basis[:, 0] *= math.sqrt(0.5)
+    return basis
+
+
+def periodic_hann(length: int) -> np.ndarray:
+    """0.5 - 0.5 cos(2 pi n / length): the periodic Hann window (scipy's sym=False)."""
+    return 0.5 - 0.5 * np.cos(2.0 * math.pi * np.arange(length) / length)
+
+
+def _integer(config: Dict[str, Any], key: str, low: int, high: int) -> int:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ModelError(f"front end: {key} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ModelError(f"front end: {key} must be from {low} to {high}, got {value}")
+    return int(value)
+
+
+def _number(config: Dict[str, Any], key: str) -> float:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ModelError(f"front end: {key} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ModelError(f"front end: {key} must be finite, got {value}")
+    return value
+
+
+def _vector(value: Any, key: str, size: int) -> Optional[np.ndarray]:
+    if value is None:
+        return None
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ModelError(f"front end: {key} must be {size} numbers") from None
+    if array.shape != (size,) or not np.isfinite(array).all():
+        raise ModelError(f"front end: {key} must be {size} finite numbers, got shape "
+                         f"{array.shape}")
+    return array
+
+
+class LogMel:
+    """A streaming log-mel (or MFCC) extractor; see the module docstring for the exact
+    definition. Parameters:
+
+    sample_rate  Hz of the audio pushed (16000)
+    n_fft        samples per frame and DFT size (512); bins = n_fft // 2 + 1
+    win_length   Hann window length, <= n_fft, centred in the frame (400: 25 ms at 16 kHz)
+    hop_length   samples between frame starts (160: 10 ms)
+    n_mels       mel bands (40)
+    fmin, fmax   band edges in Hz (20, sample_rate / 2 when None)
+    mel_scale    "slaney" (librosa's default) or "htk"
+    mel_norm     "slaney" (unit-area filters, librosa's default) or None
+    log_offset   added before the natural log (1e-6)
+    n_mfcc       None for log-mel features, or the number of DCT-II coefficients kept
+    mean, std    optional per-feature normalization, each (n_features,)
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_fft: int = 512, win_length: int = 400,
+                 hop_length: int = 160, n_mels: int = 40, fmin: float = 20.0,
+                 fmax: Optional[float] = None, mel_scale: str = "slaney",
+                 mel_norm: Optional[str] = "slaney", log_offset: float = 1e-6,
+                 n_mfcc: Optional[int] = None, mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None):
+        config = {"sample_rate": sample_rate, "n_fft": n_fft, "win_length": win_length,
+                  "hop_length": hop_length, "n_mels": n_mels, "fmin": fmin,
+                  "fmax": sample_rate / 2 if fmax is None else fmax, "log_offset": log_offset}
+        self.sample_rate = _integer(config, "sample_rate", 1, MAX_SAMPLE_RATE)
+        self.n_fft = _integer(config, "n_fft", 2, MAX_N_FFT)
+        self.win_length = _integer(config, "win_length", 1, self.n_fft)
+        self.hop_length = _integer(config, "hop_length", 1, self.n_fft)
+        self.n_mels = _integer(config, "n_mels", 1, MAX_MELS)
+        self.fmin, self.fmax = _number(config, "fmin"), _number(config, "fmax")
+        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+            raise ModelError(f"front end: need 0 <= fmin < fmax <= sample_rate / 2 = "
+                             f"{self.sample_rate / 2:g}, got fmin={self.fmin:g}, "
+                             f"fmax={self.fmax:g}")
+        if mel_scale not in _MEL_SCALES:
+            raise ModelError(f"front end: mel_scale must be one of {_MEL_SCALES}, got "
+                             f"{mel_scale!r}")
+        if mel_norm not in _MEL_NORMS:
+            raise ModelError(f"front end: mel_norm must be 'slaney' or None, got {mel_norm!r}")
+        self.mel_scale, self.mel_norm = mel_scale, mel_norm
+        self.log_offset = _number(config, "log_offset")
+        if not self.log_offset > 0:
+            raise ModelError(f"front end: log_offset must be positive, got {self.log_offset:g}")
+        if n_mfcc is not None:
+            n_mfcc = _integer({"n_mfcc": n_mfcc}, "n_mfcc", 1, self.n_mels)
+        self.n_mfcc = n_mfcc
+        self.n_features = self.n_mels if n_mfcc is None else n_mfcc
+        self.mean = _vector(mean, "mean", self.n_features)
+        self.std = _vector(std, "std", self.n_features)
+        if self.std is not None and not (self.std > 0).all():
+            raise ModelError("front end: std must be positive")
+
+        bins = self.n_fft // 2 + 1
+        filters = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax,
+                              self.mel_scale, self.mel_norm)
+        if not (filters.sum(axis=1) > 0).all():
+            empty = int(np.argmin(filters.sum(axis=1)))
+            raise ModelError(f"front end: mel band {empty} covers no DFT bin (n_fft "
+                             f"{self.n_fft} is too small for {self.n_mels} bands between "
+                             f"{self.fmin:g} and {self.fmax:g} Hz)")
+        window = np.zeros(self.n_fft)
+        left = (self.n_fft - self.win_length) // 2
+        window[left:left + self.win_length] = periodic_hann(self.win_length)
+        phase = 2.0 * math.pi / self.n_fft * np.outer(np.arange(self.n_fft), np.arange(bins))
+        # one product gives the real parts then the imaginary parts (their sign is irrelevant
+        # to the power), with the window folded in
+        self._basis = np.ascontiguousarray(
+            np.concatenate([np.cos(phase), np.sin(phase)], axis=1) * window[:, None])
+        self._filters_t = np.ascontiguousarray(filters.T)               # (bins, n_mels)
+        self._dct = None if n_mfcc is None else dct_matrix(self.n_mels, n_mfcc)
+        self._inverse_std = None if self.std is None else 1.0 / self.std
+
+        self._spectrum = np.empty(2 * bins)
+        self._real, self._imag = self._spectrum[:bins], self._spectrum[bins:]
+        self._power = np.empty(bins)
+        self._mel = np.empty(self.n_mels)
+        self._features = np.empty(self.n_features)
+        self._carry = np.empty(self.n_fft)
+        self._samples = np.empty(0)
+        self._frames = np.empty((0, self.n_features), dtype=np.float32)
+        self._frame_views: list = []
+        self._pending = 0
+        self._reserve(self.n_fft + self.hop_length)
+
+    # -- configuration -------------------------------------------------------------------
+    def config(self) -> Dict[str, Any]:
+        """A JSON-serialisable description; LogMel.from_config(config) rebuilds this exactly."""
+        config = {"type": "log_mel", "sample_rate": self.sample_rate, "n_fft": self.n_fft,
+                  "win_length": self.win_length, "hop_length": self.hop_length,
+                  "window": "hann", "n_mels": self.n_mels, "fmin": self.fmin,
+                  "fmax": self.fmax, "mel_scale": self.mel_scale, "mel_norm": self.mel_norm,
+                  "log_offset": self.log_offset}
+        if self.n_mfcc is not None:
+            config["n_mfcc"] = self.n_mfcc
+        if self.mean is not None:
+            config["mean"] = self.mean.tolist()
+        if self.std is not None:
+            config["std"] = self.std.tolist()
+        return config
+
+    @classmethod
+    def from_config(cls, config: Any) -> "LogMel":
+        """The front end a config() dict (or a model's metadata["frontend"]) describes; an
+        unknown key, type or value raises ModelError naming it."""
+        if not isinstance(config, dict):
+            raise ModelError(f"front end: expected a JSON object, got {type(config).__name__}")
+        if config.get("type") != "log_mel":
+            raise ModelError(f"front end: type must be 'log_mel', got {config.get('type')!r}")
+        if config.get("window", "hann") != "hann":
+            raise ModelError(f"front end: window must be 'hann', got {config.get('window')!r}")
+        known = {"type", "window", "sample_rate", "n_fft", "win_length", "hop_length",
+                 "n_mels", "fmin", "fmax", "mel_scale", "mel_norm", "log_offset", "n_mfcc",
+                 "mean", "std"}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ModelError(f"front end: unknown key(s) {', '.join(unknown)}")
+        arguments = {key: value for key, value in config.items()
+                     if key not in ("type", "window")}
+        return cls(**arguments)
+
+    @classmethod
+    def from_model(cls, model: Any) -> "LogMel":
+        """The front end stored in a model's metadata; ModelError when it has none."""
+        config = model.metadata.get(METADATA_KEY)
+        if config is None:
+            raise ModelError(f"the model has no audio front end (no metadata key "
+                             f"{METADATA_KEY!r}); its input is {model.input_size} features "
+                             f"per step")
+        front = cls.from_config(config)
+        if front.n_features != model.input_size:
+            raise ModelError(f"front end: gives {front.n_features} features per frame but the "
+                             f"model takes {model.input_size}")
+        return front
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds between frames (hop_length / sample_rate)."""
+        return self.hop_length / self.sample_rate
+
+    def frame_end_seconds(self, index: int) -> float:
+        """The time (since the last reset) at which frame `index` is complete."""
+        return (index * self.hop_length + self.n_fft) / self.sample_rate
+
+    def __repr__(self) -> str:
+        kind = f"MFCC {self.n_mfcc}" if self.n_mfcc else "log-mel"
+        return (f"LogMel({kind}, {self.n_mels} bands {self.fmin:g}-{self.fmax:g} Hz, "
+                f"{self.sample_rate} Hz, n_fft {self.n_fft}, window {self.win_length}, "
+                f"hop {self.hop_length})")
+
+    # -- streaming -----------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the buffered samples: the next push starts a new signal at time 0."""
+        self._pending = 0
+
+    def _reserve(self, samples: int) -> None:
+        """Grows the sample and frame buffers to hold `samples` pending samples (the only
+        allocation a push can make: when a chunk is longer than any before it)."""
+        if samples <= self._samples.shape[0]:
+            return
+        capacity = max(samples, 2 * self._samples.shape[0])
+        grown = np.empty(capacity)
+        grown[:self._pending] = self._samples[:self._pending]
+        self._samples = grown
+        most_frames = (capacity - self.n_fft) // self.hop_length + 1
+        self._frames = np.empty((most_frames, self.n_features), dtype=np.float32)
+        self._frame_views = [self._frames[:k] for k in range(most_frames + 1)]
+        for view in self._frame_views:
+            view.flags.writeable = False
+
+    def push(self, chunk: Any) -> np.ndarray:
+        """Appends a 1-D chunk of audio (int16 PCM, or float in [-1, 1]; any length, empty
+        included) and returns the frames it completed: a read-only (k, n_features) float32
+        view of this front end's buffer, valid until the next push or reset."""
+        chunk = np.asarray(chunk)
+        if chunk.ndim != 1:
+            raise ShapeError(f"front end: audio must be one channel, a 1-D array of samples; "
+                             f"got shape {chunk.shape}")
+        if chunk.dtype == np.int16:
+            scale = 1.0 / 32768.0
+        elif chunk.dtype.kind == "f":
+            scale = 1.0
+        else:
+            raise InputTypeError(f"front end: audio must be int16 PCM or float samples, got "
+                                 f"{chunk.dtype}")
+        count = chunk.shape[0]
+        self._reserve(self._pending + count)
+        start = self._pending
+        appended = self._samples[start:start + count]
+        # a cast copy then an in-place scaling: np.multiply with a cast would allocate a
+        # buffer on every push
+        np.copyto(appended, chunk, casting="unsafe")
+        if scale != 1.0:
+            np.multiply(appended, scale, out=appended)
+        # the energy, finite iff every sample is (and below 1e150): isfinite() would allocate
+        # a boolean array per push, a sum its reduction machinery
+        elif not math.isfinite(np.dot(appended, appended)):
+            raise InputTypeError("front end: audio contains NaN or infinity (or samples "
+                                 "beyond 1e150)")
+        self._pending += count
+        produced = 0
+        offset = 0
+        while self._pending - offset >= self.n_fft:
+            self._frame(self._samples[offset:offset + self.n_fft], self._frames[produced])
+            produced += 1
+            offset += self.hop_length
+        if offset:
+            remaining = self._pending - offset
+            # through a separate buffer: numpy copies overlapping ranges via a temporary
+            self._carry[:remaining] = self._samples[offset:self._pending]
+            self._samples[:remaining] = self._carry[:remaining]
+            self._pending = remaining
+        return self._frame_views[produced]
+
+    def _frame(self, samples: np.ndarray, out: np.ndarray) -> None:
+        np.dot(samples, self._basis, out=self._spectrum)  # np.matmul would allocate
+        np.multiply(self._spectrum, self._spectrum, out=self._spectrum)
+        np.add(self._real, self._imag, out=self._power)
+        np.dot(self._power, self._filters_t, out=self._mel)
+        np.add(self._mel, self.log_offset, out=self._mel)
+        np.log(self._mel, out=self._mel)
+        features = self._mel
+        if self._dct is not None:
+            np.dot(self._mel, self._dct, out=self._features)
+            features = self._features
+        if self.mean is not None:
+            np.subtract(features, self.mean, out=features)
+        if self._inverse_std is not None:
+            np.multiply(features, self._inverse_std, out=features)
+        out[...] = features
+
+    def transform(self, signal: Any) -> np.ndarray:
+        """The frames of a whole signal from time 0, as a new (T, n_features) float32 array;
+        the streaming state is reset before and after."""
+        self.reset()
+        try:
+            return np.array(self.push(signal))
+        finally:
+            self.reset()
