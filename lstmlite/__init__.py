@@ -19,6 +19,7 @@ from .format import load
 from .model import Model
 from .quantize import CompareReport, QuantizedWeight, compare
 from .stream import Stream
+from . import examples  # lstmlite.examples.path("kws")
 
 __version__ = "0.1.0"
 

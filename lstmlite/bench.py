@@ -48,13 +48,43 @@ def bench_file(path: str, steps: int = 2000, repeats: int = 15) -> List[str]:
              f"median of {repeats} runs of {steps} steps, microseconds per step",
              f"{'kernels':<10}" + "".join(f"{name:>10}" for name in variants)]
     previous = _core.kernels_active()
+    default_times = []
     try:
         for kernels in info["available"]:
             _core.select_kernels(kernels)
             times = [median_step_us(variant.stream().step, frames, steps, repeats)
                      for variant in variants.values()]
             marker = " (default)" if kernels == previous else ""
+            if kernels == previous:
+                default_times = times
             lines.append(f"{kernels:<10}" + "".join(f"{t:>10.2f}" for t in times) + marker)
     finally:
         _core.select_kernels(previous)
+    lines.append(onnxruntime_line(model, frames, steps, repeats, dict(zip(variants,
+                                                                          default_times))))
     return lines
+
+
+def onnxruntime_line(model, frames: np.ndarray, steps: int, repeats: int, ours: dict) -> str:
+    """onnxruntime on the same model (a one-step ONNX graph, the state fed back on every call,
+    one thread), checked to agree with lstmlite before it is timed; or why it is not."""
+    try:
+        import onnxruntime
+        from .converters.onnx_export import onnxruntime_stepper
+    except ImportError as exc:
+        return f"onnxruntime: not timed ({exc.name} is not installed: pip install onnx " \
+               f"onnxruntime)"
+    try:
+        step = onnxruntime_stepper(model)
+    except LstmliteError as exc:
+        return f"onnxruntime: not timed ({exc})"
+    stream = model.stream()
+    difference = max(float(np.abs(step(frame) - stream.step(frame)).max())
+                     for frame in frames[:50])
+    if difference > 1e-4:
+        return f"onnxruntime: not timed: its outputs differ from lstmlite's by {difference:.2e}"
+    step.reset()
+    peer = median_step_us(step, frames, steps, repeats)
+    ratios = ", ".join(f"lstmlite {name} {peer / t:.1f}x faster" for name, t in ours.items())
+    return (f"onnxruntime {onnxruntime.__version__} (the same model as a one-step graph, state "
+            f"fed back each call, 1 thread): {peer:.2f} us per step; {ratios}")

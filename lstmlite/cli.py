@@ -13,8 +13,7 @@ from typing import List, Optional
 from .errors import LstmliteError
 
 #: Upper bounds of the count arguments: far beyond any real use, and they keep a typo such as
-#: --frames 10000000000 from becoming an allocation the machine cannot make.
-MAX_FRAMES = 1_000_000
+#: --steps 10000000000 from becoming an allocation the machine cannot make.
 MAX_STEPS = 10_000_000
 MAX_REPEATS = 10_000
 MAX_INPUT_SIZE = 1 << 20
@@ -52,11 +51,44 @@ def _positive_number(text: str) -> float:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import bundled_model_path, run_demo
+    from .demo import run_keyword_demo
+    run_keyword_demo(args.model, args.wav)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
     from .format import load
-    path = args.model or bundled_model_path()
-    print(f"loading {path}")
-    run_demo(load(path), frames=args.frames)
+    from .runner import RunError, check_output, run_file, run_stdin
+    if args.stdin == (args.input is not None):
+        raise RunError("give an INPUT file or --stdin, not both" if args.stdin
+                       else "give an INPUT file (.wav, .npy, .csv) or --stdin")
+    model = load(args.model)
+    if not model.streamable:
+        raise RunError(f"{args.model}: has reverse or bidirectional layers, which need whole "
+                       f"sequences; run steps a stream")
+    def emit(line: str) -> None:
+        print(line, flush=args.stdin)
+    if args.stdin:
+        check_output(args.output)
+        if args.output and not args.output.lower().endswith(".csv"):
+            raise RunError(f"{args.output}: with --stdin the outputs are written as they come: "
+                           f"give a .csv file")
+        handle = open(args.output, "w", encoding="utf-8") if args.output else None
+        try:
+            summary = run_stdin(model, sys.stdin.buffer, handle, out=emit)
+        finally:
+            if handle is not None:
+                handle.close()
+        print(f"# {summary['steps']} steps", file=sys.stderr)
+        return 0
+    summary = run_file(model, args.input, args.output, out=emit,
+                       progress=sys.stdout.isatty())
+    seconds = f", {summary['seconds']:.2f} s of input" if summary.get("seconds") else ""
+    front = (f"front end {summary['front_end_us']:.1f} us + " if summary["front_end_us"]
+             else "")
+    print(f"# {summary['steps']} steps{seconds}; per step: {front}model "
+          f"{summary['model_us']:.1f} us" + (f"; outputs in {args.output}" if args.output
+                                             else ""), file=sys.stderr)
     return 0
 
 
@@ -98,6 +130,40 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_metadata(path: str, model) -> dict:
+    """The JSON object in `path` (a regular file of at most 4 MiB)."""
+    from .fileio import read_regular
+    data = read_regular(path, "metadata file", limit=4 << 20)
+    try:
+        metadata = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LstmliteError(f"{path}: not a JSON file: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise LstmliteError(f"{path}: expected a JSON object, got {type(metadata).__name__}")
+    return metadata
+
+
+def check_metadata(metadata: dict, model, where: str) -> None:
+    """The documented metadata keys must describe something this model can use: a front end
+    whose features match the model's input, a detection config over its labels."""
+    from .detection import Detector
+    from .features import LogMel
+    try:
+        if "frontend" in metadata:
+            front = LogMel.from_config(metadata["frontend"])
+            if front.n_features != model.input_size:
+                raise LstmliteError(f"front end gives {front.n_features} features per frame, "
+                                    f"the model takes {model.input_size}")
+        if "detection" in metadata:
+            labels = metadata.get("labels")
+            if not isinstance(labels, list) or len(labels) != model.output_size:
+                raise LstmliteError(f"'detection' needs 'labels' naming the model's "
+                                    f"{model.output_size} outputs")
+            Detector.from_config(metadata["detection"], labels, 0.01)
+    except LstmliteError as exc:
+        raise LstmliteError(f"{where}: {exc}") from None
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_file
     for line in bench_file(args.model, args.steps, args.repeats):
@@ -129,9 +195,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         print(f"  {line}")
     for note in conversion.notes:
         print(f"  note: {note}")
-    metadata = {}
+    metadata = read_metadata(args.metadata, model) if args.metadata else {}
     if args.labels:
         metadata["labels"] = read_labels(args.labels, model.output_size)
+    check_metadata(metadata, model, args.metadata or args.labels)
     report = conversion.report
     if args.no_verify:
         print("verification: off (--no-verify)")
@@ -156,10 +223,29 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="command",
                                      parser_class=_Parser)
     commands.required = True
-    demo = commands.add_parser("demo", help="stream the bundled example model")
-    demo.add_argument("--frames", type=_count(1, MAX_FRAMES), default=200, help="frames to stream (200)")
-    demo.add_argument("--model", help="a .lstm file instead of the bundled example")
+    demo = commands.add_parser(
+        "demo", help="the bundled keyword spotter on a bundled synthesized sentence")
+    demo.add_argument("--model", help="a .lstm file with an audio front end and detection "
+                                      "config instead of the bundled keyword spotter")
+    demo.add_argument("--wav", help="a 16-bit mono .wav file instead of the bundled sentence")
     demo.set_defaults(handler=_cmd_demo)
+    run = commands.add_parser(
+        "run", help="stream a recording (.wav, .npy, .csv) or stdin through a model",
+        description="Stream INPUT through MODEL step by step, as on a device. Audio (.wav, or "
+                    "raw 16-bit PCM on stdin) goes through the front end in the model's "
+                    "metadata; .npy and .csv rows are the model's input features. Prints one "
+                    "line per detection (<seconds> <label> <score>, tab-separated) for models "
+                    "with labels and a detection config, one per change of the top label for "
+                    "models with labels; a summary on stderr.")
+    run.add_argument("model", help="a .lstm file")
+    run.add_argument("input", nargs="?", help="a .wav, .npy (steps, features) or .csv file")
+    run.add_argument("-o", "--output", help="write the per-step outputs to this .npy or .csv")
+    run.add_argument("--stdin", action="store_true",
+                     help="read standard input until it ends: raw 16-bit little-endian mono "
+                          "PCM at the front end's rate (e.g. arecord -f S16_LE -r 16000 -c 1 "
+                          "-t raw | lstmlite run kws.lstm --stdin), or CSV rows for models "
+                          "without a front end")
+    run.set_defaults(handler=_cmd_run)
     bench = commands.add_parser(
         "bench", help="time a .lstm model's stream step, float32 and int8, per kernel set")
     bench.add_argument("model", help="a .lstm file")
@@ -180,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "with .lstm)")
     convert.add_argument("--labels", help="a text file of class names, one per line, stored "
                                           "in the file's metadata")
+    convert.add_argument("--metadata", help="a JSON object merged into the file's metadata, "
+                                            "e.g. an audio front end ('frontend') and a "
+                                            "detection config ('detection'), checked "
+                                            "before anything is written")
     convert.add_argument("--tolerance", type=_positive_number, default=None,
                          help="largest max abs difference accepted (default 1e-4)")
     convert.add_argument("--no-verify", action="store_true", help="skip the verification")

@@ -72,6 +72,7 @@ class Detector:
         self._history = np.zeros((self.window, classes))
         self._rows = [self._history[i] for i in range(self.window)]
         self._smoothed = np.zeros(classes)
+        self._ones = np.ones(self.window)
         # ignored classes are masked to -inf so they never win
         self._mask = np.zeros(classes)
         for name in self.ignore:
@@ -132,10 +133,11 @@ class Detector:
                              f"shape {getattr(probs, 'shape', None)}")
         np.copyto(self._rows[self._frames % self.window], probs, casting="same_kind")
         self._frames += 1
-        np.sum(self._history, axis=0, out=self._smoothed)
+        # the window's mean as one product (np.sum's reduction would allocate on every call)
+        np.dot(self._ones, self._history, out=self._smoothed)
         np.multiply(self._smoothed, 1.0 / min(self._frames, self.window), out=self._smoothed)
         np.add(self._smoothed, self._mask, out=self._candidates)
-        best = int(np.argmax(self._candidates))
+        best = int(self._candidates.argmax())
         score = float(self._candidates[best])
         frame = self._frames - 1
         if score >= self.threshold and frame - self._last_detection >= self.refractory_frames:

@@ -1,0 +1,359 @@
+"""`lstmlite run`: a model over a recording or a live stream, as an edge app runs it.
+
+Inputs:
+  .wav   16-bit PCM mono at the sample rate of the model's front end (metadata "frontend");
+         another rate, more channels or another sample width is refused with what to do.
+  .npy   a (T, features) array of numbers, one row per step.
+  .csv   rows of `features` numbers separated by commas (a header line of names is skipped).
+  stdin  raw 16-bit little-endian PCM mono (audio models), or CSV rows (the others).
+
+Every step goes through a Stream (and, for audio, the streaming front end) exactly as on a
+device; the per-step outputs can be written to a .npy or .csv file. What is printed:
+  models with labels and a "detection" config: one line per detection,
+      <seconds>\\t<label>\\t<score>
+  models with labels only: one line whenever the top label changes,
+      <seconds or step>\\t<label>\\t<score>
+  models without labels: nothing but the summary (use -o for the outputs).
+"""
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+import wave
+from typing import BinaryIO, Callable, Iterator, List, Optional, TextIO
+
+import numpy as np
+
+from .detection import Detector
+from .errors import LstmliteError
+from .features import METADATA_KEY as FRONTEND_KEY, LogMel
+from .fileio import check_output_path, open_regular, write_atomic
+
+#: the largest input read whole: 2^28 numbers (a GiB of float32), far beyond any recording
+MAX_INPUT_VALUES = 1 << 28
+#: audio read from stdin per chunk: 10 ms at 16 kHz, so a detection is printed within a hop
+STDIN_CHUNK_BYTES = 320
+
+
+class RunError(LstmliteError):
+    """An input file or stream that `lstmlite run` cannot use."""
+
+
+def read_wav(path: str, sample_rate: int) -> np.ndarray:
+    """The int16 samples of a 16-bit PCM mono .wav file at `sample_rate` Hz."""
+    with open_regular(path, "wav file", RunError) as handle:
+        try:
+            with wave.open(handle) as wav:
+                channels, width = wav.getnchannels(), wav.getsampwidth()
+                rate, count = wav.getframerate(), wav.getnframes()
+                if channels != 1:
+                    raise RunError(f"{path}: has {channels} channels; the model takes one "
+                                   f"(mono): mix down first, e.g. sox {path} -c 1 mono.wav")
+                if width != 2:
+                    raise RunError(f"{path}: has {8 * width}-bit samples; expected 16-bit PCM")
+                if rate != sample_rate:
+                    raise RunError(f"{path}: is {rate} Hz; the model's front end takes "
+                                   f"{sample_rate} Hz (not resampled here: resample first, e.g. "
+                                   f"sox {path} -r {sample_rate} resampled.wav)")
+                if count > MAX_INPUT_VALUES:
+                    raise RunError(f"{path}: declares {count} samples, more than the "
+                                   f"{MAX_INPUT_VALUES} this reader accepts")
+                data = wav.readframes(count)
+        except (wave.Error, EOFError) as exc:
+            raise RunError(f"{path}: not a readable .wav file ({exc or 'truncated'})") from None
+    if len(data) != 2 * count:
+        raise RunError(f"{path}: truncated: the header declares {count} samples, the file "
+                       f"holds {len(data) // 2}")
+    if count == 0:
+        raise RunError(f"{path}: has no samples")
+    return np.frombuffer(data, dtype="<i2").astype(np.int16)
+
+
+def read_rows(path: str, features: int) -> np.ndarray:
+    """(T, features) float32 from a .npy or .csv file."""
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".npy":
+        with open_regular(path, ".npy file", RunError) as handle:
+            try:
+                version = np.lib.format.read_magic(handle)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(handle)
+            except (ValueError, OSError, SyntaxError) as exc:
+                raise RunError(f"{path}: not a .npy file ({exc})") from None
+            if dtype.hasobject:
+                raise RunError(f"{path}: holds Python objects; expected numbers")
+            if int(np.prod(shape)) > MAX_INPUT_VALUES:
+                raise RunError(f"{path}: holds {shape} values, more than this reader accepts")
+            handle.seek(0)
+            try:
+                array = np.load(handle, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                raise RunError(f"{path}: unreadable .npy file ({exc})") from None
+        if array.dtype.kind not in "fiu":
+            raise RunError(f"{path}: holds {array.dtype} values; expected numbers")
+    elif extension == ".csv":
+        with open_regular(path, ".csv file", RunError) as handle:
+            text = io.TextIOWrapper(handle, encoding="utf-8", errors="strict")
+            array = _parse_csv(text, path, features)
+    else:
+        raise RunError(f"{path}: expected a .wav, .npy or .csv file, got {extension or 'no '}"
+                       f" extension")
+    if array.ndim != 2 or array.shape[1] != features:
+        raise RunError(f"{path}: expected shape (steps, {features}), got {array.shape}")
+    if array.shape[0] == 0:
+        raise RunError(f"{path}: has no rows")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        row = int(np.flatnonzero(~np.isfinite(array).all(axis=1))[0])
+        raise RunError(f"{path}: row {row} holds NaN or infinity")
+    return array
+
+
+def _csv_row(line: str, where: str, features: int) -> Optional[np.ndarray]:
+    """One CSV line as float32 numbers; None for a blank line."""
+    line = line.strip()
+    if not line:
+        return None
+    fields = line.split(",")
+    if len(fields) != features:
+        raise RunError(f"{where}: has {len(fields)} values; the model takes {features}")
+    try:
+        return np.array([float(field) for field in fields], dtype=np.float32)
+    except ValueError:
+        raise RunError(f"{where}: expected {features} numbers, got {line[:80]!r}") from None
+
+
+def _parse_csv(text: TextIO, path: str, features: int) -> np.ndarray:
+    rows: List[np.ndarray] = []
+    try:
+        for number, line in enumerate(text, 1):
+            if number == 1 and line.strip() and not _looks_numeric(line):
+                continue  # a header of channel names
+            row = _csv_row(line, f"{path}: line {number}", features)
+            if row is not None:
+                rows.append(row)
+                if len(rows) * features > MAX_INPUT_VALUES:
+                    raise RunError(f"{path}: more values than this reader accepts")
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: not UTF-8 text") from None
+    return np.array(rows, dtype=np.float32).reshape(len(rows), features)
+
+
+def _looks_numeric(line: str) -> bool:
+    try:
+        float(line.split(",")[0])
+        return True
+    except ValueError:
+        return False
+
+
+class Reporter:
+    """Turns per-step outputs into the printed lines (see the module docstring)."""
+
+    def __init__(self, model, step_seconds: Optional[float], out: Callable[[str], None]):
+        self.labels = model.metadata.get("labels")
+        if not (isinstance(self.labels, list) and len(self.labels) == model.output_size):
+            self.labels = None
+        self.detector = None
+        if self.labels is not None and "detection" in model.metadata:
+            self.detector = Detector.from_model(model, step_seconds or 1.0)
+        self.step_seconds = step_seconds
+        self.out = out
+        self.steps = 0
+        self.lines = 0
+        self._top = -1
+
+    def when(self, step: int) -> str:
+        if self.step_seconds is None:
+            return str(step)
+        return f"{(step + 1) * self.step_seconds:.2f}"
+
+    def update(self, outputs: np.ndarray, end_seconds: Optional[float] = None) -> None:
+        step = self.steps
+        self.steps += 1
+        if self.labels is None:
+            return
+        if self.detector is not None:
+            hit = self.detector.update(outputs)
+            if hit is not None:
+                seconds = end_seconds if end_seconds is not None else \
+                    (step + 1) * self.detector.frame_seconds
+                self.out(f"{seconds:.2f}\t{self.labels[hit[0]]}\t{hit[1]:.3f}")
+                self.lines += 1
+            return
+        top = int(np.argmax(outputs))
+        if top != self._top:
+            self._top = top
+            self.out(f"{self.when(step)}\t{self.labels[top]}\t{outputs[top]:.3f}")
+            self.lines += 1
+
+
+class Progress:
+    """A one-line progress bar on stderr, only when stdout is a terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled = total, enabled and total >= 1000
+        self._shown = -1
+
+    def __call__(self, done: int) -> None:
+        if not self.enabled:
+            return
+        percent = 100 * done // self.total
+        if percent != self._shown:
+            self._shown = percent
+            bar = "#" * (percent // 4)
+            sys.stderr.write(f"\r[{bar:<25}] {percent:3d}% ({done}/{self.total} steps)")
+            if done == self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _save_outputs(path: str, outputs: np.ndarray, labels: Optional[List[str]]) -> None:
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, outputs, allow_pickle=False)
+        write_atomic(path, buffer.getvalue(), RunError)
+    else:
+        header = ",".join(labels) if labels else ",".join(f"output_{i}" for i in
+                                                          range(outputs.shape[1]))
+        buffer = io.StringIO()
+        np.savetxt(buffer, outputs, delimiter=",", fmt="%.7g", header=header, comments="")
+        write_atomic(path, buffer.getvalue().encode("utf-8"), RunError)
+
+
+def check_output(path: Optional[str]) -> None:
+    if path is None:
+        return
+    if os.path.splitext(path)[1].lower() not in (".npy", ".csv"):
+        raise RunError(f"{path}: the output must be a .npy or .csv file")
+    check_output_path(path, RunError)
+
+
+def run_file(model, input_path: str, output: Optional[str] = None,
+             out: Callable[[str], None] = print, progress: bool = False) -> dict:
+    """Streams the recording or rows in `input_path` through `model`; prints the report
+    lines; writes the per-step outputs to `output` (.npy or .csv) when given. Returns a
+    summary: steps, seconds of input, microseconds per step of the front end and the model."""
+    check_output(output)
+    front = LogMel.from_model(model) if FRONTEND_KEY in model.metadata else None
+    is_wav = os.path.splitext(input_path)[1].lower() == ".wav"
+    if is_wav and front is None:
+        raise RunError(f"{input_path}: the model has no audio front end (metadata "
+                       f"'{FRONTEND_KEY}'); give its {model.input_size} features per step as "
+                       f".npy or .csv")
+    if front is not None and not is_wav:
+        raise RunError(f"{input_path}: the model takes audio through its front end; give a "
+                       f".wav file (or --stdin with 16-bit PCM)")
+    stream = model.stream()
+    summary = {"front_end_us": 0.0}
+    if front is not None:
+        samples = read_wav(input_path, front.sample_rate)
+        reporter = Reporter(model, front.frame_seconds, out)
+        frame_count = max(0, (len(samples) - front.n_fft) // front.hop_length + 1)
+        outputs = np.empty((frame_count, model.output_size), dtype=np.float32)
+        show = Progress(frame_count, progress)
+        hop = front.hop_length
+        step_time = front_time = 0.0
+        done = 0
+        for start in range(0, len(samples), hop):  # 10 ms chunks, as from a microphone
+            begin = time.perf_counter()
+            frames = front.push(samples[start:start + hop])
+            middle = time.perf_counter()
+            for frame in frames:
+                stream.step(frame, out=outputs[done])
+                done += 1
+            step_time += time.perf_counter() - middle
+            front_time += middle - begin
+            for index in range(done - len(frames), done):
+                reporter.update(outputs[index], front.frame_end_seconds(index))
+            show(done)
+        summary.update(seconds=len(samples) / front.sample_rate,
+                       front_end_us=front_time / max(done, 1) * 1e6)
+    else:
+        rows = read_rows(input_path, model.input_size)
+        step_seconds = model.metadata.get("step_seconds")
+        if not isinstance(step_seconds, (int, float)) or not step_seconds > 0:
+            step_seconds = None
+        reporter = Reporter(model, step_seconds, out)
+        outputs = np.empty((rows.shape[0], model.output_size), dtype=np.float32)
+        show = Progress(rows.shape[0], progress)
+        step_time = 0.0
+        for index, row in enumerate(rows):
+            begin = time.perf_counter()
+            stream.step(row, out=outputs[index])
+            step_time += time.perf_counter() - begin
+            reporter.update(outputs[index])
+            show(index + 1)
+        done = rows.shape[0]
+        summary.update(seconds=None if step_seconds is None else done * step_seconds)
+    summary.update(steps=done, model_us=step_time / max(done, 1) * 1e6, lines=reporter.lines)
+    if output is not None:
+        _save_outputs(output, outputs[:done], reporter.labels)
+    return summary
+
+
+def _pcm_chunks(source: BinaryIO) -> Iterator[np.ndarray]:
+    """int16 samples from raw little-endian PCM, a few ms at a time; an odd trailing byte is
+    kept for the next read."""
+    leftover = b""
+    while True:
+        data = source.read1(STDIN_CHUNK_BYTES) if hasattr(source, "read1") else \
+            source.read(STDIN_CHUNK_BYTES)
+        if not data:
+            if leftover:
+                raise RunError("stdin: the PCM stream ended in the middle of a sample (an odd "
+                               "number of bytes)")
+            return
+        data = leftover + data
+        usable = len(data) & ~1
+        leftover = data[usable:]
+        if usable:
+            yield np.frombuffer(data[:usable], dtype="<i2")
+
+
+def run_stdin(model, source: BinaryIO, output: Optional[TextIO] = None,
+              out: Callable[[str], None] = print) -> dict:
+    """Streams standard input through `model` until it ends: raw 16-bit PCM for models with a
+    front end, CSV rows for the others (a decision per frame, printed as it happens). Per-step
+    outputs go to `output` as CSV rows when given."""
+    front = LogMel.from_model(model) if FRONTEND_KEY in model.metadata else None
+    stream = model.stream()
+    steps = 0
+
+    def emit(outputs: np.ndarray, end_seconds: Optional[float] = None) -> None:
+        reporter.update(outputs, end_seconds)
+        if output is not None:
+            output.write(",".join(f"{v:.7g}" for v in outputs) + "\n")
+            output.flush()
+
+    if front is not None:
+        reporter = Reporter(model, front.frame_seconds, out)
+        for chunk in _pcm_chunks(source):
+            for frame in front.push(chunk):
+                emit(stream.step(frame), front.frame_end_seconds(steps))
+                steps += 1
+    else:
+        step_seconds = model.metadata.get("step_seconds")
+        if not isinstance(step_seconds, (int, float)) or not step_seconds > 0:
+            step_seconds = None
+        reporter = Reporter(model, step_seconds, out)
+        text = io.TextIOWrapper(source, encoding="utf-8", errors="strict")
+        try:
+            for number, line in enumerate(text, 1):
+                if number == 1 and line.strip() and not _looks_numeric(line):
+                    continue
+                row = _csv_row(line, f"stdin: line {number}", model.input_size)
+                if row is None:
+                    continue
+                if not np.isfinite(row).all():
+                    raise RunError(f"stdin: line {number} holds NaN or infinity")
+                emit(stream.step(row))
+                steps += 1
+        except UnicodeDecodeError:
+            raise RunError("stdin: not UTF-8 text (a model without a front end reads CSV "
+                           "rows)") from None
+    return {"steps": steps, "lines": reporter.lines}
