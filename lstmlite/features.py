@@ -22,8 +22,9 @@ equal to librosa.feature.melspectrogram(center=False, power=2) followed by the s
 librosa.feature.mfcc(S=logmel, n_mfcc, norm="ortho") (tests/test_features.py, within 1e-4
 relative). Audio in int16 is scaled by 1/32768, float audio is taken as it is.
 
-The DFT is one matrix product with a precomputed (n_fft, 2 * bins) basis, in float64: numpy's
-FFT would allocate its output on every call, and a product into preallocated buffers does not.
+The DFT is computed in float64 as two passes of small matrix products (a "four-step" FFT, see
+LogMel.__init__): numpy's FFT would allocate its output on every call, products into
+preallocated buffers do not.
 After the first push of a given chunk size, a push allocates no arrays (only transient views;
 tested under tracemalloc). The frames returned are views of the front end's own buffer,
 overwritten by the next push: copy them to keep them.
@@ -115,6 +116,14 @@ def periodic_hann(length: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2.0 * math.pi * np.arange(length) / length)
 
 
+def _middle_divisor(n: int) -> int:
+    """The largest divisor of n not above sqrt(n) (1 for a prime: then one direct DFT)."""
+    for divisor in range(math.isqrt(n), 0, -1):
+        if n % divisor == 0:
+            return divisor
+    return 1
+
+
 def _integer(config: Dict[str, Any], key: str, low: int, high: int) -> int:
     value = config[key]
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -201,7 +210,6 @@ class LogMel:
         if self.std is not None and not (self.std > 0).all():
             raise ModelError("front end: std must be positive")
 
-        bins = self.n_fft // 2 + 1
         filters = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax,
                               self.mel_scale, self.mel_norm)
         if not (filters.sum(axis=1) > 0).all():
@@ -209,21 +217,52 @@ class LogMel:
             raise ModelError(f"front end: mel band {empty} covers no DFT bin (n_fft "
                              f"{self.n_fft} is too small for {self.n_mels} bands between "
                              f"{self.fmin:g} and {self.fmax:g} Hz)")
+        # The DFT in two passes of small matrix products (the "four-step" FFT): n_fft = N1 * N2,
+        # the frame as an (N1, N2) matrix A[n1, n2] = x[N2 n1 + n2], then
+        #   X[k1 + N1 k2] = sum_n2 (T[k1, n2] sum_n1 F1[k1, n1] A[n1, n2]) F2[n2, k2]
+        # with F1, F2 the DFT matrices of sizes N1 and N2 and T the twiddles. At 512 = 32 x 16
+        # that is 24,576 complex products instead of 512 x 257 for a direct DFT, on matrices
+        # that stay in cache. Complex numbers are kept as real and imaginary blocks so that
+        # every step is a product or an elementwise operation on contiguous float64 buffers,
+        # preallocated: numpy's FFT would allocate its result on every call, and ufuncs on
+        # strided views (a complex array's .real) allocate an iterator.
+        n1 = _middle_divisor(self.n_fft)
+        n2 = self.n_fft // n1
+        self._n1, self._n2 = n1, n2
+        angle1 = 2 * math.pi * np.outer(np.arange(n1), np.arange(n1)) / n1
+        # [Re; Im] of F1 A for real A: one (2 N1, N1) x (N1, N2) product
+        self._dft1 = np.concatenate([np.cos(angle1), -np.sin(angle1)])
+        twiddle = -2 * math.pi * np.outer(np.arange(n1), np.arange(n2)) / self.n_fft
+        self._twiddle_re, self._twiddle_im = np.cos(twiddle), np.sin(twiddle)
+        angle2 = 2 * math.pi * np.outer(np.arange(n2), np.arange(n2)) / n2
+        cos2, sin2 = np.cos(angle2), -np.sin(angle2)
+        # [Zr | Zi] (N1, 2 N2) x this = [Re X | Im X]
+        self._dft2 = np.block([[cos2, sin2], [-sin2, cos2]])
         window = np.zeros(self.n_fft)
-        left = (self.n_fft - self.win_length) // 2
-        window[left:left + self.win_length] = periodic_hann(self.win_length)
-        phase = 2.0 * math.pi / self.n_fft * np.outer(np.arange(self.n_fft), np.arange(bins))
-        # one product gives the real parts then the imaginary parts (their sign is irrelevant
-        # to the power), with the window folded in
-        self._basis = np.ascontiguousarray(
-            np.concatenate([np.cos(phase), np.sin(phase)], axis=1) * window[:, None])
-        self._filters_t = np.ascontiguousarray(filters.T)               # (bins, n_mels)
+        start = (self.n_fft - self.win_length) // 2
+        window[start:start + self.win_length] = periodic_hann(self.win_length)
+        self._window = window
+        self._windowed = np.empty(self.n_fft)
+        self._windowed_matrix = self._windowed.reshape(n1, n2)
+        self._stage1 = np.empty((2 * n1, n2))
+        self._stage1_re, self._stage1_im = self._stage1[:n1], self._stage1[n1:]
+        self._twiddled_re, self._twiddled_im = np.empty((n1, n2)), np.empty((n1, n2))
+        self._product = np.empty((n1, n2))
+        self._twiddled = np.empty((n1, 2 * n2))
+        self._twiddled_left, self._twiddled_right = self._twiddled[:, :n2], self._twiddled[:, n2:]
+        self._spectrum = np.empty((n1, 2 * n2))          # [Re X | Im X], bin k1 + N1 k2
+        self._spectrum_flat = self._spectrum.reshape(-1)
+        # the filters in the squared spectrum's memory order: slot (k1, part, k2) holds the
+        # square of the real or imaginary part of bin k1 + N1 k2; bins above n_fft / 2 (mirror
+        # images, for real input) get no weight
+        bins = np.broadcast_to(np.arange(n1)[:, None, None] + n1 * np.arange(n2)[None, None, :],
+                               (n1, 2, n2)).reshape(-1)
+        self._filters_t = np.zeros((2 * self.n_fft, self.n_mels))
+        kept = bins <= self.n_fft // 2
+        self._filters_t[kept] = filters.T[bins[kept]]
         self._dct = None if n_mfcc is None else dct_matrix(self.n_mels, n_mfcc)
         self._inverse_std = None if self.std is None else 1.0 / self.std
 
-        self._spectrum = np.empty(2 * bins)
-        self._real, self._imag = self._spectrum[:bins], self._spectrum[bins:]
-        self._power = np.empty(bins)
         self._mel = np.empty(self.n_mels)
         self._features = np.empty(self.n_features)
         self._carry = np.empty(self.n_fft)
@@ -363,10 +402,21 @@ class LogMel:
         return self._frame_views[produced]
 
     def _frame(self, samples: np.ndarray, out: np.ndarray) -> None:
-        np.dot(samples, self._basis, out=self._spectrum)  # np.matmul would allocate
-        np.multiply(self._spectrum, self._spectrum, out=self._spectrum)
-        np.add(self._real, self._imag, out=self._power)
-        np.dot(self._power, self._filters_t, out=self._mel)
+        """One frame from n_fft samples, written to `out` (a float32 row)."""
+        np.multiply(samples, self._window, out=self._windowed)
+        np.dot(self._dft1, self._windowed_matrix, out=self._stage1)  # np.matmul would allocate
+        re, im, product = self._twiddled_re, self._twiddled_im, self._product
+        np.multiply(self._stage1_re, self._twiddle_re, out=re)
+        np.multiply(self._stage1_im, self._twiddle_im, out=product)
+        np.subtract(re, product, out=re)
+        np.multiply(self._stage1_re, self._twiddle_im, out=im)
+        np.multiply(self._stage1_im, self._twiddle_re, out=product)
+        np.add(im, product, out=im)
+        np.copyto(self._twiddled_left, re)
+        np.copyto(self._twiddled_right, im)
+        np.dot(self._twiddled, self._dft2, out=self._spectrum)
+        np.multiply(self._spectrum_flat, self._spectrum_flat, out=self._spectrum_flat)
+        np.dot(self._spectrum_flat, self._filters_t, out=self._mel)   # sums re^2 + im^2 too
         np.add(self._mel, self.log_offset, out=self._mel)
         np.log(self._mel, out=self._mel)
         features = self._mel
