@@ -9,30 +9,34 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 
 def export_and_convert(module: torch.nn.Module, features: int, input_name: str,
-                       output_name: str, labels: Sequence[str], metadata: Dict[str, Any],
+                       output_name: str, labels: Optional[Sequence[str]],
+                       metadata: Dict[str, Any],
                        outputs: List[Tuple[str, str, str]]) -> None:
-    """outputs: (path, weights dtype, verification tolerance) per .lstm file to write."""
+    """outputs: (path, weights dtype, verification tolerance) per .lstm file to write; labels
+    None for a model whose outputs are not classes."""
     work = tempfile.mkdtemp()
     try:
         onnx_path = os.path.join(work, "model.onnx")
         torch.onnx.export(module.eval(), (torch.zeros(1, 50, features),), onnx_path,
                           dynamo=False, input_names=[input_name], output_names=[output_name],
                           dynamic_axes={input_name: {0: "batch", 1: "time"}})
-        labels_path = os.path.join(work, "labels.txt")
-        with open(labels_path, "w") as handle:
-            handle.write("\n".join(labels) + "\n")
+        label_args = []
+        if labels is not None:
+            label_args = ["--labels", os.path.join(work, "labels.txt")]
+            with open(label_args[1], "w") as handle:
+                handle.write("\n".join(labels) + "\n")
         metadata_path = os.path.join(work, "metadata.json")
         with open(metadata_path, "w") as handle:
             json.dump(metadata, handle)
         for path, dtype, tolerance in outputs:
             subprocess.run([sys.executable, "-m", "lstmlite", "convert", onnx_path, "-o", path,
-                            "--labels", labels_path, "--metadata", metadata_path,
+                            *label_args, "--metadata", metadata_path,
                             "--weights-dtype", dtype, "--tolerance", tolerance], check=True)
     finally:
         shutil.rmtree(work)

@@ -1,9 +1,12 @@
-"""The bundled example: a small keyword-spotter-shaped model (input normalization, two LSTM
-layers, a softmax head over 4 labels) built from a fixed seed, streamed frame by frame."""
+"""`lstmlite demo`: the bundled keyword spotter on the bundled synthesized sentence.
+
+Also the seeded random model of a keyword spotter's shape (lstmlite/examples/demo.lstm), which
+the benchmarks and tests use where weights need no meaning."""
 from __future__ import annotations
 
+import json
 import os
-import time
+from typing import Optional
 
 import numpy as np
 
@@ -38,27 +41,45 @@ def build_demo_model(seed: int = 2026) -> Model:
     ], metadata={"labels": LABELS, "frame_ms": 10, "features": "40 log-mel bands (synthetic)"})
 
 
-def run_demo(model: Model, frames: int = 200, seed: int = 7, out=print) -> np.ndarray:
-    """Streams `frames` synthetic frames through the model and reports what a user sees:
-    the top label every 50 frames, that streaming equals whole-sequence run(), and the time
-    per step. Returns the per-step outputs."""
-    labels = model.metadata.get("labels") or [str(i) for i in range(model.output_size)]
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((frames, model.input_size)).astype(np.float32)
-    out(f"model: {len(model.layers)} layers, {model.parameter_count} parameters, "
-        f"input {model.input_size}, output {model.output_size}")
-    out(model.summary())
-    stream = model.stream()
-    outputs = np.empty((frames, model.output_size), dtype=np.float32)
-    start = time.perf_counter()
-    for t in range(frames):
-        stream.step(X[t], out=outputs[t])
-    elapsed = time.perf_counter() - start
-    for t in range(49, frames, 50):
-        best = int(np.argmax(outputs[t]))
-        out(f"frame {t + 1:4d}: {labels[best]:<8} p={outputs[t, best]:.3f}  "
-            + " ".join(f"{p:.3f}" for p in outputs[t]))
-    difference = float(np.abs(model.run(X) - outputs).max())
-    out(f"streamed {frames} frames in {elapsed * 1e3:.2f} ms "
-        f"({elapsed / frames * 1e6:.2f} us per step); max |stream - run()| = {difference:.1e}")
-    return outputs
+def run_keyword_demo(model_path: Optional[str] = None, wav_path: Optional[str] = None,
+                     out=print) -> dict:
+    """What `lstmlite demo` prints: the bundled keyword spotter (or model_path, a model with a
+    front end and detection config) streaming the bundled sentence (or wav_path) in 10 ms
+    chunks as from a microphone: what was said, the detections, and the microseconds per frame
+    of the front end and of the model (float32, and int8 for the bundled model). Returns the
+    float32 run's summary."""
+    from . import examples
+    from .format import load
+    from .runner import run_file
+    bundled = model_path is None
+    model_path = model_path or examples.path("kws")
+    wav_path = wav_path or examples.path("kws-sentence.wav")
+    model = load(model_path)
+    out(f"model: {model_path}: {len(model.layers)} layers, {model.parameter_count} parameters, "
+        f"{model.output_size} outputs")
+    if model.metadata.get("task"):
+        out(f"  {model.metadata['task']}")
+    if "frontend" in model.metadata:
+        from .features import LogMel
+        out(f"  front end: {LogMel.from_model(model)}")
+    out(f"audio: {wav_path}, streamed in 10 ms chunks as from a microphone")
+    if wav_path == examples.path("kws-sentence.wav"):
+        words = json.loads(open(examples.path("kws-sentence.json"), encoding="utf-8").read())
+        out("  spoken: " + ", ".join(f"{w['word']} ({w['start']:.2f}-{w['end']:.2f} s)"
+                                    for w in words["words"]))
+    out("detections (seconds at the frame that decided, label, smoothed posterior):")
+    summary = run_file(model, wav_path, out=lambda line: out("  " + line.replace("\t", "  ")))
+    if summary["lines"] == 0:
+        out("  (none)")
+    weights = next((layer.weight_dtype for layer in model.layers if layer.matrix_names),
+                   "float32")
+    timings = [f"front end {summary['front_end_us']:.1f} us",
+               f"model {summary['model_us']:.1f} us ({weights} weights)"]
+    if bundled:
+        quiet = run_file(load(examples.path("kws-int8")), wav_path, out=lambda line: None)
+        timings.append(f"int8 model {quiet['model_us']:.1f} us ({quiet['lines']} detections)")
+    frame_us = 1e6 * model.metadata["frontend"]["hop_length"] / \
+        model.metadata["frontend"]["sample_rate"] if "frontend" in model.metadata else None
+    out(f"per frame: {', '.join(timings)}"
+        + (f"; a frame is {frame_us / 1000:g} ms of audio" if frame_us else ""))
+    return summary

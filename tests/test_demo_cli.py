@@ -16,14 +16,6 @@ def test_bundled_model_matches_its_generator():
     assert bundled.metadata["labels"] == ["silence", "yes", "no", "unknown"]
 
 
-def test_demo_command(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "lstmlite", "demo", "--frames", "120"],
-                            capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "demo.lstm" in result.stdout and "frame  100:" in result.stdout
-    assert "max |stream - run()| = 0.0e+00" in result.stdout
-
-
 def test_cli_errors_are_one_line_and_non_zero(tmp_path):
     bad = tmp_path / "x.lstm"
     bad.write_bytes(b"not a model")
@@ -35,7 +27,7 @@ def test_cli_errors_are_one_line_and_non_zero(tmp_path):
 
 
 def test_output_piped_into_a_closed_reader_exits_quietly():
-    proc = subprocess.Popen([sys.executable, "-m", "lstmlite", "demo", "--frames", "2000"],
+    proc = subprocess.Popen([sys.executable, "-m", "lstmlite", "demo"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.readline()
     proc.stdout.close()  # like `| head -1`
@@ -51,19 +43,24 @@ def test_bench_times_every_available_kernel_set_in_float32_and_int8():
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[2].split() == ["kernels", "float32", "int8"]
-    rows = {line.split()[0]: line.split()[1:3] for line in lines[3:]}
+    rows = {line.split()[0]: line.split()[1:3] for line in lines[3:-1]}
     assert set(rows) == {k for k in _core.kernels_compiled() if _core.kernels_supported(k)}
     assert all(float(t) > 0 for times in rows.values() for t in times)
+    # onnxruntime on the same model, checked to agree before it is timed (the sdist check's
+    # venvs have no onnxruntime: then the line says so)
+    try:
+        import onnxruntime  # noqa: F401
+        assert lines[-1].startswith("onnxruntime 1.") and "us per step; lstmlite float32 " \
+            in lines[-1], lines[-1]
+    except ImportError:
+        assert lines[-1].startswith("onnxruntime: not timed (")
 
 
 @pytest.mark.parametrize("args,message", [
     (["bench", "MODEL", "--steps", "0"], "argument --steps: expected an integer from 1 to"),
     (["bench", "MODEL", "--repeats", "-1"], "argument --repeats: expected an integer from 1"),
     (["bench", "MODEL", "--steps", "1e3"], "argument --steps: expected an integer, got '1e3'"),
-    (["demo", "--frames", "-5"], "argument --frames: expected an integer from 1 to 1000000, "
-                                 "got -5"),
-    (["demo", "--frames", "0"], "argument --frames: expected an integer from 1"),
-    (["demo", "--frames", "10000000000"], "argument --frames: expected an integer from 1"),
+    (["demo", "--frames", "5"], "unrecognized arguments: --frames 5"),
     (["convert", "MODEL", "--seed", "-1"], "argument --seed: expected an integer from 0"),
     (["convert", "MODEL", "--tolerance", "nan"], "argument --tolerance: expected a positive "
                                                  "finite number, got nan"),

@@ -8,7 +8,9 @@
 "activity"       activity classifier: 6 raw accelerometer/gyroscope channels per step (aeon's
                  BasicMotions order), standing / walking / running / badminton (examples/sensors)
 "activity-int8"  the same with int8 weights
-"freezing"       freezing-of-gait detector: 9 raw accelerometer channels per step (Daphnet)
+"gait"           gait predictor: 9 raw acceleration channels (mg) of one 64 Hz step in, the
+                 next step's prediction out (Daphnet; examples/sensors)
+"gait-int8"      the same with int8 weights
 "demo"           seeded random weights of a keyword spotter's shape (no meaning; benchmarks)
 
 Beside them: "kws-sentence.wav", a synthesized sentence for `lstmlite demo`.

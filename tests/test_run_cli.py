@@ -1,0 +1,215 @@
+"""`lstmlite run` and `lstmlite demo` as a user runs them: .wav, .npy, .csv and stdin, the
+outputs equal to the model's own run() on the same features, and bad inputs refused in one
+line."""
+import json
+import os
+import subprocess
+import sys
+import wave
+
+import numpy as np
+import pytest
+
+import lstmlite as ll
+from lstmlite.detection import Detector
+from lstmlite.features import LogMel
+
+KWS = ll.examples.path("kws")
+ACTIVITY = ll.examples.path("activity")
+SENTENCE = ll.examples.path("kws-sentence.wav")
+
+
+def lstmlite(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "lstmlite", *map(str, args)],
+                          capture_output=True, input=stdin, timeout=300)
+
+
+def sentence_pcm() -> np.ndarray:
+    with wave.open(SENTENCE) as handle:
+        return np.frombuffer(handle.readframes(handle.getnframes()), "<i2")
+
+
+def write_wav(path, samples, rate=16000, channels=1, width=2):
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(channels)
+        handle.setsampwidth(width)
+        handle.setframerate(rate)
+        handle.writeframes(np.asarray(samples).tobytes())
+
+
+def detection_lines(stdout: bytes):
+    lines = [line.split("\t") for line in stdout.decode().splitlines()]
+    assert all(len(fields) == 3 for fields in lines), lines
+    return [(float(seconds), label, float(score)) for seconds, label, score in lines]
+
+
+def test_wav_gives_the_model_outputs_and_the_spoken_keywords(tmp_path):
+    result = lstmlite("run", KWS, SENTENCE, "-o", tmp_path / "out.npy")
+    assert result.returncode == 0, result.stderr
+    model = ll.load(KWS)
+    expected = model.run(LogMel.from_model(model).transform(sentence_pcm()))
+    # streamed in 10 ms chunks through the front end and a Stream: the same bits as run()
+    assert np.array_equal(np.load(tmp_path / "out.npy"), expected)
+    # the printed detections are the Detector's over those outputs (the model's accuracy is
+    # test_examples.py's business)
+    front, detector = LogMel.from_model(model), Detector.from_model(model, 0.01)
+    hits = [(t, detector.update(p)) for t, p in enumerate(expected)]
+    assert detection_lines(result.stdout) == [
+        (round(front.frame_end_seconds(t), 2), model.metadata["labels"][hit[0]],
+         round(hit[1], 3)) for t, hit in hits if hit is not None]
+    assert detection_lines(result.stdout), "the bundled sentence has keywords"
+    assert b"steps, " in result.stderr and b"front end" in result.stderr
+
+
+def test_stdin_pcm_gives_the_same_detections_as_the_file(tmp_path):
+    from_file = lstmlite("run", KWS, SENTENCE)
+    piped = lstmlite("run", KWS, "--stdin", "-o", tmp_path / "out.csv",
+                     stdin=sentence_pcm().astype("<i2").tobytes())
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == from_file.stdout
+    model = ll.load(KWS)
+    outputs = np.loadtxt(tmp_path / "out.csv", delimiter=",", dtype=np.float32)
+    expected = model.run(LogMel.from_model(model).transform(sentence_pcm()))
+    np.testing.assert_allclose(outputs, expected, rtol=1e-6, atol=1e-7)  # %.7g in the CSV
+
+
+def activity_recording():
+    """The first recording of BasicMotions' test split: (100, 6) raw channels, its class."""
+    data = np.load(os.path.join(os.path.dirname(__file__), "data", "basic_motions_test.npz"))
+    return data["X"][0], data["y"][0]
+
+
+@pytest.mark.parametrize("extension", [".npy", ".csv"])
+def test_rows_from_npy_and_csv_equal_run(tmp_path, extension):
+    X, _ = activity_recording()
+    source = tmp_path / f"motion{extension}"
+    if extension == ".npy":
+        np.save(source, X)
+    else:
+        np.savetxt(source, X, delimiter=",", fmt="%.9g",
+                   header="accel_x,accel_y,accel_z,gyro_x,gyro_y,gyro_z", comments="")
+    result = lstmlite("run", ACTIVITY, source, "-o", tmp_path / f"out{extension}")
+    assert result.returncode == 0, result.stderr
+    model = ll.load(ACTIVITY)
+    expected = model.run(X)
+    if extension == ".npy":
+        assert np.array_equal(np.load(tmp_path / "out.npy"), expected)
+    else:
+        header = (tmp_path / "out.csv").read_text().splitlines()[0]
+        assert header.split(",") == model.metadata["labels"]
+        np.testing.assert_allclose(np.loadtxt(tmp_path / "out.csv", delimiter=",",
+                                              skiprows=1), expected, rtol=1e-6, atol=1e-7)
+    # one line per change of the top label: <seconds> <label> <score>
+    changes = detection_lines(result.stdout)
+    top = expected.argmax(axis=1)
+    assert len(changes) == 1 + int((np.diff(top) != 0).sum())
+    assert changes[-1][1] == model.metadata["labels"][top[-1]]
+
+
+def test_stdin_csv_rows_one_decision_per_row(tmp_path):
+    X, _ = activity_recording()
+    rows = "\n".join(",".join(f"{v:.9g}" for v in row) for row in X).encode()
+    result = lstmlite("run", ACTIVITY, "--stdin", "-o", tmp_path / "out.csv", stdin=rows)
+    assert result.returncode == 0, result.stderr
+    outputs = np.loadtxt(tmp_path / "out.csv", delimiter=",")
+    np.testing.assert_allclose(outputs, ll.load(ACTIVITY).run(X), rtol=1e-6, atol=1e-7)
+
+
+def bad_inputs(tmp_path):
+    pcm = sentence_pcm()[:16000]
+    cases = {}
+    write_wav(tmp_path / "stereo.wav", np.repeat(pcm, 2), channels=2)
+    cases["stereo"] = (KWS, tmp_path / "stereo.wav", "has 2 channels; the model takes one")
+    write_wav(tmp_path / "8k.wav", pcm[::2], rate=8000)
+    cases["8 kHz"] = (KWS, tmp_path / "8k.wav", "is 8000 Hz; the model's front end takes "
+                                                 "16000 Hz (not resampled here")
+    write_wav(tmp_path / "8bit.wav", (pcm >> 8).astype(np.uint8), width=1)
+    cases["8-bit"] = (KWS, tmp_path / "8bit.wav", "has 8-bit samples; expected 16-bit PCM")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    cases["empty"] = (KWS, tmp_path / "empty.wav", "not a readable .wav file")
+    write_wav(tmp_path / "whole.wav", pcm)
+    (tmp_path / "truncated.wav").write_bytes((tmp_path / "whole.wav").read_bytes()[:5000])
+    cases["truncated"] = (KWS, tmp_path / "truncated.wav", "truncated: the header declares "
+                                                           "16000 samples, the file holds 2478")
+    write_wav(tmp_path / "silence-header.wav", pcm[:0])
+    cases["no samples"] = (KWS, tmp_path / "silence-header.wav", "has no samples")
+    np.save(tmp_path / "five.npy", np.zeros((10, 5), np.float32))
+    cases["npy width"] = (ACTIVITY, tmp_path / "five.npy", "expected shape (steps, 6), got "
+                                                           "(10, 5)")
+    np.save(tmp_path / "objects.npy", np.array([None, 1], dtype=object))
+    cases["npy objects"] = (ACTIVITY, tmp_path / "objects.npy", "holds Python objects")
+    (tmp_path / "rows.csv").write_text("1,2,3,4,5,6\n1,2,3\n")
+    cases["csv width"] = (ACTIVITY, tmp_path / "rows.csv", "rows.csv: line 2: has 3 values; "
+                                                           "the model takes 6")
+    (tmp_path / "nan.csv").write_text("1,2,3,4,5,6\n1,2,nan,4,5,6\n")
+    cases["csv nan"] = (ACTIVITY, tmp_path / "nan.csv", "row 1 holds NaN or infinity")
+    (tmp_path / "words.csv").write_text("a,b,c,d,e,f\n1,2,x,4,5,6\n")
+    cases["csv words"] = (ACTIVITY, tmp_path / "words.csv", "line 2: expected 6 numbers")
+    (tmp_path / "x.txt").write_text("1")
+    cases["extension"] = (ACTIVITY, tmp_path / "x.txt", "expected a .wav, .npy or .csv file")
+    cases["wav to a sensor model"] = (ACTIVITY, tmp_path / "whole.wav", "has no audio front "
+                                                                        "end")
+    cases["rows to an audio model"] = (KWS, tmp_path / "rows.csv", "takes audio through its "
+                                                                   "front end")
+    cases["missing"] = (KWS, tmp_path / "missing.wav", "cannot read the wav file")
+    (tmp_path / "folder.wav").mkdir()
+    cases["directory"] = (KWS, tmp_path / "folder.wav", "the wav file is a directory")
+    return cases
+
+
+def test_bad_inputs_get_one_line_errors(tmp_path):
+    for name, (model, source, message) in bad_inputs(tmp_path).items():
+        result = lstmlite("run", model, source, "-o", tmp_path / "never.npy")
+        stderr = result.stderr.decode()
+        assert result.returncode == 1, (name, stderr)
+        assert stderr.startswith("lstmlite run: error: ") and message in stderr, (name, stderr)
+        assert len(stderr.splitlines()) == 1 and "Traceback" not in stderr, (name, stderr)
+    assert not (tmp_path / "never.npy").exists()
+
+
+@pytest.mark.parametrize("args,stdin,message", [
+    (["run", KWS], None, "give an INPUT file (.wav, .npy, .csv) or --stdin"),
+    (["run", KWS, SENTENCE, "--stdin"], None, "give an INPUT file or --stdin, not both"),
+    (["run", KWS, "--stdin"], b"\x01\x02\x03", "ended in the middle of a sample"),
+    (["run", ACTIVITY, "--stdin"], b"1,2,3\n", "stdin: line 1: has 3 values"),
+    (["run", ACTIVITY, "--stdin"], b"\xff\xfe,1\n", "not UTF-8 text"),
+    (["run", KWS, SENTENCE, "-o", "out.txt"], None, "the output must be a .npy or .csv file"),
+])
+def test_bad_invocations_get_one_line_errors(tmp_path, args, stdin, message):
+    result = subprocess.run([sys.executable, "-m", "lstmlite", *map(str, args)],
+                            capture_output=True, input=stdin or b"", cwd=tmp_path, timeout=120)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1 and message in stderr, stderr
+    assert len(stderr.splitlines()) == 1 and "Traceback" not in stderr
+
+
+def test_an_output_symlink_is_refused_before_the_run(tmp_path):
+    target = tmp_path / "elsewhere.npy"
+    target.write_bytes(b"keep")
+    (tmp_path / "out.npy").symlink_to(target)
+    result = lstmlite("run", KWS, SENTENCE, "-o", tmp_path / "out.npy")
+    assert result.returncode == 1 and b"symbolic link" in result.stderr, result.stderr
+    assert result.stdout == b"" and target.read_bytes() == b"keep"
+
+
+def test_demo_runs_the_keyword_spotter_on_the_bundled_sentence():
+    result = lstmlite("demo")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "kws.lstm" in out and "spoken: " in out and "front end: LogMel(" in out
+    detections = out.split("detections")[1].split("per frame:")[0].splitlines()[1:]
+    assert detections and all(len(line.split()) == 3 for line in detections), out
+    timing = out.split("per frame: ")[1]
+    assert "front end" in timing and "model" in timing and "int8 model" in timing
+
+
+def test_long_inputs_show_progress_when_asked(tmp_path, capsys):
+    """The CLI asks for it when stdout is a terminal; here the runner is called directly."""
+    from lstmlite.runner import run_file
+    X = np.tile(activity_recording()[0], (12, 1))                 # 1,200 steps
+    np.save(tmp_path / "long.npy", X)
+    summary = run_file(ll.load(ACTIVITY), str(tmp_path / "long.npy"), out=lambda line: None,
+                       progress=True)
+    assert summary["steps"] == 1200
+    err = capsys.readouterr().err
+    assert err.count("\r") == 101 and err.endswith("100% (1200/1200 steps)\n"), err[-200:]
