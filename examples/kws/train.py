@@ -3,6 +3,7 @@
     apt-get install espeak-ng && pip install torch scipy onnx onnxruntime
     python examples/kws/train.py            # about 15 minutes on 2 cores
     python examples/kws/evaluate.py         # the README's figures
+    python examples/kws/train.py --export-only    # re-export the trained weights
 
 The path a user walks: synthesize data (kws_data.py), compute features with lstmlite's own
 streaming front end (so training and the device see the same numbers), train a 2-layer GRU
@@ -27,7 +28,9 @@ from export_convert import export_and_convert  # noqa: E402
 ROOT = os.path.join(HERE, "..", "..")
 OUTPUT = os.path.join(ROOT, "lstmlite", "examples")
 HIDDEN = 64
-DETECTION = {"smoothing_seconds": 0.15, "threshold": 0.6, "refractory_seconds": 1.0,
+# refractory: the 350 ms label window plus the 150 ms smoothing, so one word fires once and
+# the next word can fire (words 0.5 s apart are common)
+DETECTION = {"smoothing_seconds": 0.15, "threshold": 0.6, "refractory_seconds": 0.5,
              "ignore": ["_silence_", "_unknown_"]}
 
 
@@ -116,4 +119,10 @@ def save(model: KeywordSpotter) -> None:
 
 if __name__ == "__main__":
     torch.set_num_threads(os.cpu_count() or 2)
-    save(train())
+    if sys.argv[1:] == ["--export-only"]:     # the trained weights again, e.g. new metadata
+        module = KeywordSpotter(np.zeros(40), np.ones(40))
+        module.load_state_dict(torch.load(os.path.join(HERE, ".work", "kws_torch.pt"),
+                                          weights_only=True))
+        save(module.eval())
+    else:
+        save(train())
