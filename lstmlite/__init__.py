@@ -27,7 +27,7 @@ __all__ = [
     "Model", "Stream", "load", "LSTM", "GRU", "RNN", "Dense", "Normalize", "Scale", "Layer",
     "Activation", "ACTIVATION_IDS", "cpu_info", "QuantizedWeight", "compare", "CompareReport",
     "LstmliteError", "ModelError", "ShapeError", "InputTypeError", "StreamingError",
-    "FormatError", "ConversionError", "VerificationError", "__version__",
+    "FormatError", "ConversionError", "VerificationError", "examples", "__version__",
 ]
 
 

@@ -211,15 +211,21 @@ class Progress:
             sys.stderr.flush()
 
 
-def _save_outputs(path: str, outputs: np.ndarray, labels: Optional[List[str]]) -> None:
+def _csv_header(model) -> str:
+    """The output CSV's first line: the labels, or output_0, output_1, ..."""
+    labels = model.metadata.get("labels")
+    if isinstance(labels, list) and len(labels) == model.output_size:
+        return ",".join(str(label) for label in labels)
+    return ",".join(f"output_{i}" for i in range(model.output_size))
+
+
+def _save_outputs(path: str, outputs: np.ndarray, header: str) -> None:
     extension = os.path.splitext(path)[1].lower()
     if extension == ".npy":
         buffer = io.BytesIO()
         np.save(buffer, outputs, allow_pickle=False)
         write_atomic(path, buffer.getvalue(), RunError)
     else:
-        header = ",".join(labels) if labels else ",".join(f"output_{i}" for i in
-                                                          range(outputs.shape[1]))
         buffer = io.StringIO()
         np.savetxt(buffer, outputs, delimiter=",", fmt="%.7g", header=header, comments="")
         write_atomic(path, buffer.getvalue().encode("utf-8"), RunError)
@@ -292,7 +298,7 @@ def run_file(model, input_path: str, output: Optional[str] = None,
         summary.update(seconds=None if step_seconds is None else done * step_seconds)
     summary.update(steps=done, model_us=step_time / max(done, 1) * 1e6, lines=reporter.lines)
     if output is not None:
-        _save_outputs(output, outputs[:done], reporter.labels)
+        _save_outputs(output, outputs[:done], _csv_header(model))
     return summary
 
 
@@ -319,10 +325,13 @@ def run_stdin(model, source: BinaryIO, output: Optional[TextIO] = None,
               out: Callable[[str], None] = print) -> dict:
     """Streams standard input through `model` until it ends: raw 16-bit PCM for models with a
     front end, CSV rows for the others (a decision per frame, printed as it happens). Per-step
-    outputs go to `output` as CSV rows when given."""
+    outputs go to `output` as CSV rows when given, each written as it comes (after a header
+    line of the labels), so the file follows the stream."""
     front = LogMel.from_model(model) if FRONTEND_KEY in model.metadata else None
     stream = model.stream()
     steps = 0
+    if output is not None:
+        output.write(_csv_header(model) + "\n")
 
     def emit(outputs: np.ndarray, end_seconds: Optional[float] = None) -> None:
         reporter.update(outputs, end_seconds)

@@ -68,7 +68,9 @@ def test_stdin_pcm_gives_the_same_detections_as_the_file(tmp_path):
     assert piped.returncode == 0, piped.stderr
     assert piped.stdout == from_file.stdout
     model = ll.load(KWS)
-    outputs = np.loadtxt(tmp_path / "out.csv", delimiter=",", dtype=np.float32)
+    outputs = np.loadtxt(tmp_path / "out.csv", delimiter=",", dtype=np.float32, skiprows=1)
+    assert (tmp_path / "out.csv").read_text().split("\n")[0].split(",") == \
+        model.metadata["labels"]
     expected = model.run(LogMel.from_model(model).transform(sentence_pcm()))
     np.testing.assert_allclose(outputs, expected, rtol=1e-6, atol=1e-7)  # %.7g in the CSV
 
@@ -111,7 +113,7 @@ def test_stdin_csv_rows_one_decision_per_row(tmp_path):
     rows = "\n".join(",".join(f"{v:.9g}" for v in row) for row in X).encode()
     result = lstmlite("run", ACTIVITY, "--stdin", "-o", tmp_path / "out.csv", stdin=rows)
     assert result.returncode == 0, result.stderr
-    outputs = np.loadtxt(tmp_path / "out.csv", delimiter=",")
+    outputs = np.loadtxt(tmp_path / "out.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(outputs, ll.load(ACTIVITY).run(X), rtol=1e-6, atol=1e-7)
 
 
