@@ -66,8 +66,9 @@ def bench_file(path: str, steps: int = 2000, repeats: int = 15) -> List[str]:
 
 
 def onnxruntime_line(model, frames: np.ndarray, steps: int, repeats: int, ours: dict) -> str:
-    """onnxruntime on the same model (a one-step ONNX graph, the state fed back on every call,
-    one thread), checked to agree with lstmlite before it is timed; or why it is not."""
+    """The table's last row: onnxruntime on the same model (a one-step ONNX graph, the state
+    fed back on every call, one thread, in the float32 column), checked to agree with
+    lstmlite before it is timed; or a line saying why it is not timed."""
     try:
         import onnxruntime
         from .converters.onnx_export import onnxruntime_stepper
@@ -86,5 +87,6 @@ def onnxruntime_line(model, frames: np.ndarray, steps: int, repeats: int, ours: 
     step.reset()
     peer = median_step_us(step, frames, steps, repeats)
     ratios = ", ".join(f"lstmlite {name} {peer / t:.1f}x faster" for name, t in ours.items())
-    return (f"onnxruntime {onnxruntime.__version__} (the same model as a one-step graph, state "
-            f"fed back each call, 1 thread): {peer:.2f} us per step; {ratios}")
+    return (f"{'ort':<10}{peer:>10.2f}" + " " * 10 * (len(ours) - 1) +
+            f"  onnxruntime {onnxruntime.__version__}, the same model as a one-step graph, "
+            f"state fed back each call, 1 thread; {ratios}")
