@@ -77,6 +77,7 @@ class VerificationReport:
     differences: Dict[str, float] = field(default_factory=dict)
     tolerance: float = DEFAULT_TOLERANCE
     skipped: Optional[str] = None
+    note: Optional[str] = None
 
     @property
     def passed(self) -> bool:
@@ -92,6 +93,8 @@ class VerificationReport:
             return [f"verification skipped: {self.skipped}"]
         out = [f"verification against {self.reference} (batch {self.batch}, {self.steps} "
                f"steps, seeded random inputs; tolerance {self.tolerance:g}):"]
+        if self.note:
+            out.append(f"  note: {self.note}")
         for name, diff in self.differences.items():
             verdict = "ok" if diff <= self.tolerance else "FAILED"
             out.append(f"  output {name!r}: max abs difference {diff:.3g}  {verdict}")

@@ -1044,6 +1044,9 @@ class OnnxGraphConverter:
         feature axes may merge (when contiguous in the flat feature order) and split; unit
         axes come and go."""
         where = self._where(node)
+        kept = self._reshape_keeping_unit_time(node, seq, target)
+        if kept is not None:
+            return kept
         inputs = [a for a in seq.axes if not self._removable(a)]
         dropped = [i for i, a in enumerate(seq.axes) if self._removable(a) and a.kind == "seq"]
         base = self._remove_axes(node, seq, dropped) if dropped else seq
@@ -1143,6 +1146,41 @@ class OnnxGraphConverter:
             else:
                 final.append(next(it))
         return Seq(base.depth, tuple(final), base.last_step)
+
+    def _reshape_keeping_unit_time(self, node, seq: Seq, target: List[Any]) -> Optional[Seq]:
+        """A graph traced on a one-frame (and one-sequence) example bakes T = 1 (and B = 1)
+        into its reshapes: torch.onnx.export(dynamo=True) drops the direction axis between
+        stacked layers with a constant [1, 1, H]. When the target has a 1 in order for each
+        time or batch axis of static size 1 (or the axis itself, as a 0 copies it: the
+        [0, 0, -1] that merges a bidirectional layer's directions), those axes stay what they
+        are (the sequence, not a selected last step) and the rest of the shape is reshaped as
+        usual. None when the target does not line up that way."""
+        units = [p for p, a in enumerate(seq.axes) if a.kind == "seq" and self._removable(a)]
+        if not units:
+            return None
+        placed, position = [], 0
+        for p in units:
+            # the first target entry not before the axes ahead of this one that keeps this
+            # axis: a 1, or the axis itself (a 0 in the target, copied from the input)
+            label = seq.axes[p].label
+            candidates = [q for q, d in enumerate(target) if q >= position and
+                          (isinstance(d, int) and d == 1 or
+                           isinstance(d, Sym) and d.label == label)]
+            if not candidates:
+                return None
+            placed.append(candidates[0])
+            position = candidates[0] + 1
+        inner_seq = Seq(seq.depth, tuple(a for p, a in enumerate(seq.axes) if p not in units),
+                        seq.last_step)
+        inner_target = [d for q, d in enumerate(target) if q not in placed]
+        try:
+            inner = self._reshape_seq(node, inner_seq, inner_target)
+        except ConversionError:
+            return None
+        axes = list(inner.axes)
+        for p, q in sorted(zip(units, placed), key=lambda pair: pair[1]):
+            axes.insert(q, seq.axes[p])
+        return Seq(inner.depth, tuple(axes), inner.last_step)
 
     # ---- selection --------------------------------------------------------------------------
 
