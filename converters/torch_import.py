@@ -1025,7 +1025,8 @@ def convert_state_dict(state_dict, where: str = "state_dict", *, verify: bool = 
                        input_size: Optional[int] = None) -> Conversion:
     """Infers the layer stack from standard key patterns (nn.LSTM/GRU/RNN weight_ih_l{k}
     [_reverse], cells' weight_ih, nn.Linear weight/bias) and shapes. A state_dict carries no
-    activations: the last Linear gives logits unless head_activation says otherwise."""
+    activations: with a Linear head, head_activation must say what follows it ("none" for
+    logits); without it the conversion is refused rather than guessed."""
     torch = _torch()
     state = _unwrap_checkpoint(state_dict, where)
     arrays = {}
@@ -1068,12 +1069,19 @@ def convert_state_dict(state_dict, where: str = "state_dict", *, verify: bool = 
     if head is None:
         raise ConversionError(f"head activation {head_activation!r} is not one of "
                               f"{', '.join(HEAD_ACTIVATIONS)}")
+    if linear_positions and head_activation is None:
+        # verification rebuilds the module from the same state_dict, so it cannot catch a
+        # missing sigmoid: the user has to say what the head ends with
+        raise ConversionError(
+            f"{where}: a state_dict does not record the activation after its last Linear "
+            f"({layers[-1][1].rstrip('.') or 'the head'}); guessing would silently drop a "
+            f"softmax or sigmoid. Give --head-activation (API: head_activation=): "
+            f"{', '.join(HEAD_ACTIVATIONS)} (none: logits)")
     built = []
     for kind, prefix, group in layers:
         if kind == "linear":
-            if head_activation is None:
-                notes.append("a state_dict carries no activations: the last Linear outputs "
-                             "logits (use --head-activation to add softmax, sigmoid, ...)")
+            notes.append(f"the head's activation is {head_activation} (--head-activation); "
+                         f"a state_dict does not record it")
             built.append(Dense(group["weight"], group.get("bias"), activation=head))
             continue
         built.extend(_recurrent_from_keys(prefix, group, where, listing, notes))

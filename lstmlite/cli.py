@@ -279,9 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
                          default="float32", help="how weights are stored (float32); the "
                                                  "stored model is verified too")
     convert.add_argument("--head-activation", default=None,
-                         help="state_dict files only: the activation after the last Linear "
-                              "(softmax, log_softmax, sigmoid, tanh, relu; default none: "
-                              "logits out)")
+                         help="state_dict files with a Linear head (required there: a "
+                              "state_dict does not record it): the activation after the last "
+                              "Linear, one of none (logits), softmax, log_softmax, sigmoid, "
+                              "tanh, relu")
     convert.add_argument("--input-size", type=_count(1, MAX_INPUT_SIZE), default=None,
                          help="state_dict and TorchScript files: the input features, "
                               "when the file does not show them (a state_dict's first layer "

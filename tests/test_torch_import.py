@@ -237,6 +237,32 @@ def test_state_dict_errors():
         from_state_dict(ZOO["rnn_relu"]().state_dict(), head_activation="gelu")
 
 
+def test_a_state_dict_head_needs_its_activation_named():
+    """GRU + Linear + sigmoid: the state_dict holds no trace of the sigmoid, and verification
+    rebuilds the module from the same state_dict, so it would pass on logits. Refused unless
+    the user says what the head ends with; with it, the conversion matches the module."""
+    class Sigmoided(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(F, H, batch_first=True)
+            self.fc = nn.Linear(H, 2)
+
+        def forward(self, x):
+            return torch.sigmoid(self.fc(self.rnn(x)[0]))
+    torch.manual_seed(6)
+    module = Sigmoided().eval()
+    with pytest.raises(ConversionError, match="does not record the activation after its last "
+                                              "Linear \\(fc\\).*--head-activation"):
+        from_state_dict(module.state_dict())
+    model = from_state_dict(module.state_dict(), head_activation="sigmoid")
+    X = torch.randn(1, 7, F)
+    with torch.no_grad():
+        expected = module(X)[0].numpy()
+    np.testing.assert_allclose(model.run(X[0].numpy()), expected, atol=TOLERANCE)
+    logits = from_state_dict(module.state_dict(), head_activation="none")
+    assert np.abs(logits.run(X[0].numpy()) - expected).max() > 0.1   # what a guess would give
+
+
 # ---- files through the CLI -------------------------------------------------------------------
 
 def _cli(*args):
@@ -276,7 +302,8 @@ def files(tmp_path_factory):
 @pytest.mark.parametrize("kind", ["weights.pt", "scripted.pt", "program.pt2"])
 def test_cli_converts_each_file_kind(files, kind, tmp_path):
     out = tmp_path / "m.lstm"
-    trust = ["--trust-code"] if kind == "scripted.pt" else []
+    trust = {"scripted.pt": ["--trust-code"], "weights.pt": ["--head-activation", "none"]}.get(
+        kind, [])
     result = _cli("convert", files / kind, "-o", out, *trust)
     assert result.returncode == 0, result.stderr
     assert "verification against torch" in result.stdout and " ok" in result.stdout
