@@ -1302,6 +1302,9 @@ class OnnxGraphConverter:
     def _op_Concat(self, node):
         attrs = self._attributes(node, ("axis",))
         values = [self._get(node, k) for k in range(len(node.input))]
+        if len(values) == 1:
+            # a Concat of one input is the identity (darts' export wrapper writes one)
+            return [values[0]]
         if all(isinstance(v, (ShapeVec, Const)) for v in values):
             dims = []
             for v in values:
@@ -1317,8 +1320,12 @@ class OnnxGraphConverter:
                 all(isinstance(v.shape[axis], int) for v in values) else Sym("concat")
             return [State(["concat", axis, [v.recipe for v in values]], tuple(shape),
                           values[0].dtype)]
-        raise ConversionError(f"{self._where(node)}: concatenates the sequence with other "
-                              f"values; lstmlite models are one chain of layers")
+        kinds = ", ".join(f"{node.input[k]!r} ({type(v).__name__.lower()})"
+                          for k, v in enumerate(values))
+        raise ConversionError(f"{self._where(node)}: concatenates {kinds}; lstmlite can "
+                              f"concatenate only state tensors and shapes, and its model is one "
+                              f"chain of layers, so a sequence cannot be joined with other "
+                              f"values")
 
     # ---- shapes -------------------------------------------------------------------------------
 

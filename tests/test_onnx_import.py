@@ -458,3 +458,28 @@ def test_error_checker_rejects_unknown_attribute():
     model = recurrent_model("LSTM")
     model.graph.node[0].attribute.append(helper.make_attribute("forget_bias", 1.0))
     _error(model, "the ONNX checker rejects the model.*forget_bias")
+
+
+def _lstm_then(nodes, rng):
+    """An LSTM over x (T, 1, 5), its Y squeezed to (T, 1, 8), then `nodes` ending in 'out'."""
+    W = rng.standard_normal((1, 32, 5)).astype(np.float32)
+    R = rng.standard_normal((1, 32, 8)).astype(np.float32)
+    return chain_model(
+        [helper.make_node("LSTM", ["x", "W", "R"], ["Y"], hidden_size=8),
+         helper.make_node("Squeeze", ["Y", "axis1"], ["Ys"]), *nodes],
+        [("x", ["T", 1, 5])], [("out", ["T", 1, 8])],
+        {"W": W, "R": R, "axis1": np.array([1], np.int64),
+         "other": np.ones((1, 1, 3), np.float32)})
+
+
+def test_a_one_input_concat_is_the_identity(rng):
+    """darts' ONNX export wraps its output in a Concat of one input."""
+    conversion = convert_onnx(_lstm_then([helper.make_node("Concat", ["Ys"], ["out"], axis=-1)],
+                                         rng).SerializeToString())
+    assert conversion.report.passed
+
+
+def test_a_concat_with_other_values_names_what_it_joins(rng):
+    model = _lstm_then([helper.make_node("Concat", ["Ys", "other"], ["out"], axis=-1)], rng)
+    with pytest.raises(ConversionError, match="concatenates 'Ys' \\(seq\\), 'other' \\(const\\)"):
+        convert_onnx(model.SerializeToString())
