@@ -105,7 +105,8 @@ SUPPORTED_OPS = sorted(set(_RECURRENT) | set(_ACTIVATION_OPS) | {
     "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Identity", "Cast", "Dropout", "Gather",
     "Slice", "Concat", "Shape", "ConstantOfShape", "Expand", "Constant"})
 
-_BIG = 2 ** 62  # Slice ends at or beyond this mean "to the end"
+# Slice ends at or beyond this mean "to the end": torch writes INT64_MAX, tf2onnx INT32_MAX
+_BIG = 2 ** 31 - 1
 
 #: The static dimensions of a graph input may multiply to at most this many elements.
 MAX_STATIC_INPUT_ELEMENTS = 1 << 24

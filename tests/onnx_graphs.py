@@ -86,12 +86,14 @@ def chain_model(nodes, inputs, outputs, initializers, opset: int = 17,
 
 
 def keras_style_lstm(cell: str = "LSTM", last_step: bool = True, seed: int = 0,
-                     features: int = 5, hidden: int = 6) -> onnx.ModelProto:
+                     features: int = 5, hidden: int = 6,
+                     slice_end: int = 2 ** 31 - 1) -> onnx.ModelProto:
     """What tf2onnx makes of a Keras LSTM/GRU layer (batch-major input, time-major node):
     Transpose, zero initial state from Shape/Gather/Concat/ConstantOfShape, Keras' bias in
     Wb with Rb zero (GRU reset_after=True keeps both), hard-sigmoid recurrent activation for
     Keras 2 models (alpha 0.2, beta 0.5), Squeeze of the direction axis, Transpose back, and
-    for return_sequences=False a Slice of the last step."""
+    for return_sequences=False a Slice of the last step, [-1:INT32_MAX] as tf2onnx writes
+    it (slice_end)."""
     rng = np.random.default_rng(seed)
     G = 4 if cell == "LSTM" else 3
     W = (0.4 * rng.standard_normal((1, G * hidden, features))).astype(np.float32)
@@ -103,7 +105,7 @@ def keras_style_lstm(cell: str = "LSTM", last_step: bool = True, seed: int = 0,
              "perm_axes": np.array([0], dtype=np.int64),
              "one": np.array([1], dtype=np.int64), "hid": np.array([hidden], dtype=np.int64),
              "sq1": np.array([1], dtype=np.int64), "starts": np.array([-1], dtype=np.int64),
-             "ends": np.array([2 ** 62], dtype=np.int64), "axis1": np.array([1], dtype=np.int64)}
+             "ends": np.array([slice_end], dtype=np.int64), "axis1": np.array([1], dtype=np.int64)}
     acts = ["HardSigmoid", "Tanh", "Tanh"] if cell == "LSTM" else ["HardSigmoid", "Tanh"]
     extra = {"linear_before_reset": 1} if cell == "GRU" else {}
     state_inputs = ["zeros"] + (["zeros"] if cell == "LSTM" else [])

@@ -149,10 +149,12 @@ def test_activation_without_agreed_defaults_is_refused(name):
 
 # ---- graph patterns ---------------------------------------------------------------------------
 
+@pytest.mark.parametrize("slice_end", [2 ** 31 - 1, 2 ** 63 - 1], ids=["int32max", "int64max"])
 @pytest.mark.parametrize("cell", ["LSTM", "GRU"])
 @pytest.mark.parametrize("last_step", [True, False])
-def test_keras_style_tf2onnx_graph(cell, last_step):
-    conversion = check(keras_style_lstm(cell, last_step))
+def test_keras_style_tf2onnx_graph(cell, last_step, slice_end):
+    """tf2onnx ends the last-step Slice at INT32_MAX, torch at INT64_MAX: both 'to the end'."""
+    conversion = check(keras_style_lstm(cell, last_step, slice_end=slice_end))
     layer = conversion.model.layers[0]
     assert layer.activations[0].name == "HardSigmoid"
     output = next(iter(conversion.signature["outputs"].values()))
