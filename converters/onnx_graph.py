@@ -214,8 +214,49 @@ class OnnxGraphConverter:
 
     # ---- entry point ---------------------------------------------------------------------
 
+    def _subgraph_refusal(self) -> Optional[str]:
+        """Why a graph with no top-level recurrent node fails, when the recurrence is inside
+        control flow: a recurrent node in an If/Loop/Scan subgraph, or a Loop/Scan whose body
+        steps the sequence itself (tf2onnx writes Keras GRU, SimpleRNN and masked layers so)."""
+        onnx = self.onnx
+
+        def walk(graph, path):
+            for node in graph.node:
+                for attribute in node.attribute:
+                    subgraphs = ([attribute.g] if attribute.HasField("g") else []) + \
+                        list(attribute.graphs)
+                    for sub in subgraphs:
+                        yield node, attribute.name, sub, path
+                        yield from walk(sub, path + [f"{node.op_type} {node.name!r}"])
+
+        for node, branch, sub, path in walk(self.graph, []):
+            inner = [n for n in sub.node if n.op_type in _RECURRENT]
+            where = f"the {branch} graph of the {node.op_type} node {node.name!r}" + \
+                (f" (inside {' > '.join(path)})" if path else "")
+            if inner:
+                return (f"{self.source}: the {inner[0].op_type} node {inner[0].name!r} is in "
+                        f"{where}; lstmlite converts recurrent nodes at the graph's top level, "
+                        f"not inside control flow (export the recurrent module on its own, "
+                        f"without the If/Loop around it)")
+        loops = [n for n in self.graph.node if n.op_type in ("Loop", "Scan")]
+        if loops:
+            loop = loops[0]
+            body = next((onnx.helper.get_attribute_value(a) for a in loop.attribute
+                         if a.name == "body"), None)
+            ops = sorted({n.op_type for n in body.node}) if body is not None else []
+            return (f"{self.source}: the recurrence is the {loop.op_type} node {loop.name!r}, "
+                    f"a loop over the time steps whose body computes the cell "
+                    f"({', '.join(ops) or 'no ops'}); tf2onnx writes Keras GRU, SimpleRNN and "
+                    f"masked layers this way. lstmlite converts LSTM/GRU/RNN nodes and does not "
+                    f"map loop bodies onto cells; export the cell as an ONNX LSTM/GRU/RNN op "
+                    f"(torch.onnx.export(..., dynamo=False) keeps nn.LSTM/GRU/RNN as one node)")
+        return None
+
     def convert(self):
         if not any(node.op_type in _RECURRENT for node in self.graph.node):
+            refusal = self._subgraph_refusal()
+            if refusal:
+                raise ConversionError(refusal)
             ops = sorted({node.op_type for node in self.graph.node})
             unrolled = {"MatMul", "Gemm"} & set(ops) and {"Slice", "Gather", "Split"} & set(ops)
             raise ConversionError(

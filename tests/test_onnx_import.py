@@ -485,3 +485,58 @@ def test_a_concat_with_other_values_names_what_it_joins(rng):
     model = _lstm_then([helper.make_node("Concat", ["Ys", "other"], ["out"], axis=-1)], rng)
     with pytest.raises(ConversionError, match="concatenates 'Ys' \\(seq\\), 'other' \\(const\\)"):
         convert_onnx(model.SerializeToString())
+
+
+def _lstm_branch(name, rng):
+    W = rng.standard_normal((1, 32, 5)).astype(np.float32)
+    R = rng.standard_normal((1, 32, 8)).astype(np.float32)
+    return helper.make_graph(
+        [helper.make_node("LSTM", ["x", f"W{name}", f"R{name}"], [f"Y{name}"], hidden_size=8,
+                          name=f"lstm_{name}")], name, [],
+        [helper.make_tensor_value_info(f"Y{name}", TensorProto.FLOAT, ["T", 1, 1, 8])],
+        [numpy_helper.from_array(W, f"W{name}"), numpy_helper.from_array(R, f"R{name}")])
+
+
+def test_an_lstm_inside_an_if_is_named_where_it_is(rng):
+    """silero-vad's graph chooses its network with an If: the refusal says the LSTM is there,
+    not that the graph has none."""
+    graph = helper.make_graph(
+        [helper.make_node("If", ["cond"], ["out"], then_branch=_lstm_branch("a", rng),
+                          else_branch=_lstm_branch("b", rng), name="rate_switch")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, 5]),
+         helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["T", 1, 1, 8])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    with pytest.raises(ConversionError, match="the LSTM node 'lstm_[ab]' is in the "
+                                              "(then|else)_branch graph of the If node "
+                                              "'rate_switch'"):
+        convert_onnx(model.SerializeToString())
+
+
+def test_a_loop_is_called_a_loop(rng):
+    """tf2onnx writes Keras GRU and SimpleRNN as a Loop over the time steps."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("MatMul", ["h_in", "R"], ["z"]),
+         helper.make_node("Tanh", ["z"], ["h_out"]),
+         helper.make_node("Identity", ["h_out"], ["y"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 8]),
+         helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+        [numpy_helper.from_array(rng.standard_normal((8, 8)).astype(np.float32), "R")])
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["steps", "go", "h0"], ["h_last", "ys"], body=body,
+                          name="while_simple_rnn")], "g",
+        [helper.make_tensor_value_info("steps", TensorProto.INT64, []),
+         helper.make_tensor_value_info("go", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h0", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("ys", TensorProto.FLOAT, ["T", 1, 8])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    with pytest.raises(ConversionError, match="the recurrence is the Loop node "
+                                              "'while_simple_rnn', a loop over the time steps "
+                                              "whose body computes the cell \\(Identity, MatMul, "
+                                              "Tanh\\)"):
+        convert_onnx(model.SerializeToString())
