@@ -956,6 +956,17 @@ def _convert_torchscript(source, path, *, verify, tolerance, seed, input_size,
         frozen = torch.jit.freeze(scripted)
     except Exception as exc:
         raise ConversionError(f"{path}: torch.jit.load failed: {first_line(exc)}") from None
+    try:
+        arguments = [a for a in scripted.forward.schema.arguments[1:]   # [0] is self
+                     if not a.has_default_value()]
+    except (AttributeError, RuntimeError):
+        arguments = []
+    if len(arguments) > 1:
+        raise ConversionError(
+            f"{path}: its forward takes {len(arguments)} inputs "
+            f"({', '.join(a.name for a in arguments)}); lstmlite converts a module whose "
+            f"forward takes the sequence alone (the state lives in the stream): script a "
+            f"wrapper whose forward(x) calls it")
     size = input_size or _torchscript_input_size(frozen)
     if size is None:
         raise ConversionError(f"{path}: cannot tell the input's feature count from the "
@@ -966,8 +977,10 @@ def _convert_torchscript(source, path, *, verify, tolerance, seed, input_size,
             from torch.utils._pytree import tree_flatten
             count = len(tree_flatten(scripted(example))[0])
         except Exception as exc:
+            hint = (f"is --input-size {size} right?" if input_size else
+                    "give the feature count with --input-size")
             raise ConversionError(f"{path}: the scripted module does not run on a (1, 5, "
-                                  f"{size}) input: {first_line(exc)}; give --input-size") from None
+                                  f"{size}) input: {first_line(exc)}; {hint}") from None
     try:
         from .onnx_import import convert_onnx
     except ImportError:

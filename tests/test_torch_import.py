@@ -334,3 +334,24 @@ def test_runtime_never_imports_torch_or_onnx(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, bundled_model_path()],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+class TwoInputs(nn.Module):
+    """A forward that takes the state too: lstmlite keeps the state in the stream."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(F, H, batch_first=True)
+
+    def forward(self, x, h):
+        return self.rnn(x, h)[0]
+
+
+def test_torchscript_with_more_inputs_names_them_instead_of_asking_for_the_size(tmp_path):
+    path = tmp_path / "two.pt"
+    torch.jit.script(TwoInputs()).save(str(path))
+    result = _cli("convert", path, "--trust-code", "--input-size", str(F), "-o",
+                  tmp_path / "m.lstm")
+    assert result.returncode == 1 and "its forward takes 2 inputs (x, h)" in result.stderr, \
+        result.stderr
+    assert "--input-size" not in result.stderr and len(result.stderr.splitlines()) == 1
