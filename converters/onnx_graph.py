@@ -89,6 +89,8 @@ class State:
 # ---- the converter -----------------------------------------------------------------------
 
 _RECURRENT = ("LSTM", "GRU", "RNN")
+#: ops whose inputs after the first only choose positions
+_INDEXED = ("Gather", "GatherElements", "GatherND")
 
 #: Elementwise activation ops and the engine's name for them, with their attributes.
 _ACTIVATION_OPS = {
@@ -268,6 +270,7 @@ class OnnxGraphConverter:
                   "nn.LSTM/GRU/RNN as one node; the dynamo exporter unrolls nn.RNN), or "
                   "convert the PyTorch module itself with from_torch")
         self.sequence_sources = self._find_sequence_sources()
+        self._refuse_reordered_batches()
         self._load_constants()
         self._load_inputs()
         self._fold_constants()
@@ -439,9 +442,48 @@ class OnnxGraphConverter:
             node = producer.get(name)
             if node is None:
                 continue
-            inputs = node.input[:1] if node.op_type in _RECURRENT else node.input
+            # a recurrent node's other inputs are states and lengths; a Gather's indices
+            # only choose positions (pack_padded_sequence(enforce_sorted=False) gathers the
+            # batch in the order of a sort of the lengths)
+            inputs = node.input[:1] if node.op_type in _RECURRENT + _INDEXED else node.input
             stack.extend(i for i in inputs if i)
         return found
+
+    def _refuse_reordered_batches(self) -> None:
+        """torch exports pack_padded_sequence(enforce_sorted=False) as a sort (TopK) of the
+        lengths and a Gather of the sequence in that order, undone after the recurrent node;
+        the walker would stop at the sort with a bare 'TopK is not supported'."""
+        producer = {out: node for node in self.graph.node for out in node.output if out}
+        graph_inputs = {v.name for v in self.graph.input} - \
+            {i.name for i in self.graph.initializer}
+
+        def inputs_behind(name: str) -> set:
+            found, stack, seen = set(), [name], set()
+            while stack:
+                current = stack.pop()
+                if current in seen:
+                    continue
+                seen.add(current)
+                if current in graph_inputs:
+                    found.add(current)
+                node = producer.get(current)
+                if node is not None:
+                    stack.extend(i for i in node.input if i)
+            return found
+
+        for node in self.graph.node:
+            if node.op_type not in _INDEXED or len(node.input) < 2:
+                continue
+            if inputs_behind(node.input[0]) & self.sequence_sources:
+                behind = inputs_behind(node.input[1]) - self.sequence_sources
+                if behind:
+                    raise ConversionError(
+                        f"{self._where(node)}: reorders the sequence by indices computed from "
+                        f"graph input {sorted(behind)[0]!r}: torch exports "
+                        f"pack_padded_sequence(enforce_sorted=False) as a sort of the lengths "
+                        f"and this {node.op_type}. lstmlite takes sequence lengths in any order: "
+                        f"export with enforce_sorted=True (the graph then passes the lengths "
+                        f"to the recurrent node as they are)")
 
     def _const(self, node, index: int, what: str, optional: bool = False) -> Optional[np.ndarray]:
         value = self._get(node, index)

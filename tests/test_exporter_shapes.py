@@ -78,3 +78,54 @@ def test_exporter_shape_converts_and_matches_torch(cell, bidirectional, dynamo, 
     with torch.no_grad():
         expected = module(torch.from_numpy(X)).numpy()
     np.testing.assert_allclose(conversion.model.run(X), expected, atol=1e-5, rtol=1e-5)
+
+
+class Packed(torch.nn.Module):
+    """pack_padded_sequence -> LSTM -> pad_packed_sequence, batch first."""
+
+    def __init__(self, enforce_sorted: bool):
+        super().__init__()
+        self.rnn = torch.nn.LSTM(FEATURES, HIDDEN, batch_first=True)
+        self.enforce_sorted = enforce_sorted
+
+    def forward(self, x, lengths):
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+        packed = pack_padded_sequence(x, lengths, batch_first=True,
+                                      enforce_sorted=self.enforce_sorted)
+        y, _ = self.rnn(packed)
+        return pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])[0]
+
+
+def _export_packed(enforce_sorted: bool) -> bytes:
+    torch.manual_seed(0)
+    module = Packed(enforce_sorted).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.randn(3, 7, FEATURES), torch.tensor([7, 5, 2])),
+                          buffer, dynamo=False, input_names=["x", "lengths"],
+                          dynamic_axes={"x": {0: "b", 1: "t"}, "lengths": {0: "b"}})
+    return module, buffer.getvalue()
+
+
+def test_packed_sequences_convert_and_take_lengths_in_any_order():
+    from lstmlite.converters import run_signature
+    module, data = _export_packed(True)
+    conversion = convert_onnx(data, tolerance=1e-5)
+    X = np.random.default_rng(2).standard_normal((3, 9, FEATURES)).astype(np.float32)
+    lengths = np.array([4, 9, 6])                   # unsorted: torch needs enforce_sorted=False
+    ours = run_signature(conversion.model, conversion.signature, {"x": X, "lengths": lengths})
+    reference = Packed(False)
+    reference.load_state_dict(module.state_dict())
+    with torch.no_grad():
+        expected = reference.eval()(torch.from_numpy(X), torch.from_numpy(lengths)).numpy()
+    np.testing.assert_allclose(next(iter(ours.values())), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_packed_sequences_sorted_in_the_graph_are_refused_with_the_way_out():
+    from lstmlite import ConversionError
+    _, data = _export_packed(False)
+    with pytest.raises(ConversionError, match="reorders the sequence by indices computed from "
+                                              "graph input 'lengths'.*export with "
+                                              "enforce_sorted=True"):
+        convert_onnx(data)
