@@ -50,6 +50,8 @@ METADATA_KEY = "frontend"
 MAX_N_FFT = 4096
 MAX_MELS = 512
 MAX_SAMPLE_RATE = 192_000
+#: the larger factor of n_fft = N1 x N2 (see LogMel.__init__): its (2 N2)^2 DFT matrix is 8 MB
+MAX_FFT_FACTOR = 512
 
 _MEL_SCALES = ("slaney", "htk")
 _MEL_NORMS = ("slaney", None)
@@ -228,6 +230,11 @@ class LogMel:
         # strided views (a complex array's .real) allocate an iterator.
         n1 = _middle_divisor(self.n_fft)
         n2 = self.n_fft // n1
+        if n2 > MAX_FFT_FACTOR:
+            # a prime n_fft would make the second pass one (2 n_fft)^2 matrix: 536 MB at 4093
+            raise ModelError(f"front end: n_fft {self.n_fft} has no factors near its square "
+                             f"root (it splits as {n1} x {n2}); use a power of two or another "
+                             f"size whose larger factor is at most {MAX_FFT_FACTOR}")
         self._n1, self._n2 = n1, n2
         angle1 = 2 * math.pi * np.outer(np.arange(n1), np.arange(n1)) / n1
         # [Re; Im] of F1 A for real A: one (2 N1, N1) x (N1, N2) product

@@ -160,6 +160,8 @@ def test_config_round_trips_through_a_model_file(tmp_path, rng):
 @pytest.mark.parametrize("config,message", [
     ({"type": "log_mel", "n_fft": 1 << 20}, "n_fft must be from 2 to 4096"),
     ({"type": "log_mel", "n_fft": 512.0}, "n_fft must be an integer"),
+    ({"type": "log_mel", "n_fft": 4093, "n_mels": 40}, "n_fft 4093 has no factors near its "
+                                                       "square root"),
     ({"type": "log_mel", "win_length": 1024}, "win_length must be from 1 to 512"),
     ({"type": "log_mel", "fmax": 9000}, "fmax"),
     ({"type": "log_mel", "fmin": float("nan")}, "fmin must be finite"),
