@@ -24,7 +24,8 @@ def bundled_model_path() -> str:
 
 def build_demo_model(seed: int = 2026) -> Model:
     """Seeded random weights of the shape a 40-band keyword spotter has; the same model on
-    every machine. (A trained model replaces it in the examples later.)"""
+    every machine, for benchmarks and tests (the trained keyword spotter is
+    lstmlite.examples.path("kws"))."""
     rng = np.random.default_rng(seed)
 
     def weights(*shape):
@@ -59,12 +60,15 @@ def run_keyword_demo(model_path: Optional[str] = None, wav_path: Optional[str] =
         f"{model.output_size} outputs")
     if model.metadata.get("task"):
         out(f"  {model.metadata['task']}")
+    front = None
     if "frontend" in model.metadata:
         from .features import LogMel
-        out(f"  front end: {LogMel.from_model(model)}")
+        front = LogMel.from_model(model)
+        out(f"  front end: {front}")
     out(f"audio: {wav_path}, streamed in 10 ms chunks as from a microphone")
     if wav_path == examples.path("kws-sentence.wav"):
-        words = json.loads(open(examples.path("kws-sentence.json"), encoding="utf-8").read())
+        with open(examples.path("kws-sentence.json"), encoding="utf-8") as handle:
+            words = json.load(handle)
         out("  spoken: " + ", ".join(f"{w['word']} ({w['start']:.2f}-{w['end']:.2f} s)"
                                     for w in words["words"]))
     out("detections (seconds at the frame that decided, label, smoothed posterior):")
@@ -78,8 +82,6 @@ def run_keyword_demo(model_path: Optional[str] = None, wav_path: Optional[str] =
     if bundled:
         quiet = run_file(load(examples.path("kws-int8")), wav_path, out=lambda line: None)
         timings.append(f"int8 model {quiet['model_us']:.1f} us ({quiet['lines']} detections)")
-    frame_us = 1e6 * model.metadata["frontend"]["hop_length"] / \
-        model.metadata["frontend"]["sample_rate"] if "frontend" in model.metadata else None
     out(f"per frame: {', '.join(timings)}"
-        + (f"; a frame is {frame_us / 1000:g} ms of audio" if frame_us else ""))
+        + (f"; a frame is {front.frame_seconds * 1000:g} ms of audio" if front else ""))
     return summary
