@@ -56,7 +56,10 @@ class ShapeVec:
 class Axis:
     """An axis of a Seq. kind "seq": a time-or-batch axis of the graph's sequence input
     (label names it; which of the two it is gets bound by the first recurrent node); "unit":
-    an axis of size 1; "feat": part of the feature vector, flat index += i * stride."""
+    an axis of size 1; "feat": part of the feature vector, flat index += i * stride;
+    "merged": the time and batch axes flattened into one (label: theirs joined by MERGE), as
+    Keras' Dense over a sequence does (Reshape to (-1, F), MatMul, Reshape back): only
+    position-wise ops may see it, and a Reshape must split it again."""
     kind: str
     label: str = ""
     size: Optional[int] = None
@@ -89,6 +92,8 @@ class State:
 # ---- the converter -----------------------------------------------------------------------
 
 _RECURRENT = ("LSTM", "GRU", "RNN")
+#: joins the labels of the axes a "merged" axis holds
+MERGE = "*"
 #: ops whose inputs after the first only choose positions
 _INDEXED = ("Gather", "GatherElements", "GatherND")
 
@@ -248,8 +253,8 @@ class OnnxGraphConverter:
             ops = sorted({n.op_type for n in body.node}) if body is not None else []
             return (f"{self.source}: the recurrence is the {loop.op_type} node {loop.name!r}, "
                     f"a loop over the time steps whose body computes the cell "
-                    f"({', '.join(ops) or 'no ops'}); tf2onnx writes Keras GRU, SimpleRNN and "
-                    f"masked layers this way. lstmlite converts LSTM/GRU/RNN nodes and does not "
+                    f"({', '.join(ops) or 'no ops'}); tf2onnx writes the Keras layers it cannot "
+                    f"map onto an ONNX op this way (GRU, SimpleRNN, masked or bias-free LSTM). lstmlite converts LSTM/GRU/RNN nodes and does not "
                     f"map loop bodies onto cells; export the cell as an ONNX LSTM/GRU/RNN op "
                     f"(torch.onnx.export(..., dynamo=False) keeps nn.LSTM/GRU/RNN as one node)")
         return None
@@ -556,6 +561,10 @@ class OnnxGraphConverter:
         if not isinstance(X, Seq):
             raise ConversionError(f"{where}: input X must be the sequence, got "
                                   f"{type(X).__name__}")
+        if any(a.kind == "merged" for a in X.axes):
+            raise ConversionError(f"{where}: input X has its time and batch axes flattened "
+                                  f"into one ({_show_axes(X.axes)}); a recurrent node needs "
+                                  f"them apart")
         if X.last_step:
             raise ConversionError(f"{where}: input X is a single (last) time step; a "
                                   f"recurrent node after the last-step selection is not "
@@ -614,6 +623,8 @@ class OnnxGraphConverter:
     def _axis_dim(self, axis: Axis):
         if axis.kind == "unit":
             return 1
+        if axis.kind == "merged":
+            return Sym(axis.label)
         size = self.static_sizes.get(axis.label)
         return size if size is not None else Sym(axis.label)
 
@@ -1098,7 +1109,14 @@ class OnnxGraphConverter:
                     axis = value.axes[i]
                     d = Sym(axis.label) if axis.kind == "seq" else (axis.size or 1)
                 resolved.append(d)
-            return [self._reshape_seq(node, value, resolved)]
+            reshaped = self._reshape_seq(node, value, resolved)
+            if self._can_merge(node, value) and \
+                    _is_full_features(value.axes[-1], value) and \
+                    _is_full_features(reshaped.axes[-1], reshaped):
+                # only the time, batch and unit axes moved: an activation after this reshape
+                # may still fold into the layer before it (Keras' Dense over a sequence)
+                self.chain[-1]["output"] = node.output[0]
+            return [reshaped]
         if isinstance(value, State):
             return [self._reshape_state(node, value, target)]
         if isinstance(value, ShapeVec) and len(target) == 1 and target[0] in (-1, len(value.dims)):
@@ -1128,6 +1146,12 @@ class OnnxGraphConverter:
         feature axes may merge (when contiguous in the flat feature order) and split; unit
         axes come and go."""
         where = self._where(node)
+        if seq.axes and seq.axes[0].kind == "merged" and not (
+                target and isinstance(target[0], Sym) and target[0].label == seq.axes[0].label):
+            return self._reshape_split(node, seq, target)
+        merged = self._reshape_merge(node, seq, target)
+        if merged is not None:
+            return merged
         kept = self._reshape_keeping_unit_time(node, seq, target)
         if kept is not None:
             return kept
@@ -1142,7 +1166,7 @@ class OnnxGraphConverter:
         i = j = 0
         groups = []   # (input axes, target dims): one time/batch axis, or a run of features
         while i < len(inputs) or j < len(kept_target):
-            if i < len(inputs) and inputs[i].kind == "seq":
+            if i < len(inputs) and inputs[i].kind in ("seq", "merged"):
                 axis = inputs[i]
                 if j >= len(kept_target):
                     raise fail
@@ -1206,7 +1230,7 @@ class OnnxGraphConverter:
             raise fail
         new_axes = []
         for axes, dims in groups:
-            if axes[0].kind == "seq":
+            if axes[0].kind in ("seq", "merged"):
                 new_axes.append(axes[0])
                 continue
             for a, b in zip(axes, axes[1:]):
@@ -1230,6 +1254,41 @@ class OnnxGraphConverter:
             else:
                 final.append(next(it))
         return Seq(base.depth, tuple(final), base.last_step)
+
+    def _reshape_merge(self, node, seq: Seq, target: List[Any]) -> Optional[Seq]:
+        """(time, batch, features...) to (-1, features...): the sequence axes become one
+        "merged" axis (Keras' Dense over a sequence, as tf2onnx writes it). None when the
+        target is not that."""
+        lead = 0
+        while lead < len(seq.axes) and seq.axes[lead].kind in ("seq", "unit"):
+            lead += 1
+        sequence = [a for a in seq.axes[:lead] if a.kind == "seq"]
+        if len(sequence) < 2 or not target or not (isinstance(target[0], int) and
+                                                   target[0] == -1):
+            return None
+        if any(a.kind in ("seq", "merged") for a in seq.axes[lead:]) or \
+                any(isinstance(d, int) and d == -1 for d in target[1:]):
+            return None
+        merged = Axis("merged", label=MERGE.join(a.label for a in sequence))
+        features = Seq(seq.depth, (merged,) + seq.axes[lead:], seq.last_step)
+        return self._reshape_seq(node, features, [Sym(merged.label)] + list(target[1:]))
+
+    def _reshape_split(self, node, seq: Seq, target: List[Any]) -> Seq:
+        """A merged (time, batch) axis back into its axes: the target starts with each of
+        them in order (as Shape of the sequence before the merge gives them)."""
+        merged = seq.axes[0]
+        labels = merged.label.split(MERGE)
+        restored = tuple(Axis("seq", label=label) for label in labels)
+        for label, d in zip(labels, target):
+            static = self.static_sizes.get(label)
+            if not (isinstance(d, Sym) and d.label == label or
+                    isinstance(d, int) and static is not None and d == static):
+                raise ConversionError(
+                    f"{self._where(node)}: reshapes {_show_axes(seq.axes)}, whose first axis "
+                    f"is the time and batch axes flattened together, to {_show(target)}; "
+                    f"lstmlite follows that only when the reshape restores them as they were")
+        return self._reshape_seq(node, Seq(seq.depth, restored + seq.axes[1:], seq.last_step),
+                                 target)
 
     def _reshape_keeping_unit_time(self, node, seq: Seq, target: List[Any]) -> Optional[Seq]:
         """A graph traced on a one-frame (and one-sequence) example bakes T = 1 (and B = 1)
@@ -1494,6 +1553,11 @@ class OnnxGraphConverter:
                         f"output, after its last layer")
                 axes = []
                 for axis in value.axes:
+                    if axis.kind == "merged":
+                        raise ConversionError(
+                            f"{self.source}: graph output {name!r} has its time and batch "
+                            f"axes flattened into one ({axis.label}); lstmlite's outputs keep "
+                            f"them apart (reshape back before the output)")
                     if axis.kind == "seq":
                         role = self.binding.get(axis.label)
                         if role is None:
@@ -1556,6 +1620,8 @@ def _show_axes(axes) -> str:
     parts = []
     for a in axes:
         if a.kind == "seq":
+            parts.append(a.label)
+        elif a.kind == "merged":
             parts.append(a.label)
         elif a.kind == "unit":
             parts.append("1")
