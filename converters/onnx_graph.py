@@ -78,6 +78,17 @@ class Seq:
 
 
 @dataclass
+class Half:
+    """One direction of a bidirectional layer's output, cut out of its direction axis by a
+    Slice (as tf2onnx writes Keras' Bidirectional): `seq` with that axis as a unit axis. Only
+    Squeeze, Transpose, and the Concat (merge_mode="concat") or Add ("sum") of the two halves
+    may use it."""
+    seq: Seq
+    direction: int              # 0 forward, 1 reverse
+    hidden: int
+
+
+@dataclass
 class State:
     recipe: list
     shape: Tuple[Any, ...]      # ints and Sym
@@ -110,7 +121,7 @@ _DEFAULTS = {"LeakyRelu": {"alpha": 0.01}, "HardSigmoid": {"alpha": 0.2, "beta":
 SUPPORTED_OPS = sorted(set(_RECURRENT) | set(_ACTIVATION_OPS) | {
     "Softmax", "LogSoftmax", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "Transpose",
     "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Identity", "Cast", "Dropout", "Gather",
-    "Slice", "Concat", "Shape", "ConstantOfShape", "Expand", "Constant"})
+    "Slice", "Concat", "Shape", "ConstantOfShape", "Expand", "Constant", "ReduceProd"})
 
 # Slice ends at or beyond this mean "to the end": torch writes INT64_MAX, tf2onnx INT32_MAX
 _BIG = 2 ** 31 - 1
@@ -540,7 +551,9 @@ class OnnxGraphConverter:
 
     def _kind_error(self, node, value) -> ConversionError:
         kind = {Seq: "the sequence", State: "a state or length input", ShapeVec: "a shape",
-                Const: "a constant"}.get(type(value), type(value).__name__)
+                Const: "a constant", Half: "one direction of a bidirectional layer (lstmlite "
+                "follows the two directions concatenated or summed)"}.get(
+            type(value), type(value).__name__)
         return ConversionError(f"{self._where(node)}: lstmlite cannot apply {node.op_type} "
                                f"to {kind} here")
 
@@ -848,6 +861,8 @@ class OnnxGraphConverter:
         self._attributes(node, ())
         a, b = self._get(node, 0), self._get(node, 1)
         op = node.op_type
+        if isinstance(a, Half) and isinstance(b, Half) and op == "Add":
+            return [self._join_halves(node, a, b, "adds")]
         if isinstance(a, ShapeVec) or isinstance(b, ShapeVec):
             return [self._shape_arith(node, a, b)]
         seq_first = not isinstance(a, Const)
@@ -991,6 +1006,9 @@ class OnnxGraphConverter:
         perm = list(attrs.get("perm", range(rank - 1, -1, -1)))
         if isinstance(value, Seq):
             return [replace(value, axes=tuple(value.axes[p] for p in perm))]
+        if isinstance(value, Half):
+            return [replace(value, seq=replace(value.seq,
+                                               axes=tuple(value.seq.axes[p] for p in perm)))]
         if isinstance(value, State):
             return [State(["transpose", perm, value.recipe],
                           tuple(value.shape[p] for p in perm), value.dtype)]
@@ -999,6 +1017,8 @@ class OnnxGraphConverter:
     def _rank(self, node, value) -> int:
         if isinstance(value, Seq):
             return len(value.axes)
+        if isinstance(value, Half):
+            return len(value.seq.axes)
         if isinstance(value, State):
             return len(value.shape)
         if isinstance(value, ShapeVec):
@@ -1012,6 +1032,13 @@ class OnnxGraphConverter:
         axes = self._axes_input(node, attrs, rank)
         if isinstance(value, ShapeVec):
             return [ShapeVec(value.dims, scalar=True)]
+        if isinstance(value, Half):
+            units = [i for i, a in enumerate(value.seq.axes) if a.kind == "unit"]
+            if axes is None or not set(axes) <= set(units):
+                raise ConversionError(f"{self._where(node)}: squeezes an axis of one direction "
+                                      f"of a bidirectional layer that is not of size 1")
+            kept = tuple(a for i, a in enumerate(value.seq.axes) if i not in axes)
+            return [replace(value, seq=replace(value.seq, axes=kept))]
         if isinstance(value, Seq):
             if axes is None:
                 axes = [i for i, a in enumerate(value.axes) if a.is_unit]
@@ -1263,13 +1290,15 @@ class OnnxGraphConverter:
         while lead < len(seq.axes) and seq.axes[lead].kind in ("seq", "unit"):
             lead += 1
         sequence = [a for a in seq.axes[:lead] if a.kind == "seq"]
-        if len(sequence) < 2 or not target or not (isinstance(target[0], int) and
-                                                   target[0] == -1):
+        label = MERGE.join(a.label for a in sequence)
+        if len(sequence) < 2 or not target or not (
+                isinstance(target[0], int) and target[0] == -1 or
+                isinstance(target[0], Sym) and target[0].label == label):
             return None
         if any(a.kind in ("seq", "merged") for a in seq.axes[lead:]) or \
                 any(isinstance(d, int) and d == -1 for d in target[1:]):
             return None
-        merged = Axis("merged", label=MERGE.join(a.label for a in sequence))
+        merged = Axis("merged", label=label)
         features = Seq(seq.depth, (merged,) + seq.axes[lead:], seq.last_step)
         return self._reshape_seq(node, features, [Sym(merged.label)] + list(target[1:]))
 
@@ -1422,6 +1451,9 @@ class OnnxGraphConverter:
                     shape[axis] = len(range(*slice(start, stop, step).indices(shape[axis])))
             return [State(recipe, tuple(shape), value.dtype)]
         if isinstance(value, Seq):
+            half = self._direction_half(value, params)
+            if half is not None:
+                return [half]
             for axis, start, end, step in params:
                 target = value.axes[axis]
                 whole = start == 0 and end >= _BIG and step == 1
@@ -1442,12 +1474,59 @@ class OnnxGraphConverter:
             return [value]
         raise self._kind_error(node, value)
 
+    def _direction_half(self, seq: Seq, params) -> Optional[Half]:
+        """A Slice that keeps one index of a bidirectional layer's direction axis (size 2,
+        stride = hidden), or None."""
+        if len(params) != 1 or seq.depth == 0 or seq.depth != len(self.chain):
+            return None
+        (axis, start, end, step), = params
+        target = seq.axes[axis]
+        layer = self.chain[-1].get("layer")
+        if layer is None or getattr(layer, "num_directions", 1) != 2 or step != 1 or \
+                target.kind != "feat" or target.size != 2 or target.stride != layer.h_size:
+            return None
+        start = start + 2 if start < 0 else start
+        if start not in (0, 1) or min(end, 2) != start + 1:
+            return None
+        axes = seq.axes[:axis] + (Axis("unit"),) + seq.axes[axis + 1:]
+        return Half(Seq(seq.depth, axes, seq.last_step), start, layer.h_size)
+
+    def _join_halves(self, node, first: Half, second: Half, how: str) -> Seq:
+        """The forward and reverse halves back together: concatenated (lstmlite's own
+        bidirectional output) or summed (a Dense [I | I] after the layer)."""
+        where = self._where(node)
+        if (first.direction, second.direction) != (0, 1) or first.seq != second.seq:
+            raise ConversionError(f"{where}: {how} the two directions of a bidirectional layer "
+                                  f"other than forward then reverse, on the same axes")
+        seq = first.seq
+        if not _is_full_features(seq.axes[-1], seq) or seq.axes[-1].size != first.hidden:
+            raise ConversionError(f"{where}: {how} the directions of a bidirectional layer "
+                                  f"before its features are the last axis")
+        full = Seq(seq.depth, seq.axes[:-1] + (Axis("feat", size=2 * first.hidden),),
+                   seq.last_step)
+        if how == "concatenates":
+            return full
+        hidden = first.hidden
+        identity = np.eye(hidden, dtype=np.float32)
+        depth = self._append(node, full, {"dense": np.concatenate([identity, identity], axis=1),
+                                          "bias": None, "activation": "Identity"})
+        self.notes.append(f"node {node.name or node.output[0]!r} sums the two directions of a "
+                          f"bidirectional layer: a Dense layer [I | I] after it")
+        return Seq(depth, seq.axes[:-1] + (Axis("feat", size=hidden),), seq.last_step)
+
     def _op_Concat(self, node):
         attrs = self._attributes(node, ("axis",))
         values = [self._get(node, k) for k in range(len(node.input))]
         if len(values) == 1:
             # a Concat of one input is the identity (darts' export wrapper writes one)
             return [values[0]]
+        if len(values) == 2 and all(isinstance(v, Half) for v in values):
+            axis = attrs["axis"]
+            if axis not in (-1, len(values[0].seq.axes) - 1):
+                raise ConversionError(f"{self._where(node)}: concatenates the two directions "
+                                      f"of a bidirectional layer along axis {axis}, not the "
+                                      f"features")
+            return [self._join_halves(node, values[0], values[1], "concatenates")]
         if all(isinstance(v, (ShapeVec, Const)) for v in values):
             dims = []
             for v in values:
@@ -1471,6 +1550,30 @@ class OnnxGraphConverter:
                               f"values")
 
     # ---- shapes -------------------------------------------------------------------------------
+
+    def _op_ReduceProd(self, node):
+        """The product of shape entries (Keras' Dense over a sequence computes batch x time
+        so): the sequence axes multiply into one symbol, as a merged axis is labelled."""
+        attrs = self._attributes(node, ("axes", "keepdims", "noop_with_empty_axes"))
+        value = self._get(node, 0)
+        if not isinstance(value, ShapeVec) or value.scalar:
+            raise self._kind_error(node, value)
+        axes = attrs.get("axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = [int(a) for a in np.asarray(self._const(node, 1, "axes")).ravel()]
+        if axes not in (None, [0], [-1]):
+            raise ConversionError(f"{self._where(node)}: reduces a shape along axes {axes}")
+        number, symbols = 1, []
+        for d in value.dims:
+            if isinstance(d, Sym):
+                symbols.append(d.label)
+            else:
+                number *= int(d)
+        if symbols and number != 1:
+            raise ConversionError(f"{self._where(node)}: multiplies the time or batch size by "
+                                  f"{number}; lstmlite keeps those axes whole")
+        product = Sym(MERGE.join(symbols)) if symbols else number
+        return [ShapeVec((product,), scalar=not attrs.get("keepdims", 1))]
 
     def _op_Shape(self, node):
         attrs = self._attributes(node, ("start", "end"))
