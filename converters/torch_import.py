@@ -633,6 +633,11 @@ class TorchProgramConverter:
                 shape = [a.value for a in args[1]]
                 kept = [d for d in shape if d != 1]
                 width = self._width(seq)
+                one_feature = width == 1 and "F" in real
+                if one_feature:
+                    # a single feature is a unit axis too (darts views its one-target
+                    # predictions as (batch, time, 1, 1)); it comes back as the last unit
+                    real = [a for a in real if a != "F"]
                 sizes = [width if a == "F" else self.sizes[a] for a in real]
                 if len(kept) != len(real) or shape.count(-1) > 1 or \
                         any(d not in (-1, size) for d, size in zip(kept, sizes)):
@@ -641,6 +646,11 @@ class TorchProgramConverter:
                                           f"changes more than unit axes")
                 it = iter(real)
                 axes = ["1" if d == 1 else next(it) for d in shape]
+                if one_feature:
+                    if "1" not in axes:
+                        raise self.fail(node, f"{name} to {shape} drops the feature axis")
+                    last_unit = len(axes) - 1 - axes[::-1].index("1")
+                    axes[last_unit] = "F"
         return Seq(seq.depth, tuple(axes), seq.last_step)
 
     def _getitem(self, node, args):

@@ -72,6 +72,70 @@ class Recurrent(nn.Module):
         return y
 
 
+class DartsRNN(nn.Module):
+    """darts' RNNModel module (_RNNModule): an RNN over the input chunk, a Linear "V" at
+    every step, the predictions viewed as (batch, time, target_size, nr_params)."""
+
+    def __init__(self, cell="LSTM", layers=2, target_size=1, nr_params=1):
+        super().__init__()
+        self.rnn = getattr(nn, cell)(FEATURES, HIDDEN, layers, batch_first=True)
+        self.V = nn.Linear(HIDDEN, target_size * nr_params)
+        self.target_size, self.nr_params = target_size, nr_params
+
+    def forward(self, x):
+        batch_size, out_len = x.size(0), x.size(1)
+        out, _ = self.rnn(x)
+        return self.V(out).view(batch_size, out_len, self.target_size, self.nr_params)
+
+
+class DartsBlockRNN(nn.Module):
+    """darts' BlockRNNModel module (_BlockRNNModule): an RNN, the last layer's final hidden
+    state, fully connected layers to output_chunk_length x target x params, viewed."""
+
+    def __init__(self, cell="GRU", layers=2, out_len=3, hidden_fc_sizes=(8,)):
+        super().__init__()
+        self.cell = cell
+        self.rnn = getattr(nn, cell)(FEATURES, HIDDEN, layers, batch_first=True)
+        sizes = [HIDDEN, *hidden_fc_sizes, out_len]
+        self.fc = nn.Sequential(*[nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])])
+        self.out_len = out_len
+
+    def forward(self, x):
+        _, hidden = self.rnn(x)
+        if self.cell == "LSTM":
+            hidden = hidden[0]
+        predictions = self.fc(hidden[-1, :, :])
+        return predictions.view(x.size(0), self.out_len, 1, 1)
+
+
+class NeuralForecastRNN(nn.Module):
+    """neuralforecast's LSTM/GRU/RNN with horizon h = 1: an encoder RNN, its last h steps,
+    an MLP decoder (Linear, ReLU, Linear) at each of them."""
+
+    def __init__(self, cell="LSTM", layers=2, decoder_hidden=12):
+        super().__init__()
+        self.hist_encoder = getattr(nn, cell)(FEATURES, HIDDEN, layers, batch_first=True)
+        self.mlp_decoder = nn.Sequential(nn.Linear(HIDDEN, decoder_hidden), nn.ReLU(),
+                                         nn.Linear(decoder_hidden, 1))
+        self.h = 1
+
+    def forward(self, x):
+        hidden_state, _ = self.hist_encoder(x)
+        hidden_state = hidden_state[:, -self.h:]
+        return self.mlp_decoder(hidden_state)[:, -self.h:]
+
+
+#: zoo entries built from a module class of their own (forecasting libraries' patterns,
+#: with torch alone) instead of Recurrent
+MODULES = {
+    "darts_rnnmodel_lstm": (DartsRNN, dict(cell="LSTM")),
+    "darts_rnnmodel_gru_params": (DartsRNN, dict(cell="GRU", target_size=2, nr_params=3)),
+    "darts_blockrnn_gru": (DartsBlockRNN, dict(cell="GRU")),
+    "darts_blockrnn_lstm": (DartsBlockRNN, dict(cell="LSTM", hidden_fc_sizes=())),
+    "neuralforecast_lstm": (NeuralForecastRNN, dict(cell="LSTM")),
+    "neuralforecast_gru": (NeuralForecastRNN, dict(cell="GRU")),
+}
+
 ZOO: Dict[str, dict] = {
     "lstm_batch_first": dict(cell="LSTM"),
     "lstm_time_major": dict(cell="LSTM", batch_first=False),
@@ -96,12 +160,16 @@ ZOO: Dict[str, dict] = {
                                    last="index", head=True),
     "lstm_no_bias": dict(cell="LSTM", bias=False, head=True),
 }
+ZOO.update({name: {"module": name} for name in MODULES})
 
 
 def build(name: str, seed: int = 0) -> Tuple[nn.Module, tuple, list, list]:
     """The module (eval mode), example inputs, input names and output names."""
     spec = ZOO[name]
     torch.manual_seed(seed)
+    if "module" in spec:
+        cls, kwargs = MODULES[name]
+        return cls(**kwargs).eval(), (torch.randn(2, 5, FEATURES),), ["x"], ["y"]
     module = Recurrent(**spec).eval()
     batch_first = spec.get("batch_first", True)
     x = torch.randn(2, 5, FEATURES) if batch_first else torch.randn(5, 2, FEATURES)
