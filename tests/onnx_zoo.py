@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Callable, Dict, Tuple
+from typing import Dict, Tuple
 
 import torch
 from torch import nn
