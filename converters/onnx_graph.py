@@ -225,6 +225,9 @@ class OnnxGraphConverter:
         self.notes: List[str] = []
         self.consumers: Dict[str, int] = {}
         self.graph_outputs = {o.name for o in self.graph.output}
+        self.producer = {out: node for node in self.graph.node for out in node.output if out}
+        self.graph_inputs = {v.name for v in self.graph.input} - \
+            {i.name for i in self.graph.initializer}
         for node in self.graph.node:
             for name in node.input:
                 if name:
@@ -438,60 +441,44 @@ class OnnxGraphConverter:
         self.values[name] = value
         return value
 
-    def _find_sequence_sources(self) -> set:
-        """The graph inputs that reach input X of a recurrent node (through any ops, but not
-        through the other inputs of recurrent nodes): the sequence. Every other graph input
-        is a state or length input."""
-        producer = {out: node for node in self.graph.node for out in node.output if out}
-        graph_inputs = {v.name for v in self.graph.input} - \
-            {i.name for i in self.graph.initializer}
-        found, seen = set(), set()
-        stack = [node.input[0] for node in self.graph.node
-                 if node.op_type in _RECURRENT and node.input and node.input[0]]
+    def _graph_inputs_behind(self, names, side_inputs: bool = True) -> set:
+        """The graph inputs that values `names` are computed from. side_inputs=False does not
+        follow a recurrent node's inputs after X (states, lengths) nor a Gather's indices
+        (they only choose positions)."""
+        found, seen, stack = set(), set(), [n for n in names if n]
         while stack:
             name = stack.pop()
             if name in seen:
                 continue
             seen.add(name)
-            if name in graph_inputs:
+            if name in self.graph_inputs:
                 found.add(name)
-            node = producer.get(name)
+            node = self.producer.get(name)
             if node is None:
                 continue
-            # a recurrent node's other inputs are states and lengths; a Gather's indices
-            # only choose positions (pack_padded_sequence(enforce_sorted=False) gathers the
-            # batch in the order of a sort of the lengths)
-            inputs = node.input[:1] if node.op_type in _RECURRENT + _INDEXED else node.input
+            inputs = node.input if side_inputs or \
+                node.op_type not in _RECURRENT + _INDEXED else node.input[:1]
             stack.extend(i for i in inputs if i)
         return found
+
+    def _find_sequence_sources(self) -> set:
+        """The graph inputs that reach input X of a recurrent node, but not through the
+        side inputs of recurrent nodes or Gathers (pack_padded_sequence(enforce_sorted=False)
+        gathers the batch in the order of a sort of the lengths): the sequence. Every other
+        graph input is a state or length input."""
+        return self._graph_inputs_behind(
+            [node.input[0] for node in self.graph.node if node.op_type in _RECURRENT and
+             node.input], side_inputs=False)
 
     def _refuse_reordered_batches(self) -> None:
         """torch exports pack_padded_sequence(enforce_sorted=False) as a sort (TopK) of the
         lengths and a Gather of the sequence in that order, undone after the recurrent node;
         the walker would stop at the sort with a bare 'TopK is not supported'."""
-        producer = {out: node for node in self.graph.node for out in node.output if out}
-        graph_inputs = {v.name for v in self.graph.input} - \
-            {i.name for i in self.graph.initializer}
-
-        def inputs_behind(name: str) -> set:
-            found, stack, seen = set(), [name], set()
-            while stack:
-                current = stack.pop()
-                if current in seen:
-                    continue
-                seen.add(current)
-                if current in graph_inputs:
-                    found.add(current)
-                node = producer.get(current)
-                if node is not None:
-                    stack.extend(i for i in node.input if i)
-            return found
-
         for node in self.graph.node:
             if node.op_type not in _INDEXED or len(node.input) < 2:
                 continue
-            if inputs_behind(node.input[0]) & self.sequence_sources:
-                behind = inputs_behind(node.input[1]) - self.sequence_sources
+            if self._graph_inputs_behind([node.input[0]]) & self.sequence_sources:
+                behind = self._graph_inputs_behind([node.input[1]]) - self.sequence_sources
                 if behind:
                     raise ConversionError(
                         f"{self._where(node)}: reorders the sequence by indices computed from "
@@ -1561,7 +1548,9 @@ class OnnxGraphConverter:
         axes = attrs.get("axes")
         if axes is None and len(node.input) > 1 and node.input[1]:
             axes = [int(a) for a in np.asarray(self._const(node, 1, "axes")).ravel()]
-        if axes not in (None, [0], [-1]):
+        if not axes and attrs.get("noop_with_empty_axes", 0):
+            return [value]  # no axes and noop_with_empty_axes: the identity
+        if axes not in (None, [], [0], [-1]):
             raise ConversionError(f"{self._where(node)}: reduces a shape along axes {axes}")
         number, symbols = 1, []
         for d in value.dims:

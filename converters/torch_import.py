@@ -1194,7 +1194,7 @@ def _torch_reference(built, state, layers, head):
     reference for verification (torch's kernels, not lstmlite's)."""
     torch = _torch()
     modules = []
-    for kind, prefix, group in layers:
+    for kind, _, group in layers:
         if kind == "linear":
             module = torch.nn.Linear(*group["weight"].shape[::-1], bias="bias" in group)
             module.load_state_dict({k: torch.from_numpy(v) for k, v in group.items()})

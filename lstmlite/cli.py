@@ -239,7 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "models with labels; a summary on stderr.")
     run.add_argument("model", help="a .lstm file")
     run.add_argument("input", nargs="?", help="a .wav, .npy (steps, features) or .csv file")
-    run.add_argument("-o", "--output", help="write the per-step outputs to this .npy or .csv")
+    run.add_argument("-o", "--output",
+                     help="write the per-step outputs to this .npy or .csv (written whole at "
+                          "the end; with --stdin a .csv that follows the stream, a row per "
+                          "step as it comes, so it holds the steps before any error)")
     run.add_argument("--stdin", action="store_true",
                      help="read standard input until it ends: raw 16-bit little-endian mono "
                           "PCM at the front end's rate (e.g. arecord -f S16_LE -r 16000 -c 1 "

@@ -62,7 +62,7 @@ class Detector:
         self.smoothing_seconds = float(smoothing_seconds)
         self.threshold = float(threshold)
         self.refractory_seconds = float(refractory_seconds)
-        self.ignore = [name for name in ignore]
+        self.ignore = list(ignore)
         self.window = max(1, round(smoothing_seconds / frame_seconds))
         self.refractory_frames = round(refractory_seconds / frame_seconds)
         if self.window > MAX_WINDOW_FRAMES or self.refractory_frames > MAX_WINDOW_FRAMES:

@@ -1,13 +1,16 @@
 """Model: an ordered list of layers, run one step at a time (Stream) or over whole sequences."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import _core
 from .errors import InputTypeError, ModelError, ShapeError, StreamingError
 from .layers import Layer
+
+if TYPE_CHECKING:  # stream.py imports this module
+    from .stream import Stream
 
 
 def as_float32_input(value: Any, what: str) -> np.ndarray:

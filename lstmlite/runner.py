@@ -126,19 +126,31 @@ def _csv_row(line: str, where: str, features: int) -> Optional[np.ndarray]:
         raise RunError(f"{where}: expected {features} numbers, got {line[:80]!r}") from None
 
 
-def _parse_csv(text: TextIO, path: str, features: int) -> np.ndarray:
-    rows: List[np.ndarray] = []
+def _csv_rows(text: TextIO, where: str, features: int) -> Iterator[np.ndarray]:
+    """The float32 rows of CSV text, as they arrive: a first line of names is a header,
+    blank lines are skipped; a row of the wrong width, words, NaN or infinity, or bytes that
+    are not UTF-8 raise RunError naming `where` and the line."""
     try:
         for number, line in enumerate(text, 1):
             if number == 1 and line.strip() and not _looks_numeric(line):
                 continue  # a header of channel names
-            row = _csv_row(line, f"{path}: line {number}", features)
-            if row is not None:
-                rows.append(row)
-                if len(rows) * features > MAX_INPUT_VALUES:
-                    raise RunError(f"{path}: more values than this reader accepts")
+            row = _csv_row(line, f"{where}: line {number}", features)
+            if row is None:
+                continue
+            if not np.isfinite(row).all():
+                raise RunError(f"{where}: line {number} holds NaN or infinity")
+            yield row
     except UnicodeDecodeError:
-        raise RunError(f"{path}: not UTF-8 text") from None
+        raise RunError(f"{where}: not UTF-8 text (a model without a front end reads CSV "
+                       f"rows)") from None
+
+
+def _parse_csv(text: TextIO, path: str, features: int) -> np.ndarray:
+    rows: List[np.ndarray] = []
+    for row in _csv_rows(text, path, features):
+        rows.append(row)
+        if len(rows) * features > MAX_INPUT_VALUES:
+            raise RunError(f"{path}: more values than this reader accepts")
     return np.array(rows, dtype=np.float32).reshape(len(rows), features)
 
 
@@ -150,13 +162,25 @@ def _looks_numeric(line: str) -> bool:
         return False
 
 
+def _labels(model) -> Optional[List[str]]:
+    """The model's class names when its metadata has one per output, else None."""
+    labels = model.metadata.get("labels")
+    return labels if isinstance(labels, list) and len(labels) == model.output_size else None
+
+
+def _step_seconds(model) -> Optional[float]:
+    """Seconds per step of a model without a front end (metadata "step_seconds"), or None."""
+    seconds = model.metadata.get("step_seconds")
+    valid = isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and \
+        0 < seconds < float("inf")
+    return float(seconds) if valid else None
+
+
 class Reporter:
     """Turns per-step outputs into the printed lines (see the module docstring)."""
 
     def __init__(self, model, step_seconds: Optional[float], out: Callable[[str], None]):
-        self.labels = model.metadata.get("labels")
-        if not (isinstance(self.labels, list) and len(self.labels) == model.output_size):
-            self.labels = None
+        self.labels = _labels(model)
         self.detector = None
         if self.labels is not None and "detection" in model.metadata:
             self.detector = Detector.from_model(model, step_seconds or 1.0)
@@ -213,10 +237,7 @@ class Progress:
 
 def _csv_header(model) -> str:
     """The output CSV's first line: the labels, or output_0, output_1, ..."""
-    labels = model.metadata.get("labels")
-    if isinstance(labels, list) and len(labels) == model.output_size:
-        return ",".join(str(label) for label in labels)
-    return ",".join(f"output_{i}" for i in range(model.output_size))
+    return ",".join(_labels(model) or [f"output_{i}" for i in range(model.output_size)])
 
 
 def _save_outputs(path: str, outputs: np.ndarray, header: str) -> None:
@@ -281,9 +302,7 @@ def run_file(model, input_path: str, output: Optional[str] = None,
                        front_end_us=front_time / max(done, 1) * 1e6)
     else:
         rows = read_rows(input_path, model.input_size)
-        step_seconds = model.metadata.get("step_seconds")
-        if not isinstance(step_seconds, (int, float)) or not step_seconds > 0:
-            step_seconds = None
+        step_seconds = _step_seconds(model)
         reporter = Reporter(model, step_seconds, out)
         outputs = np.empty((rows.shape[0], model.output_size), dtype=np.float32)
         show = Progress(rows.shape[0], progress)
@@ -346,23 +365,9 @@ def run_stdin(model, source: BinaryIO, output: Optional[TextIO] = None,
                 emit(stream.step(frame), front.frame_end_seconds(steps))
                 steps += 1
     else:
-        step_seconds = model.metadata.get("step_seconds")
-        if not isinstance(step_seconds, (int, float)) or not step_seconds > 0:
-            step_seconds = None
-        reporter = Reporter(model, step_seconds, out)
+        reporter = Reporter(model, _step_seconds(model), out)
         text = io.TextIOWrapper(source, encoding="utf-8", errors="strict")
-        try:
-            for number, line in enumerate(text, 1):
-                if number == 1 and line.strip() and not _looks_numeric(line):
-                    continue
-                row = _csv_row(line, f"stdin: line {number}", model.input_size)
-                if row is None:
-                    continue
-                if not np.isfinite(row).all():
-                    raise RunError(f"stdin: line {number} holds NaN or infinity")
-                emit(stream.step(row))
-                steps += 1
-        except UnicodeDecodeError:
-            raise RunError("stdin: not UTF-8 text (a model without a front end reads CSV "
-                           "rows)") from None
+        for row in _csv_rows(text, "stdin", model.input_size):
+            emit(stream.step(row))
+            steps += 1
     return {"steps": steps, "lines": reporter.lines}

@@ -66,7 +66,7 @@ def test_gait_predictor_reaches_its_reported_error(name):
     std = model.layers[0].std
     rmse = float(np.sqrt((((predicted[:-1] - X[1:]) / std) ** 2).mean()))
     expected = reported_gait()["rmse"][f"lstmlite {'int8' if 'int8' in name else 'float32'}"]
-    assert rmse <= expected + 1e-4
+    assert rmse <= expected + 1e-6          # the same on this machine; ulps on other kernel sets
     persistence = float(np.sqrt((((X[:-1] - X[1:]) / std) ** 2).mean()))
     assert rmse < 0.8 * persistence        # it predicts, rather than echoing its input
 

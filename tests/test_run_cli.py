@@ -1,7 +1,6 @@
 """`lstmlite run` and `lstmlite demo` as a user runs them: .wav, .npy, .csv and stdin, the
 outputs equal to the model's own run() on the same features, and bad inputs refused in one
 line."""
-import json
 import os
 import subprocess
 import sys
@@ -144,7 +143,11 @@ def bad_inputs(tmp_path):
     cases["csv width"] = (ACTIVITY, tmp_path / "rows.csv", "rows.csv: line 2: has 3 values; "
                                                            "the model takes 6")
     (tmp_path / "nan.csv").write_text("1,2,3,4,5,6\n1,2,nan,4,5,6\n")
-    cases["csv nan"] = (ACTIVITY, tmp_path / "nan.csv", "row 1 holds NaN or infinity")
+    cases["csv nan"] = (ACTIVITY, tmp_path / "nan.csv", "nan.csv: line 2 holds NaN or "
+                                                        "infinity")
+    np.save(tmp_path / "nan.npy", np.array([[0.0] * 6, [np.inf] + [0.0] * 5], np.float32))
+    cases["npy nan"] = (ACTIVITY, tmp_path / "nan.npy", "nan.npy: row 1 holds NaN or "
+                                                        "infinity")
     (tmp_path / "words.csv").write_text("a,b,c,d,e,f\n1,2,x,4,5,6\n")
     cases["csv words"] = (ACTIVITY, tmp_path / "words.csv", "line 2: expected 6 numbers")
     (tmp_path / "x.txt").write_text("1")
@@ -175,6 +178,7 @@ def test_bad_inputs_get_one_line_errors(tmp_path):
     (["run", KWS, "--stdin"], b"\x01\x02\x03", "ended in the middle of a sample"),
     (["run", ACTIVITY, "--stdin"], b"1,2,3\n", "stdin: line 1: has 3 values"),
     (["run", ACTIVITY, "--stdin"], b"\xff\xfe,1\n", "not UTF-8 text"),
+    (["run", ACTIVITY, "--stdin"], b"1,2,3,4,5,nan\n", "stdin: line 1 holds NaN or infinity"),
     (["run", KWS, SENTENCE, "-o", "out.txt"], None, "the output must be a .npy or .csv file"),
 ])
 def test_bad_invocations_get_one_line_errors(tmp_path, args, stdin, message):
