@@ -23,6 +23,7 @@ C_SOURCES = [
     "src/kernels_neon.c",
     "src/kernels_dotprod.c",
     "src/int8.c",
+    "src/pack.c",
     "src/activations.c",
     "src/lstm.c",
     "src/gru.c",
@@ -56,7 +57,7 @@ directives = {
 
 # Editing a header rebuilds the extension.
 HEADERS = ["src/lstmlite.h", "src/kernels.h", "src/kernels_impl.h", "src/gemv_s8_rows.h",
-           "src/gemm_f32_rows.h"]
+           "src/gemm_f32_panels.h"]
 
 extension = Extension(
     "lstmlite._core",

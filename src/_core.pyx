@@ -75,6 +75,8 @@ cdef extern from "lstmlite.h" nogil:
     size_t ll_layer_scratch_bytes(const ll_layer *layer, int batch)
     size_t ll_layer_sequence_scratch_bytes(const ll_layer *layer)
     size_t ll_layer_weight_bytes(const ll_layer *layer)
+    size_t ll_layer_packed_bytes(const ll_layer *layer)
+    void ll_layer_pack(ll_layer *layer, void *buffer)
     size_t ll_model_state_bytes(const ll_model *model, int batch)
     size_t ll_model_scratch_bytes(const ll_model *model, int batch)
     void ll_model_step(const ll_model *model, int batch, const float *x, float *state,
@@ -247,6 +249,27 @@ cdef class CoreModel:
                 raise ValueError(f"layer {index}: input size {self.layers[index].input_size} "
                                  f"does not match the previous layer's output size "
                                  f"{ll_layer_output_size(&self.layers[index - 1])}")
+        self._pack()
+
+    cdef void _pack(self) except *:
+        """Copies the float32 matrices into the panel layout the kernels read (kernels.h), one
+        buffer for the model, each layer's part on 64 bytes. Done once, here: a step never
+        packs. The arrays given stay as they are (save, quantize and inspection read them)."""
+        cdef size_t total = 0, offset = 0, aligned
+        cdef int index
+        cdef cnp.ndarray buffer
+        cdef unsigned char *base
+        for index in range(self.num_layers):
+            total += (ll_layer_packed_bytes(&self.layers[index]) + 63) // 64 * 64
+        if total == 0:
+            return
+        buffer = np.empty(total + 64, dtype=np.uint8)
+        self._keep.append(buffer)
+        base = <unsigned char *>cnp.PyArray_DATA(buffer)
+        aligned = (64 - <size_t>base % 64) % 64
+        for index in range(self.num_layers):
+            ll_layer_pack(&self.layers[index], base + aligned + offset)
+            offset += (ll_layer_packed_bytes(&self.layers[index]) + 63) // 64 * 64
 
     def __dealloc__(self):
         free(self.layers)

@@ -1,7 +1,7 @@
 /* Chooses the kernel set once, at import, after a CPU feature check (numpy's habit), never
  * from build flags alone, so that one build runs on every CPU of its architecture:
- *   x86-64   generic (SSE2 baseline), avx2 when cpuid reports AVX2 and FMA; avx512 (when it
- *            also reports AVX-512F and the OS saves the 512-bit registers) only on request
+ *   x86-64   generic (SSE2 baseline), avx2 when cpuid reports AVX2 and FMA, avx512 when it
+ *            also reports AVX-512F and the OS saves the 512-bit registers
  *   aarch64  generic, neon (every aarch64 CPU: Pi 3/4), dotprod when the kernel's hwcaps
  *            report ASIMDDP (Cortex-A76 of the Pi 5; not the A53/A72 of the Pi 3/4)
  *   armv7    generic (VFP), neon when the hwcaps report NEON (Pi 2/3/4 on 32-bit Pi OS)
@@ -25,14 +25,14 @@ const ll_kernel_table *ll_active_kernels = &ll_kernels_generic;
 
 /* Best first: "auto" takes the first one the CPU runs. */
 static const ll_kernel_table *const compiled_tables[] = {
-    /* avx2 before avx512: a single stream's step at small sizes (K = 40, 64) is faster 8 wide
-     * (no scalar tails); avx512 wins for batches and long sequences, where the products are
-     * bound by arithmetic. LSTMLITE_KERNELS=avx512 chooses it. */
-#ifdef LL_HAVE_AVX2_KERNELS
-    &ll_kernels_avx2,
-#endif
+    /* avx512 before avx2: on panel-packed weights neither has a scalar tail, a single step
+     * costs the same or less 16 wide, and batches and sequences, whose products are bound by
+     * arithmetic, run up to 1.6x faster (README). LSTMLITE_KERNELS=avx2 chooses avx2. */
 #ifdef LL_HAVE_AVX512_KERNELS
     &ll_kernels_avx512,
+#endif
+#ifdef LL_HAVE_AVX2_KERNELS
+    &ll_kernels_avx2,
 #endif
 #ifdef LL_HAVE_DOTPROD_KERNELS
     &ll_kernels_dotprod,

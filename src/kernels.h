@@ -11,11 +11,11 @@
 
 typedef struct {
     const char *name;
-    /* Y[n*ldy + m] += W[m,:] . X[n*ldx + :] for m < M, n < N: W row-major (M, K), X holds N
-     * vectors of K floats (ldx apart), Y N vectors of M sums (ldy apart). One pass over W
-     * serves every column (a batch of streams, or the time steps of a sequence), and each
-     * column gets exactly the arithmetic, hence the bits, it would get with N = 1: the batch
-     * and sequence paths equal the single step bit for bit. */
+    /* Y[n*ldy + m] += W[m,:] . X[n*ldx + :] for m < M, n < N: W an (M, K) matrix packed by
+     * ll_pack_f32, X holds N vectors of K floats (ldx apart), Y N vectors of M sums (ldy
+     * apart). One pass over W serves every column (a batch of streams, or the time steps
+     * of a sequence), and each column gets exactly the arithmetic, hence the bits, it
+     * would get with N = 1: the batch and sequence paths equal the single step bit for bit. */
     void (*gemm_acc)(int M, int N, int K, const float *W, const float *X, int ldx, float *Y,
                      int ldy);
     /* acc[n*ldacc + m] = W[m,:] . X[n*ldx + :] for m < M, n < N, exactly, in int32. W
@@ -49,6 +49,16 @@ extern const ll_kernel_table ll_kernels_dotprod;
 extern const ll_kernel_table ll_kernels_neon;
 #endif
 
+/* Packed float32 weights, the form every set's gemm_acc reads: rows in panels of
+ * LL_PANEL_ROWS, each panel k-major (the panel's 16 weights of input k, then of k + 1, ...),
+ * the last panel padded with zero rows. A panel of K inputs is 16 K floats; a buffer of
+ * panels that starts on 64 bytes keeps every panel on 64 bytes. */
+#define LL_PANEL_ROWS 16
+/* Floats of the packed form of an (M, K) matrix. */
+size_t ll_packed_floats(int M, int K);
+/* packed (ll_packed_floats(M, K) floats) = W (M, K) row-major, packed. */
+void ll_pack_f32(int M, int K, const float *W, float *packed);
+
 /* The portable int8 product of one vector, shared by the sets whose own form would be no
  * faster: acc[m] = W[m,:] . x. */
 void ll_gemv_s8_portable(int M, int K, const int8_t *W, const int8_t *x, int32_t *acc);
@@ -80,19 +90,22 @@ static inline size_t ll_scratch_take(size_t *next, size_t bytes)
 }
 #define LL_SCRATCH_AT(base, offset, type) ((type *)((unsigned char *)(base) + (offset)))
 
-/* One weight matrix of a layer in its dtype: float32 w, or int8 q with one scale per row. */
+/* One weight matrix of a layer in its dtype: float32 w (packed), or int8 q with one scale per
+ * row. */
 typedef struct {
-    const float *w;   /* float32 (M, K), or NULL for int8 */
+    const float *w;   /* float32 (M, K) packed (ll_pack_f32), or NULL for int8 */
     const int8_t *q;  /* int8 (M, K), or NULL for float32 */
     const float *s;   /* int8: M scales */
 } ll_matrix;
 
-/* Rows [row0, ...) of a matrix of K columns. */
+/* Rows [row0, ...) of a matrix of K columns. A packed float32 matrix has its rows from row0
+ * on only where it was packed in two parts, rows [0, row0) and the rest (ll_layer_pack does
+ * so for GRU's W_hh). */
 static inline ll_matrix ll_matrix_rows(ll_matrix A, int row0, int K)
 {
     const size_t offset = (size_t)row0 * (size_t)K;
-    ll_matrix rows = {A.w ? A.w + offset : NULL, A.q ? A.q + offset : NULL,
-                      A.s ? A.s + row0 : NULL};
+    ll_matrix rows = {A.w ? A.w + ll_packed_floats(row0, K) : NULL,
+                      A.q ? A.q + offset : NULL, A.s ? A.s + row0 : NULL};
     return rows;
 }
 
@@ -122,7 +135,7 @@ void ll_matrix_acc(ll_matrix A, int M, int N, int K, const float *X, int ldx, fl
 /* A recurrent layer's recurrent matrix for one direction. */
 static inline ll_matrix ll_matrix_hh(const ll_layer *L, int dir)
 {
-    ll_matrix A = {L->w_hh[dir], L->q_hh[dir], L->s_hh[dir]};
+    ll_matrix A = {L->packed_hh[dir], L->q_hh[dir], L->s_hh[dir]};
     return A;
 }
 

@@ -61,8 +61,10 @@ void ll_gemv_s8_avx2(int M, int K, const int8_t *W, const int8_t *x, int32_t *ac
 }
 
 #define LL_GEMV_S8 ll_gemv_s8_avx2
+#define LL_GEMM_WIDTH 8
+#define LL_GEMM_COLS 4 /* 8 sums of the 16 ymm registers */
 /* an empty asm that claims to change w: GCC must keep it in one register rather than fold
- * its load into every multiply-add (gemm_f32_rows.h) */
+ * its load into every multiply-add (gemm_f32_panels.h) */
 #define LL_GEMM_IN_REGISTER(w) __asm__("" : "+v"(w))
 #define LL_KERNEL_SUFFIX avx2
 #include "kernels_impl.h"

@@ -7,16 +7,16 @@
  *
  * The includer defines LL_KERNEL_SUFFIX (the set's name) before including this file, and may
  * define LL_GEMV_S8 as its own one-vector int8 product (written with the set's intrinsics);
- * without it the set uses the portable one. LL_GEMM_WIDTH_16 makes the float product's
- * partial sums 16 wide, for a set whose registers hold 16 floats; LL_GEMM_COLS (default 2)
- * is its tile's column count, 4 where there are 32 vector registers; LL_GEMM_IN_REGISTER(w)
- * pins a loaded weight vector to a register where one register holds it (gemm_f32_rows.h).
+ * without it the set uses the portable one. LL_GEMM_WIDTH (default 4) is the float product's
+ * vector width, the floats one register of the set holds (8 for AVX2, 16 for AVX-512);
+ * LL_GEMM_COLS its widest tile in columns; LL_GEMM_IN_REGISTER(w) pins a loaded weight vector
+ * to a register (gemm_f32_panels.h).
  */
 #include <math.h>
 #include <string.h>
 #include <stdint.h>
 
-/* The 8-float vectors below only travel between static inline functions of one file, so the
+/* The float vectors below only travel between static inline functions of one file, so the
  * note GCC gives about their calling convention without AVX does not apply. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
@@ -25,106 +25,49 @@
 #define LL_FN(name) LL_CAT(name, LL_KERNEL_SUFFIX)
 
 /* ---- GEMM ----
- * Y += W X, one pass over W for all columns (gemm_f32_rows.h has the loop structure). The
- * partial sums are 8-wide vectors, and four rows' sums are reduced together with shuffles (a
- * 4x4 transpose-add) rather than 28 scalar adds. The vectors are GCC/Clang vector extensions,
- * not intrinsics: the compiler maps them to one AVX register, two SSE2 or two NEON registers
- * (left to its auto-vectorizer, GCC interleaved rows with permutes and ran 5x slower). The
- * partial sums are added in a fixed order, so a kernel set gives the same bits on every call. */
-typedef float LL_FN(ll_v8) __attribute__((vector_size(32)));
-typedef float LL_FN(ll_v4) __attribute__((vector_size(16)));
-typedef int32_t LL_FN(ll_i4) __attribute__((vector_size(16)));
-#define LL_V8 LL_FN(ll_v8)
-#define LL_V4 LL_FN(ll_v4)
-#if defined(__clang__)
-#define LL_SHUFFLE(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
-#else
-#define LL_SHUFFLE(a, b, i, j, k, l) __builtin_shuffle(a, b, (LL_FN(ll_i4)){i, j, k, l})
-#endif
-
-static inline LL_V8 LL_FN(ll_load8)(const float *p)
-{
-    LL_V8 v;
-    memcpy(&v, p, sizeof v); /* an unaligned load: rows start anywhere */
-    return v;
-}
-
-/* (a lower half + upper half) as 4 floats */
-static inline LL_V4 LL_FN(ll_fold8)(LL_V8 a)
-{
-    LL_V4 lo, hi;
-    memcpy(&lo, &a, sizeof lo);
-    memcpy(&hi, (const char *)&a + sizeof lo, sizeof hi);
-    return lo + hi;
-}
-
-/* s = {sum(a0), sum(a1), sum(a2), sum(a3)} */
-static inline void LL_FN(ll_sum4)(LL_V8 a0, LL_V8 a1, LL_V8 a2, LL_V8 a3, float s[4])
-{
-    const LL_V4 b0 = LL_FN(ll_fold8)(a0), b1 = LL_FN(ll_fold8)(a1);
-    const LL_V4 b2 = LL_FN(ll_fold8)(a2), b3 = LL_FN(ll_fold8)(a3);
-    const LL_V4 u01 = LL_SHUFFLE(b0, b1, 0, 4, 1, 5) + LL_SHUFFLE(b0, b1, 2, 6, 3, 7);
-    const LL_V4 u23 = LL_SHUFFLE(b2, b3, 0, 4, 1, 5) + LL_SHUFFLE(b2, b3, 2, 6, 3, 7);
-    const LL_V4 sums = LL_SHUFFLE(u01, u23, 0, 1, 4, 5) + LL_SHUFFLE(u01, u23, 2, 3, 6, 7);
-    memcpy(s, &sums, sizeof sums);
-}
-
-static inline float LL_FN(ll_sum1)(LL_V8 a)
-{
-    const LL_V4 folded = LL_FN(ll_fold8)(a);
-    return (folded[0] + folded[2]) + (folded[1] + folded[3]);
-}
-
-#ifdef LL_GEMM_WIDTH_16
-/* The includer's registers hold 16 floats (AVX-512): the partial sums are 16 wide, folded to 8
- * before the same reduction. */
-typedef float LL_FN(ll_v16) __attribute__((vector_size(64)));
-#define LL_V16 LL_FN(ll_v16)
-
-static inline LL_V16 LL_FN(ll_load16)(const float *p)
-{
-    LL_V16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* lower half + upper half; spelled element by element, which GCC turns into one extract
- * (a memcpy out of the vector made it keep the partial sums on the stack) */
-static inline LL_V8 LL_FN(ll_fold16)(LL_V16 a)
-{
-    const LL_V8 lo = {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]};
-    const LL_V8 hi = {a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]};
-    return lo + hi;
-}
-
-#define LL_F_VEC LL_V16
-#define LL_F_WIDTH 16
-#define LL_F_ZERO() ((LL_V16){0})
-#define LL_F_LOAD(p) LL_FN(ll_load16)(p)
-#define LL_F_SUM4(a0, a1, a2, a3, s)                                                         \
-    LL_FN(ll_sum4)(LL_FN(ll_fold16)(a0), LL_FN(ll_fold16)(a1), LL_FN(ll_fold16)(a2),         \
-                   LL_FN(ll_fold16)(a3), s)
-#define LL_F_SUM1(a) LL_FN(ll_sum1)(LL_FN(ll_fold16)(a))
-#else
-#define LL_F_VEC LL_V8
-#define LL_F_WIDTH 8
-#define LL_F_ZERO() ((LL_V8){0})
-#define LL_F_LOAD(p) LL_FN(ll_load8)(p)
-#define LL_F_SUM4(a0, a1, a2, a3, s) LL_FN(ll_sum4)(a0, a1, a2, a3, s)
-#define LL_F_SUM1(a) LL_FN(ll_sum1)(a)
+ * Y += W X on panel-packed weights, one pass over W for all columns (gemm_f32_panels.h has
+ * the loop structure). The vectors are GCC/Clang vector extensions, not intrinsics: the
+ * compiler maps a vector of LL_GEMM_WIDTH floats to one register of the set (or a pair), and
+ * a + w * x with a float x to a broadcast and a fused multiply-add where the target has one
+ * (-ffp-contract=fast). Each sum is a fixed chain, so a kernel set gives the same bits on
+ * every call and in every tile. */
+#ifndef LL_GEMM_WIDTH
+#define LL_GEMM_WIDTH 4
 #endif
 #ifndef LL_GEMM_COLS
-#define LL_GEMM_COLS 2
-#endif
-#define LL_F_COLS LL_GEMM_COLS
-#ifdef LL_GEMM_IN_REGISTER
-#define LL_F_IN_REGISTER(w) LL_GEMM_IN_REGISTER(w)
+#if defined(__aarch64__)
+#define LL_GEMM_COLS 4 /* 16 sums of the 32 NEON registers */
 #else
-#define LL_F_IN_REGISTER(w) ((void)0)
+#define LL_GEMM_COLS 2 /* 8 sums of SSE2's 16 registers */
 #endif
-#define LL_F_NAME LL_FN(ll_gemm_acc)
-#define LL_F_MLA(a, w, x) ((a) + (w) * (x))
-#include "gemm_f32_rows.h"
+#endif
+typedef float LL_FN(ll_vp) __attribute__((vector_size(4 * LL_GEMM_WIDTH)));
+
+static inline LL_FN(ll_vp) LL_FN(ll_load_panel)(const float *p)
+{
+    LL_FN(ll_vp) v;
+    memcpy(&v, p, sizeof v); /* unaligned: Y and the panels' rows start anywhere */
+    return v;
+}
+
+static inline void LL_FN(ll_store_panel)(float *p, LL_FN(ll_vp) v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+#define LL_P_NAME LL_FN(ll_gemm_acc)
+#define LL_P_VEC LL_FN(ll_vp)
+#define LL_P_WIDTH LL_GEMM_WIDTH
+#define LL_P_LOAD(p) LL_FN(ll_load_panel)(p)
+#define LL_P_STORE(p, v) LL_FN(ll_store_panel)(p, v)
+#define LL_P_MLA(a, w, x) ((a) + (w) * (x))
+#define LL_P_COLS LL_GEMM_COLS
+#ifdef LL_GEMM_IN_REGISTER
+#define LL_P_IN_REGISTER(w) LL_GEMM_IN_REGISTER(w)
+#else
+#define LL_P_IN_REGISTER(w) ((void)0)
+#endif
+#include "gemm_f32_panels.h"
 
 /* ---- exp ----
  * e^x = 2^n * e^r with n = round(x / ln 2) and |r| <= ln2 / 2; e^r by its Taylor polynomial

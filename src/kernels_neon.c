@@ -57,33 +57,21 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t x)
 
 #else /* armv7 */
 
-static inline float hsum_f32(float32x4_t v)
+static inline void store_f32(float *p, float32x4_t v)
 {
-    const float32x2_t s = vadd_f32(vget_low_f32(v), vget_high_f32(v));
-    return vget_lane_f32(vpadd_f32(s, s), 0);
+    vst1q_f32(p, v);
 }
 
-static inline void sum4_f32(float32x4_t a0, float32x4_t a1, float32x4_t a2, float32x4_t a3,
-                            float s[4])
-{
-    s[0] = hsum_f32(a0);
-    s[1] = hsum_f32(a1);
-    s[2] = hsum_f32(a2);
-    s[3] = hsum_f32(a3);
-}
-
-/* vmlaq_f32 multiplies and adds with two roundings (armv7 NEON has no fused form) */
-#define LL_F_NAME gemm_acc_neon
-#define LL_F_VEC float32x4_t
-#define LL_F_WIDTH 4
-#define LL_F_ZERO() vdupq_n_f32(0.0f)
-#define LL_F_LOAD(p) vld1q_f32(p)
-#define LL_F_MLA(a, w, x) vmlaq_f32(a, w, x)
-#define LL_F_SUM4(a0, a1, a2, a3, s) sum4_f32(a0, a1, a2, a3, s)
-#define LL_F_SUM1(a) hsum_f32(a)
-#define LL_F_COLS 2 /* 8 partial sums of the 16 q registers */
-#define LL_F_IN_REGISTER(w) ((void)0)
-#include "gemm_f32_rows.h"
+/* vmlaq_n_f32 multiplies and adds with two roundings (armv7 NEON has no fused form) */
+#define LL_P_NAME gemm_acc_neon
+#define LL_P_VEC float32x4_t
+#define LL_P_WIDTH 4
+#define LL_P_LOAD(p) vld1q_f32(p)
+#define LL_P_STORE(p, v) store_f32(p, v)
+#define LL_P_MLA(a, w, x) vmlaq_n_f32(a, w, x)
+#define LL_P_COLS 2 /* 8 sums of the 16 q registers */
+#define LL_P_IN_REGISTER(w) ((void)0)
+#include "gemm_f32_panels.h"
 
 static void gemm_s8_neon(int M, int N, int K, const int8_t *W, const int8_t *X, int ldx,
                          int32_t *acc, int ldacc)

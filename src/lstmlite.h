@@ -112,6 +112,12 @@ typedef struct {
     const float *s_ih[2];
     const float *s_hh[2];
     const float *s_hr[2];
+    /* The float32 matrices above as the kernels read them, packed in panels by ll_layer_pack
+     * (kernels.h): set before a float32 layer is stepped, NULL for int8. */
+    const float *packed_ih[2];
+    const float *packed_hh[2];
+    const float *packed_hr[2];
+    const float *packed_weight;
     /* Dense: y = act(weight x + bias), weight (H, I) (or q_weight * s_weight), bias (H) or NULL */
     const float *weight;
     const int8_t *q_weight;
@@ -138,8 +144,15 @@ int ll_layer_c_size(const ll_layer *layer);
 /* Bytes of scratch one step of `batch` streams of this layer needs (cell buffers, quantized
  * vectors, int32 sums); every part starts at a multiple of 64 bytes from the start. */
 size_t ll_layer_scratch_bytes(const ll_layer *layer, int batch);
-/* Bytes of the layer's weights, biases and scales as the kernels read them. */
+/* Bytes of the layer's weights, biases and scales as the kernels read them (float32
+ * matrices packed). */
 size_t ll_layer_weight_bytes(const ll_layer *layer);
+
+/* Bytes of the packed copies of a float32 layer's matrices (0 for int8 and Normalize). */
+size_t ll_layer_packed_bytes(const ll_layer *layer);
+/* Packs the layer's float32 matrices into buffer (ll_layer_packed_bytes bytes, aligned to 64)
+ * and points its packed_* at them. The buffer must outlive every use of the layer. */
+void ll_layer_pack(ll_layer *layer, void *buffer);
 
 /* Bytes of the float32 state of a stream of `batch` elements: for every recurrent layer in
  * order, h (batch, h_size) then c (batch, c_size). */

@@ -51,7 +51,7 @@ static void input_gates(const ll_layer *L, int dir, int N, const float *X, int l
                         ll_int8_work work)
 {
     const int rows = gate_rows(L);
-    const ll_matrix w_ih = {L->w_ih[dir], L->q_ih[dir], L->s_ih[dir]};
+    const ll_matrix w_ih = {L->packed_ih[dir], L->q_ih[dir], L->s_ih[dir]};
     const float *b_ih = L->b_ih[dir];
     const float *b_hh = L->kind == LL_LAYER_GRU ? NULL : L->b_hh[dir];
     for (int n = 0; n < N; n++) {
@@ -105,12 +105,13 @@ size_t ll_layer_scratch_bytes(const ll_layer *L, int batch)
     return L->kind == LL_LAYER_DENSE ? ll_dense_scratch_bytes(L, batch) : 0;
 }
 
-/* Bytes of an (rows, cols) matrix in the layer's weight dtype, with its scales. */
+/* Bytes of an (rows, cols) int8 matrix with its scales; float32 matrices are counted packed
+ * (ll_layer_packed_bytes). */
 static size_t matrix_bytes(const ll_layer *L, size_t rows, size_t cols)
 {
     if (L->weight_dtype == LL_DTYPE_INT8)
         return rows * cols + rows * sizeof(float);
-    return rows * cols * sizeof(float);
+    return 0;
 }
 
 size_t ll_layer_weight_bytes(const ll_layer *L)
@@ -129,10 +130,10 @@ size_t ll_layer_weight_bytes(const ll_layer *L)
             per_direction += L->proj_size > 0 ? matrix_bytes(L, P, H) : 0;
             per_direction += L->peephole[0] ? 3 * H * f : 0;
         }
-        return per_direction * (size_t)L->num_directions;
+        return per_direction * (size_t)L->num_directions + ll_layer_packed_bytes(L);
     }
     case LL_LAYER_DENSE:
-        return matrix_bytes(L, H, I) + (L->bias ? H * f : 0);
+        return matrix_bytes(L, H, I) + (L->bias ? H * f : 0) + ll_layer_packed_bytes(L);
     default:
         return 2 * I * f;
     }

@@ -8,7 +8,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from lstmlite import _core  # noqa: E402
 
-KERNEL_SETS = [name for name in ("generic", "avx2") if _core.kernels_supported(name)]
+# every set compiled in that this CPU runs (generic, avx2, avx512 on x86-64; neon, dotprod on ARM)
+KERNEL_SETS = [name for name in _core.kernels_compiled() if _core.kernels_supported(name)]
 
 
 @pytest.fixture(params=KERNEL_SETS)

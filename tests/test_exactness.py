@@ -7,7 +7,7 @@ import pytest
 import lstmlite as ll
 import factories as F
 import reference as ref
-from conftest import assert_close
+from conftest import KERNEL_SETS, assert_close
 
 SIZES = [(1, 1), (3, 5), (17, 13), (40, 33)]
 SCALES = [1, 20, 100]
@@ -159,11 +159,10 @@ def test_two_dimensional_run_equals_batched(rng):
     np.testing.assert_array_equal(s2[0][1], s3[0][1][:, 0])
 
 
-def test_kernel_sets_agree(rng):
-    """The SIMD set against the portable one, which it is tested against."""
+@pytest.mark.parametrize("name", [name for name in KERNEL_SETS if name != "generic"])
+def test_kernel_sets_agree(rng, name):
+    """Each SIMD set against the portable one, which it is tested against."""
     from lstmlite import _core
-    if not _core.kernels_supported("avx2"):
-        pytest.skip("this CPU has no AVX2+FMA")
     model = ll.Model([F.lstm(rng, 37, 70, peepholes=True), F.gru(rng, 70, 29),
                       F.dense(rng, 29, 5, "softmax")])
     X = rng.standard_normal((2, 30, 37)).astype(np.float32) * 3
@@ -171,11 +170,11 @@ def test_kernel_sets_agree(rng):
     try:
         _core.select_kernels("generic")
         generic = model.run(X)
-        _core.select_kernels("avx2")
-        avx2 = model.run(X)
+        _core.select_kernels(name)
+        simd = model.run(X)
     finally:
         _core.select_kernels(previous)
-    assert_close(avx2, generic, atol=2e-6, rtol=0, what="avx2 vs generic")
+    assert_close(simd, generic, atol=2e-6, rtol=0, what=f"{name} vs generic")
 
 
 # run() computes the input part of the gates 16 steps at a time (LL_SEQUENCE_CHUNK in model.c)
