@@ -123,7 +123,9 @@ class Model:
 
     @property
     def weight_bytes(self) -> int:
-        """Bytes of every weight, scale and bias as the kernels read them."""
+        """Bytes of every weight, scale and bias as the kernels read them: int8 matrices in
+        place, float32 matrices in the panel-packed copy made when the model was built (held
+        besides the arrays the layers were given, which save() and quantize() read)."""
         return sum(self._core.layer_weight_bytes(i) for i in range(len(self.layers)))
 
     # ---- description -------------------------------------------------------------------
