@@ -33,8 +33,9 @@ __all__ = [
 
 def cpu_info() -> dict:
     """What the compiled core detected and chose: the machine, the CPU features the dispatcher
-    probed for and found ("avx2", "fma", "neon", "asimddp"), the kernel sets compiled in and
-    those this CPU runs (best first), the one in use, and whether LSTMLITE_KERNELS forced it."""
+    probed for and found ("avx2", "fma", "avx512f", "neon", "asimddp"), the kernel sets
+    compiled in and those this CPU runs (best first), the one in use, and whether
+    LSTMLITE_KERNELS forced it."""
     return {
         "machine": _platform.machine(),
         "features": _core.cpu_features(),
