@@ -20,15 +20,13 @@ import numpy as np
 from lstmlite.errors import ConversionError
 from lstmlite.layers import GRU, LSTM, RNN, Dense, Normalize, Scale
 
+from .onnx_recurrent import GRU_ENGINE_TO_ONNX, LSTM_ENGINE_TO_ONNX, reorder_gates
+
 OPSET = 17
 #: Dense activations that are ONNX operators of the same name (alpha/beta as attributes)
 _DENSE_OPS = {"Relu": (), "Tanh": (), "Sigmoid": (), "Softsign": (), "Softplus": (),
               "LeakyRelu": ("alpha",), "ThresholdedRelu": ("alpha",), "Elu": ("alpha",),
               "HardSigmoid": ("alpha", "beta")}
-
-
-def _onnx_gates(array: np.ndarray, order: List[int], hidden: int) -> np.ndarray:
-    return np.concatenate([array[g * hidden:(g + 1) * hidden] for g in order])
 
 
 def step_graph(model) -> Tuple[bytes, List[Tuple[str, Tuple[int, ...]]]]:
@@ -96,21 +94,22 @@ def step_graph(model) -> Tuple[bytes, List[Tuple[str, Tuple[int, ...]]]]:
             if isinstance(layer, LSTM):
                 if layer.proj_size:
                     raise ConversionError(f"{where}: ONNX's LSTM has no projection (proj_size)")
-                order = [0, 3, 1, 2]
+                order = LSTM_ENGINE_TO_ONNX
                 if layer.input_forget:
                     attributes["input_forget"] = 1
             elif isinstance(layer, GRU):
-                order = [1, 0, 2]
+                order = GRU_ENGINE_TO_ONNX
                 attributes["linear_before_reset"] = int(layer.linear_before_reset)
             else:
-                order = [0]
+                order = (0,)
             gates = len(order) * hidden
             bias_ih = layer.bias_ih if layer.bias_ih is not None else np.zeros(gates)
             bias_hh = layer.bias_hh if layer.bias_hh is not None else np.zeros(gates)
-            W = _onnx_gates(layer.weight_ih, order, hidden)[None]
-            R = _onnx_gates(layer.weight_hh, order, hidden)[None]
-            B = np.concatenate([_onnx_gates(bias_ih, order, hidden),
-                                _onnx_gates(bias_hh, order, hidden)])[None]
+            # (1, gates, inputs): one direction, as reorder_gates takes them
+            W = reorder_gates(layer.weight_ih[None], order, hidden)
+            R = reorder_gates(layer.weight_hh[None], order, hidden)
+            B = np.concatenate([reorder_gates(bias_ih, order, hidden),
+                                reorder_gates(bias_hh, order, hidden)])[None]
             node_inputs = [current, constant(f"{name}_W", W), constant(f"{name}_R", R),
                            constant(f"{name}_B", B), "", f"h{index}"]
             node_outputs = ["", f"h{index}_out"]

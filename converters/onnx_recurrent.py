@@ -19,6 +19,10 @@ from lstmlite.layers import (ACTIVATION_DEFAULTS, CELL_ACTIVATIONS, GRU, LSTM, R
 #: ONNX gate blocks -> engine gate blocks: engine block k is ONNX block ORDER[k].
 LSTM_ONNX_TO_ENGINE = (0, 2, 3, 1)  # engine i, f, g, o <- ONNX i, o, f, c
 GRU_ONNX_TO_ENGINE = (1, 0, 2)      # engine r, z, n <- ONNX z, r, h
+#: The inverse permutations, for writing ONNX (onnx_export): ONNX block j is engine block
+#: ORDER[j].
+LSTM_ENGINE_TO_ONNX = tuple(LSTM_ONNX_TO_ENGINE.index(j) for j in range(4))  # (0, 3, 1, 2)
+GRU_ENGINE_TO_ONNX = tuple(GRU_ONNX_TO_ENGINE.index(j) for j in range(3))    # (1, 0, 2)
 
 #: Attributes each operator accepts (union over its opsets: 1, 3/7, 14, 22).
 KNOWN_ATTRIBUTES = {
@@ -35,7 +39,7 @@ DEFAULT_ACTIVATIONS = {"LSTM": ("Sigmoid", "Tanh", "Tanh"), "GRU": ("Sigmoid", "
 _CELL_BY_LOWER = {name.lower(): name for name in CELL_ACTIVATIONS}
 
 
-def _reorder_gates(array: np.ndarray, order: Sequence[int], hidden: int) -> np.ndarray:
+def reorder_gates(array: np.ndarray, order: Sequence[int], hidden: int) -> np.ndarray:
     """Permutes gate blocks of `hidden` rows along axis -2 (matrices) or -1 (bias vectors)
     of a per-direction array."""
     axis = -2 if array.ndim == 3 else -1
@@ -167,13 +171,13 @@ class RecurrentNode:
         clip = None if self.clip is None else float(self.clip)
         if op == "LSTM":
             order = LSTM_ONNX_TO_ENGINE
-            fix = lambda a: None if a is None else _reorder_gates(a, order, H)  # noqa: E731
+            fix = lambda a: None if a is None else reorder_gates(a, order, H)  # noqa: E731
             return LSTM(fix(W), fix(R), fix(bias_ih), fix(bias_hh), peepholes=P,
                         input_forget=bool(self.input_forget), clip=clip,
                         activations=self.activations, direction=direction)
         if op == "GRU":
             order = GRU_ONNX_TO_ENGINE
-            fix = lambda a: None if a is None else _reorder_gates(a, order, H)  # noqa: E731
+            fix = lambda a: None if a is None else reorder_gates(a, order, H)  # noqa: E731
             return GRU(fix(W), fix(R), fix(bias_ih), fix(bias_hh),
                        linear_before_reset=bool(self.linear_before_reset), clip=clip,
                        activations=self.activations, direction=direction)

@@ -130,7 +130,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_metadata(path: str, model) -> dict:
+def read_metadata(path: str) -> dict:
     """The JSON object in `path` (a regular file of at most 4 MiB)."""
     from .fileio import read_regular
     data = read_regular(path, "metadata file", limit=4 << 20)
@@ -195,7 +195,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         print(f"  {line}")
     for note in conversion.notes:
         print(f"  note: {note}")
-    metadata = read_metadata(args.metadata, model) if args.metadata else {}
+    metadata = read_metadata(args.metadata) if args.metadata else {}
     if args.labels:
         metadata["labels"] = read_labels(args.labels, model.output_size)
     check_metadata(metadata, model, args.metadata or args.labels)

@@ -34,8 +34,9 @@ class Model:
     Model([Normalize(...), LSTM(...), LSTM(...), Dense(..., activation="softmax")])
 
     Layers must chain: each layer's input_size equals the previous layer's output_size. The
-    layers' arrays are used in place (no copies), so a model built from a loaded file reads
-    its weights from the one aligned copy of the file that load() made.
+    layers' arrays are kept as given (no copies; a loaded file's are views of the one aligned
+    copy load() made). int8 matrices are computed in place; float32 matrices are packed once,
+    here, into the panel layout the float kernels stream, which holds them a second time.
 
     Attributes: layers (tuple), input_size, output_size, metadata (dict, saved with the file),
     streamable (False if a layer is reverse or bidirectional).

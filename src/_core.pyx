@@ -252,24 +252,20 @@ cdef class CoreModel:
         self._pack()
 
     cdef void _pack(self) except *:
-        """Copies the float32 matrices into the panel layout the kernels read (kernels.h), one
-        buffer for the model, each layer's part on 64 bytes. Done once, here: a step never
-        packs. The arrays given stay as they are (save, quantize and inspection read them)."""
-        cdef size_t total = 0, offset = 0, aligned
+        """What the kernels read besides the arrays given (ll_layer_pack: float32 matrices in
+        the panel layout, the summed gate bias), in one 64-byte aligned buffer for the model,
+        each layer's part a multiple of 64 bytes. Done once, here: a step never packs. The
+        arrays given stay as they are (save, quantize and inspection read them)."""
+        cdef list sizes = [ll_layer_packed_bytes(&self.layers[index])
+                           for index in range(self.num_layers)]
+        cdef cnp.ndarray buffer = np.empty(sum(sizes) + 64, dtype=np.uint8)
+        cdef unsigned char *at = <unsigned char *>cnp.PyArray_DATA(buffer)
         cdef int index
-        cdef cnp.ndarray buffer
-        cdef unsigned char *base
-        for index in range(self.num_layers):
-            total += (ll_layer_packed_bytes(&self.layers[index]) + 63) // 64 * 64
-        if total == 0:
-            return
-        buffer = np.empty(total + 64, dtype=np.uint8)
         self._keep.append(buffer)
-        base = <unsigned char *>cnp.PyArray_DATA(buffer)
-        aligned = (64 - <size_t>base % 64) % 64
+        at += (64 - <size_t>at % 64) % 64
         for index in range(self.num_layers):
-            ll_layer_pack(&self.layers[index], base + aligned + offset)
-            offset += (ll_layer_packed_bytes(&self.layers[index]) + 63) // 64 * 64
+            ll_layer_pack(&self.layers[index], at)
+            at += <size_t>sizes[index]
 
     def __dealloc__(self):
         free(self.layers)

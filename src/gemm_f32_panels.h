@@ -11,7 +11,8 @@
  * one contiguous stream, which the hardware prefetchers follow.
  *
  * Every sum is one chain: it starts from Y's value and adds w[m,k] * x[k] for k = 0 .. K-1 in
- * order, one multiply-add per k (fused where the set has FMA). The tiles below differ only in
+ * order, one multiply-add per k (fused where the set has FMA). The last M % 16 rows form a
+ * narrower panel (kernels.h) that runs the same chains without vectors. The tiles below differ only in
  * how many chains run side by side, never in a chain's operations, so a batch of streams or
  * the time steps of a sequence get the bits a single step gets, and every row and column
  * gets them wherever it falls.
@@ -118,16 +119,22 @@ static void LL_P_NAME(int M, int N, int K, const float *restrict W, const float 
         }
     }
 
-    /* the last M % 16 rows: their panel is padded with zero rows, whose sums go to a copy
-     * and are dropped */
+    /* the last M % 16 rows, a panel of `rest` weights per input (unpadded, so a matrix of
+     * few rows and many inputs packs to its own size): the same chains in scalar arithmetic.
+     * A row is always in this part or never, so its bits still do not depend on the path. */
     const int rest = M - full * LL_PANEL_ROWS;
     if (rest > 0) {
         const float *restrict last = W + (size_t)full * panel;
         for (int n = 0; n < N; n++) {
-            float y[LL_PANEL_ROWS] = {0};
+            const float *restrict x = X + (size_t)n * ldx;
+            float y[LL_PANEL_ROWS];
             float *restrict out = Y + (size_t)n * ldy + (size_t)full * LL_PANEL_ROWS;
             memcpy(y, out, sizeof(float) * rest);
-            LL_P_TILE(1, 1, K, last, panel, X + (size_t)n * ldx, ldx, y, LL_PANEL_ROWS);
+            for (int k = 0; k < K; k++) {
+                const float *restrict w_k = last + (size_t)k * rest;
+                for (int r = 0; r < rest; r++)
+                    y[r] = y[r] + w_k[r] * x[k];
+            }
             memcpy(out, y, sizeof(float) * rest);
         }
     }

@@ -50,13 +50,12 @@ extern const ll_kernel_table ll_kernels_neon;
 #endif
 
 /* Packed float32 weights, the form every set's gemm_acc reads: rows in panels of
- * LL_PANEL_ROWS, each panel k-major (the panel's 16 weights of input k, then of k + 1, ...),
- * the last panel padded with zero rows. A panel of K inputs is 16 K floats; a buffer of
- * panels that starts on 64 bytes keeps every panel on 64 bytes. */
+ * LL_PANEL_ROWS, each panel k-major (the panel's 16 weights of input k, then of k + 1, ...);
+ * the last M % 16 rows form a narrower panel, M % 16 weights per input. No padding: a packed
+ * (M, K) matrix is M K floats, like the row-major one. A whole panel is 16 K floats, so in a
+ * buffer that starts on 64 bytes every whole panel does too. */
 #define LL_PANEL_ROWS 16
-/* Floats of the packed form of an (M, K) matrix. */
-size_t ll_packed_floats(int M, int K);
-/* packed (ll_packed_floats(M, K) floats) = W (M, K) row-major, packed. */
+/* packed (M K floats) = W (M, K) row-major, packed. */
 void ll_pack_f32(int M, int K, const float *W, float *packed);
 
 /* The portable int8 product of one vector, shared by the sets whose own form would be no
@@ -104,8 +103,8 @@ typedef struct {
 static inline ll_matrix ll_matrix_rows(ll_matrix A, int row0, int K)
 {
     const size_t offset = (size_t)row0 * (size_t)K;
-    ll_matrix rows = {A.w ? A.w + ll_packed_floats(row0, K) : NULL,
-                      A.q ? A.q + offset : NULL, A.s ? A.s + row0 : NULL};
+    ll_matrix rows = {A.w ? A.w + offset : NULL, A.q ? A.q + offset : NULL,
+                      A.s ? A.s + row0 : NULL};
     return rows;
 }
 

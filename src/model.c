@@ -36,8 +36,7 @@ int ll_layer_output_size(const ll_layer *L)
     }
 }
 
-/* Rows of a recurrent layer's gate block: 4H (LSTM), 3H (GRU), H (RNN). */
-static int gate_rows(const ll_layer *L)
+int ll_layer_gate_rows(const ll_layer *L)
 {
     const int G = L->kind == LL_LAYER_LSTM ? 4 : L->kind == LL_LAYER_GRU ? 3 : 1;
     return G * L->hidden_size;
@@ -45,24 +44,21 @@ static int gate_rows(const ll_layer *L)
 
 /* Y[n] = b_ih + b_hh + W_ih X[n] (LSTM, RNN) or b_ih + W_ih X[n] (GRU, whose b_hh goes with
  * the recurrent product that r multiplies) for N columns, Y (N, gate rows): the part of a
- * step that does not depend on the state. A stream step computes it for its frames, a
- * sequence run for many steps at once; the same operations either way. */
+ * step that does not depend on the state, the bias summed once by ll_layer_pack. A stream
+ * step computes it for its frames, a sequence run for many steps at once; the same
+ * operations either way. */
 static void input_gates(const ll_layer *L, int dir, int N, const float *X, int ldx, float *Y,
                         ll_int8_work work)
 {
-    const int rows = gate_rows(L);
+    const int rows = ll_layer_gate_rows(L);
     const ll_matrix w_ih = {L->packed_ih[dir], L->q_ih[dir], L->s_ih[dir]};
-    const float *b_ih = L->b_ih[dir];
-    const float *b_hh = L->kind == LL_LAYER_GRU ? NULL : L->b_hh[dir];
+    const float *bias = L->gate_bias[dir];
     for (int n = 0; n < N; n++) {
         float *y = Y + (size_t)n * rows;
-        if (b_ih)
-            memcpy(y, b_ih, sizeof(float) * rows);
+        if (bias)
+            memcpy(y, bias, sizeof(float) * rows);
         else
             memset(y, 0, sizeof(float) * rows);
-        if (b_hh)
-            for (int j = 0; j < rows; j++)
-                y[j] += b_hh[j];
     }
     ll_matrix_acc(w_ih, rows, N, L->input_size, X, ldx, Y, rows, work);
 }
@@ -88,7 +84,7 @@ static size_t cell_scratch_bytes(const ll_layer *L, int B)
 
 static recurrent_parts recurrent_layout(const ll_layer *L, int columns, int streams)
 {
-    const int rows = gate_rows(L);
+    const int rows = ll_layer_gate_rows(L);
     size_t next = 0;
     recurrent_parts parts = {0};
     parts.gates = ll_scratch_take(&next, (size_t)columns * rows * sizeof(float));
@@ -105,13 +101,13 @@ size_t ll_layer_scratch_bytes(const ll_layer *L, int batch)
     return L->kind == LL_LAYER_DENSE ? ll_dense_scratch_bytes(L, batch) : 0;
 }
 
-/* Bytes of an (rows, cols) int8 matrix with its scales; float32 matrices are counted packed
- * (ll_layer_packed_bytes). */
+/* Bytes of an (rows, cols) matrix in the layer's weight dtype, with its scales (packed
+ * float32 is the same size as row-major). */
 static size_t matrix_bytes(const ll_layer *L, size_t rows, size_t cols)
 {
     if (L->weight_dtype == LL_DTYPE_INT8)
         return rows * cols + rows * sizeof(float);
-    return 0;
+    return rows * cols * sizeof(float);
 }
 
 size_t ll_layer_weight_bytes(const ll_layer *L)
@@ -123,17 +119,19 @@ size_t ll_layer_weight_bytes(const ll_layer *L)
     case LL_LAYER_LSTM:
     case LL_LAYER_GRU:
     case LL_LAYER_RNN: {
-        const size_t rows = (size_t)gate_rows(L), P = (size_t)ll_layer_h_size(L);
+        const size_t rows = (size_t)ll_layer_gate_rows(L), P = (size_t)ll_layer_h_size(L);
         per_direction = matrix_bytes(L, rows, I) + matrix_bytes(L, rows, P);
-        per_direction += (L->b_ih[0] ? rows * f : 0) + (L->b_hh[0] ? rows * f : 0);
+        /* the gate bias (ll_layer_pack), and GRU's b_hh, which stays apart */
+        per_direction += L->gate_bias[0] ? rows * f : 0;
+        per_direction += L->kind == LL_LAYER_GRU && L->b_hh[0] ? rows * f : 0;
         if (L->kind == LL_LAYER_LSTM) {
             per_direction += L->proj_size > 0 ? matrix_bytes(L, P, H) : 0;
             per_direction += L->peephole[0] ? 3 * H * f : 0;
         }
-        return per_direction * (size_t)L->num_directions + ll_layer_packed_bytes(L);
+        return per_direction * (size_t)L->num_directions;
     }
     case LL_LAYER_DENSE:
-        return matrix_bytes(L, H, I) + (L->bias ? H * f : 0) + ll_layer_packed_bytes(L);
+        return matrix_bytes(L, H, I) + (L->bias ? H * f : 0);
     default:
         return 2 * I * f;
     }
@@ -273,7 +271,7 @@ void ll_layer_sequence(const ll_layer *L, int batch, int steps, const float *in,
     }
 
     const int hs = ll_layer_h_size(L), cs = ll_layer_c_size(L);
-    const int rows = gate_rows(L);
+    const int rows = ll_layer_gate_rows(L);
     const recurrent_parts parts = recurrent_layout(L, LL_SEQUENCE_CHUNK, 1);
     float *gates = LL_SCRATCH_AT(scratch, parts.gates, float);
     const ll_int8_work work = ll_int8_work_at(L, scratch, parts.int8);

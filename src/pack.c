@@ -1,77 +1,100 @@
-/* Float32 weights packed in panels, the form the float products read (kernels.h,
- * gemm_f32_panels.h): done once when a model is built, never during a step. */
+/* What a layer's kernels read besides its arrays, made once when a model is built and never
+ * during a step: float32 matrices packed in panels (kernels.h, gemm_f32_panels.h) and the
+ * bias of the input gates summed. */
 #include <string.h>
 
 #include "kernels.h"
 
-size_t ll_packed_floats(int M, int K)
-{
-    const size_t panels = ((size_t)M + LL_PANEL_ROWS - 1) / LL_PANEL_ROWS;
-    return panels * LL_PANEL_ROWS * (size_t)K;
-}
-
 void ll_pack_f32(int M, int K, const float *W, float *packed)
 {
-    const size_t floats = ll_packed_floats(M, K);
-    memset(packed, 0, sizeof(float) * floats); /* the last panel's padding rows */
+    const int full = M / LL_PANEL_ROWS;
+    const int rest = M - full * LL_PANEL_ROWS;
     for (int m = 0; m < M; m++) {
-        float *panel = packed + (size_t)(m / LL_PANEL_ROWS) * LL_PANEL_ROWS * (size_t)K;
-        const int lane = m % LL_PANEL_ROWS;
+        const int panel = m / LL_PANEL_ROWS, lane = m % LL_PANEL_ROWS;
+        /* whole panels hold 16 weights per input, the last partial one `rest` */
+        const int width = panel < full ? LL_PANEL_ROWS : rest;
+        float *to = packed + (size_t)panel * LL_PANEL_ROWS * (size_t)K;
         const float *row = W + (size_t)m * K;
         for (int k = 0; k < K; k++)
-            panel[(size_t)k * LL_PANEL_ROWS + lane] = row[k];
+            to[(size_t)k * width + lane] = row[k];
     }
 }
 
-/* Walks the layer's float32 matrices in one order for sizing and for packing: with buffer
- * NULL it only counts. GRU's W_hh is packed in two parts, the r and z rows, then the n rows,
- * so that the n rows can be multiplied alone (ll_matrix_rows). */
-static size_t pack_layer(ll_layer *L, unsigned char *buffer)
+/* Takes `floats` floats of the buffer (from 64 bytes on) and returns where they start, or NULL
+ * when only counting (buffer NULL). */
+static float *take(unsigned char *buffer, size_t *next, size_t floats)
+{
+    const size_t at = ll_scratch_take(next, floats * sizeof(float));
+    return buffer ? (float *)(buffer + at) : NULL;
+}
+
+static const float *pack_matrix(unsigned char *buffer, size_t *next, int M, int K,
+                                const float *W)
+{
+    float *packed = take(buffer, next, (size_t)M * (size_t)K);
+    if (packed)
+        ll_pack_f32(M, K, W, packed);
+    return packed;
+}
+
+/* The bias of the input gates (model.c): b_ih + b_hh for LSTM and RNN, summed here once
+ * instead of on every step (the same float additions, so the same bits); b_ih alone for GRU,
+ * whose b_hh goes with the recurrent product; NULL when there is none. */
+static const float *gate_bias(unsigned char *buffer, size_t *next, const ll_layer *L, int d,
+                              int rows)
+{
+    const float *b_ih = L->b_ih[d], *b_hh = L->kind == LL_LAYER_GRU ? NULL : L->b_hh[d];
+    if (!b_ih || !b_hh)
+        return b_ih ? b_ih : b_hh;
+    float *sum = take(buffer, next, (size_t)rows);
+    if (sum)
+        for (int j = 0; j < rows; j++)
+            sum[j] = b_ih[j] + b_hh[j];
+    return sum;
+}
+
+/* One walk for sizing (buffer NULL: `into` gets NULL pointers, and the bytes are returned)
+ * and for packing (into L itself). GRU's W_hh is packed in two parts, the r and z rows, then
+ * the n rows, so that the n rows can be multiplied alone (ll_matrix_rows). */
+static size_t pack_layer(const ll_layer *L, unsigned char *buffer, ll_layer *into)
 {
     size_t next = 0;
-#define LL_PACK(source, rows, cols, target)                                                  \
-    do {                                                                                    \
-        if (buffer) {                                                                       \
-            float *to_ = (float *)(buffer + next);                                          \
-            ll_pack_f32((rows), (cols), (source), to_);                                     \
-            (target) = to_;                                                                 \
-        }                                                                                   \
-        next += sizeof(float) * ll_packed_floats((rows), (cols));                          \
-    } while (0)
-
-    if (L->weight_dtype != LL_DTYPE_FLOAT32)
-        return 0;
     const int H = L->hidden_size, I = L->input_size;
-    if (L->kind == LL_LAYER_DENSE) {
-        LL_PACK(L->weight, H, I, L->packed_weight);
+    const int float32 = L->weight_dtype == LL_DTYPE_FLOAT32;
+    if (L->kind == LL_LAYER_DENSE && float32) {
+        into->packed_weight = pack_matrix(buffer, &next, H, I, L->weight);
     } else if (ll_layer_is_recurrent(L)) {
-        const int G = L->kind == LL_LAYER_LSTM ? 4 : L->kind == LL_LAYER_GRU ? 3 : 1;
-        const int P = ll_layer_h_size(L);
+        const int rows = ll_layer_gate_rows(L), P = ll_layer_h_size(L);
         for (int d = 0; d < L->num_directions; d++) {
-            LL_PACK(L->w_ih[d], G * H, I, L->packed_ih[d]);
+            into->gate_bias[d] = gate_bias(buffer, &next, L, d, rows);
+            if (!float32)
+                continue;
+            into->packed_ih[d] = pack_matrix(buffer, &next, rows, I, L->w_ih[d]);
             if (L->kind == LL_LAYER_GRU) {
-                const float *n_rows = L->w_hh[d] + (size_t)2 * H * P;
-                const float *n_packed = NULL;
-                LL_PACK(L->w_hh[d], 2 * H, P, L->packed_hh[d]);
-                LL_PACK(n_rows, H, P, n_packed);
-                (void)n_packed; /* found again through ll_matrix_rows */
+                /* one part of the buffer, the n rows right after the r and z rows */
+                float *hh = take(buffer, &next, (size_t)rows * P);
+                if (hh) {
+                    ll_pack_f32(2 * H, P, L->w_hh[d], hh);
+                    ll_pack_f32(H, P, L->w_hh[d] + (size_t)2 * H * P, hh + (size_t)2 * H * P);
+                }
+                into->packed_hh[d] = hh;
             } else {
-                LL_PACK(L->w_hh[d], G * H, P, L->packed_hh[d]);
+                into->packed_hh[d] = pack_matrix(buffer, &next, rows, P, L->w_hh[d]);
             }
             if (L->kind == LL_LAYER_LSTM && L->proj_size > 0)
-                LL_PACK(L->w_hr[d], P, H, L->packed_hr[d]);
+                into->packed_hr[d] = pack_matrix(buffer, &next, P, H, L->w_hr[d]);
         }
     }
-#undef LL_PACK
     return next;
 }
 
 size_t ll_layer_packed_bytes(const ll_layer *L)
 {
-    return pack_layer((ll_layer *)L, NULL);
+    ll_layer counted = *L;
+    return pack_layer(L, NULL, &counted);
 }
 
 void ll_layer_pack(ll_layer *L, void *buffer)
 {
-    pack_layer(L, buffer);
+    pack_layer(L, buffer, L);
 }

@@ -80,12 +80,14 @@ static void ref_gemv(int M, int K, const float *W, const double *x, double *y)
             y[m] += (double)W[(size_t)m * K + k] * x[k];
 }
 
-/* Packs the layer's float32 matrices as a Model does (ll_layer_pack) into one buffer, which
- * free_layer frees: the first packed matrix is its start. */
-static void pack(ll_layer *L)
+/* Packs the layer as a Model does (ll_layer_pack), once its dtype is final; the caller frees
+ * the buffer returned (NULL when there is nothing to pack). */
+static void *pack(ll_layer *L)
 {
     const size_t bytes = ll_layer_packed_bytes(L);
-    ll_layer_pack(L, aligned_alloc(64, bytes));
+    void *buffer = bytes ? aligned_alloc(64, bytes) : NULL;
+    ll_layer_pack(L, buffer);
+    return buffer;
 }
 
 static ll_layer make_recurrent(int kind, int I, int H, int P, int with_peephole)
@@ -112,7 +114,6 @@ static ll_layer make_recurrent(int kind, int I, int H, int P, int with_peephole)
         L.w_hr[0] = random_floats((size_t)P * H, 1.0 / sqrt(H));
     if (with_peephole)
         L.peephole[0] = random_floats((size_t)3 * H, 0.5);
-    pack(&L);
     return L;
 }
 
@@ -130,7 +131,6 @@ static void free_layer(ll_layer *L)
     free((void *)L->s_ih[0]);
     free((void *)L->s_hh[0]);
     free((void *)L->s_hr[0]);
-    free((void *)L->packed_ih[0]);
 }
 
 /* ---- int8 ---- */
@@ -255,7 +255,7 @@ static void test_gemm(const char *kernels)
         float *W = random_floats((size_t)M * D, 1.0), *X = random_floats((size_t)N * D, 1.0);
         float *Y = random_floats((size_t)N * M, 1.0), *y1 = calloc((size_t)M, sizeof(float));
         float *Y0 = calloc((size_t)N * M, sizeof(float));
-        float *packed = aligned_alloc(64, sizeof(float) * ll_packed_floats(M, D));
+        float *packed = calloc((size_t)M * D, sizeof(float));
         memcpy(Y0, Y, sizeof(float) * N * M);
         ll_pack_f32(M, D, W, packed);
         double *ref = calloc((size_t)M, sizeof(double)), *xd = calloc((size_t)D, sizeof(double));
@@ -300,6 +300,7 @@ static void test_batch_and_sequence(int kind, int I, int H, int P, int int8,
     ll_layer L = make_recurrent(kind, I, H, P, kind == LL_LAYER_LSTM);
     if (int8)
         make_int8(&L);
+    void *packed = pack(&L);
     ll_model model = {1, &L};
     const int B = 3, T = 37, Hout = P ? P : H, Cs = kind == LL_LAYER_LSTM ? H : 0;
     float *X = random_floats((size_t)B * T * I, 2.0);
@@ -367,6 +368,7 @@ static void test_batch_and_sequence(int kind, int I, int H, int P, int int8,
     free(c);
     free(sequence_scratch);
     free_layer(&L);
+    free(packed);
 }
 
 static void test_quantize(const char *kernels)
@@ -454,6 +456,7 @@ static void test_cell(int kind, int I, int H, int P, int peephole, int int8,
     ll_layer L = make_recurrent(kind, I, H, P, peephole);
     if (int8)
         make_int8(&L);
+    void *packed = pack(&L);
     ll_model model = {1, &L};
     const int Hout = P ? P : H, steps = 25;
     float *state = calloc(ll_model_state_bytes(&model, 1), 1);
@@ -511,6 +514,7 @@ static void test_cell(int kind, int I, int H, int P, int peephole, int int8,
     free(c);
     free(xd);
     free_layer(&L);
+    free(packed);
 }
 
 static void test_softmax_dense(int int8, const char *kernels)
@@ -525,11 +529,11 @@ static void test_softmax_dense(int int8, const char *kernels)
     L.weight = random_floats((size_t)O * I, 3.0);
     L.bias = random_floats(O, 1.0);
     L.dense_act.kind = LL_ACT_SOFTMAX;
-    pack(&L);
     if (int8) {
         L.weight_dtype = LL_DTYPE_INT8;
         quantize_rows(L.weight, O, I, &L.q_weight, &L.s_weight);
     }
+    void *packed = pack(&L);
     float *x = random_floats(I, 5.0), y[11];
     unsigned char scratch[512];
     double xd[19], ref[11] = {0}, max = -INFINITY, sum = 0;
@@ -555,7 +559,7 @@ static void test_softmax_dense(int int8, const char *kernels)
     free((void *)L.bias);
     free((void *)L.q_weight);
     free((void *)L.s_weight);
-    free((void *)L.packed_weight);
+    free(packed);
     free(x);
 }
 
