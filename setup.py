@@ -56,7 +56,7 @@ directives = {
 }
 
 # Editing a header rebuilds the extension.
-HEADERS = ["src/lstmlite.h", "src/kernels.h", "src/kernels_impl.h", "src/gemv_s8_rows.h",
+HEADERS = ["src/lstmlite.h", "src/kernels.h", "src/kernels_impl.h", "src/gemm_s8_tiles.h",
            "src/gemm_f32_panels.h"]
 
 extension = Extension(

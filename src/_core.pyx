@@ -96,9 +96,10 @@ cdef extern from "lstmlite.h" nogil:
 
 cdef extern from "kernels.h" nogil:
     ctypedef struct ll_kernel_table:
-        void (*gemm_s8)(int M, int N, int K, const int8_t *W, const int8_t *X, int ldx,
-                        int32_t *acc, int ldacc) noexcept nogil
+        void (*gemm_s8)(int M, int N, int K, const int8_t *W, const int32_t *W_sums,
+                        const int8_t *X, int ldx, int32_t *acc, int ldacc) noexcept nogil
     const ll_kernel_table *ll_active_kernels
+    void ll_row_sums_s8(int M, int K, const int8_t *W, int32_t *sums) noexcept nogil
 
 
 # ---- activations and kernels -------------------------------------------------------------
@@ -187,8 +188,11 @@ def gemm_s8(W, X):
         raise ValueError("gemm_s8: -128 is outside the kernels' range -127..127")
     cdef int M = <int>w.shape[0], N = <int>x.shape[0], K = <int>w.shape[1]
     cdef cnp.ndarray acc = np.empty((N, M), dtype=np.int32)
+    cdef cnp.ndarray sums = np.empty(M, dtype=np.int32)
     with nogil:
+        ll_row_sums_s8(M, K, <const int8_t *>cnp.PyArray_DATA(w), <int32_t *>cnp.PyArray_DATA(sums))
         ll_active_kernels.gemm_s8(M, N, K, <const int8_t *>cnp.PyArray_DATA(w),
+                                  <const int32_t *>cnp.PyArray_DATA(sums),
                                   <const int8_t *>cnp.PyArray_DATA(x), K,
                                   <int32_t *>cnp.PyArray_DATA(acc), M)
     return acc[0] if single else acc
@@ -253,7 +257,7 @@ cdef class CoreModel:
 
     cdef void _pack(self) except *:
         """What the kernels read besides the arrays given (ll_layer_pack: float32 matrices in
-        the panel layout, the summed gate bias), in one 64-byte aligned buffer for the model,
+        the panel layout, int8 row sums, the summed gate bias), in one 64-byte aligned buffer for the model,
         each layer's part a multiple of 64 bytes. Done once, here: a step never packs. The
         arrays given stay as they are (save, quantize and inspection read them)."""
         cdef list sizes = [ll_layer_packed_bytes(&self.layers[index])

@@ -1,7 +1,8 @@
 /* Chooses the kernel set once, at import, after a CPU feature check (numpy's habit), never
  * from build flags alone, so that one build runs on every CPU of its architecture:
  *   x86-64   generic (SSE2 baseline), avx2 when cpuid reports AVX2 and FMA, avx512 when it
- *            also reports AVX-512F and the OS saves the 512-bit registers
+ *            also reports AVX-512F and the OS saves the 512-bit registers, avx512vnni when
+ *            it reports AVX-512BW and AVX-512 VNNI too (the int8 product on vpdpbusd)
  *   aarch64  generic, neon (every aarch64 CPU: Pi 3/4), dotprod when the kernel's hwcaps
  *            report ASIMDDP (Cortex-A76 of the Pi 5; not the A53/A72 of the Pi 3/4)
  *   armv7    generic (VFP), neon when the hwcaps report NEON (Pi 2/3/4 on 32-bit Pi OS)
@@ -29,6 +30,7 @@ static const ll_kernel_table *const compiled_tables[] = {
      * costs the same or less 16 wide, and batches and sequences, whose products are bound by
      * arithmetic, run up to 1.6x faster (README). LSTMLITE_KERNELS=avx2 chooses avx2. */
 #ifdef LL_HAVE_AVX512_KERNELS
+    &ll_kernels_avx512vnni,
     &ll_kernels_avx512,
 #endif
 #ifdef LL_HAVE_AVX2_KERNELS
@@ -72,6 +74,10 @@ static int have_feature(const char *feature)
     /* GCC's check includes the OS's support (XGETBV) for the 512-bit state */
     if (strcmp(feature, "avx512f") == 0)
         return __builtin_cpu_supports("avx512f");
+    if (strcmp(feature, "avx512bw") == 0)
+        return __builtin_cpu_supports("avx512bw");
+    if (strcmp(feature, "avx512vnni") == 0)
+        return __builtin_cpu_supports("avx512vnni");
 #elif defined(__aarch64__) && defined(__linux__)
     const unsigned long hwcap = getauxval(AT_HWCAP);
     if (strcmp(feature, "neon") == 0)
@@ -89,8 +95,9 @@ static int have_feature(const char *feature)
 
 const char *ll_cpu_features(void)
 {
-    static const char *const probed[] = {"avx2", "fma", "avx512f", "neon", "asimddp"};
-    static char found[64];
+    static const char *const probed[] = {"avx2",       "fma",  "avx512f", "avx512bw",
+                                          "avx512vnni", "neon", "asimddp"};
+    static char found[96];
     found[0] = '\0';
     for (size_t i = 0; i < sizeof probed / sizeof probed[0]; i++) {
         if (have_feature(probed[i])) {
@@ -108,6 +115,9 @@ int ll_kernels_supported(const char *name)
     if (table == NULL)
         return 0;
 #ifdef LL_HAVE_AVX512_KERNELS
+    if (table == &ll_kernels_avx512vnni)
+        return ll_kernels_supported("avx512") && have_feature("avx512bw") &&
+               have_feature("avx512vnni");
     if (table == &ll_kernels_avx512)
         return have_feature("avx512f") && have_feature("avx2") && have_feature("fma");
 #endif

@@ -1,7 +1,7 @@
 /* The pieces every kernel set shares around its products: per-step quantization of a vector,
  * the product of a layer's matrix in its dtype (ll_matrix_acc: the float side of an int8
- * product, or the float product), the int8 working memory, and the portable int8
- * matrix-vector product (the reference the SIMD sets are compared with bit for bit).
+ * product, or the float product), the int8 working memory, and the portable int8 product
+ * (the reference the SIMD sets are compared with bit for bit).
  *
  * This file is compiled once, for the baseline of the target, and without fused
  * multiply-add: ll_quantize_s8 rounds x * inv to float first and then to an integer, which is
@@ -52,27 +52,30 @@ float ll_quantize_s8(const float *restrict x, int n, int8_t *restrict q)
     return peak / 127.0f;
 }
 
-void ll_gemv_s8_portable(int M, int K, const int8_t *restrict W, const int8_t *restrict x,
-                         int32_t *restrict acc)
+void ll_row_sums_s8(int M, int K, const int8_t *restrict W, int32_t *restrict sums)
 {
     for (int m = 0; m < M; m++) {
-        const int8_t *restrict w = W + (size_t)m * K;
         int32_t s = 0;
         for (int k = 0; k < K; k++)
-            s += (int32_t)w[k] * (int32_t)x[k];
-        acc[m] = s;
+            s += W[(size_t)m * K + k];
+        sums[m] = s;
     }
 }
 
-#define LL_S8_BLOCK_ROWS 16
-
-void ll_gemm_s8_row_blocks(ll_gemv_s8_fn gemv, int M, int N, int K, const int8_t *W,
-                           const int8_t *X, int ldx, int32_t *acc, int ldacc)
+void ll_gemm_s8_portable(int M, int N, int K, const int8_t *restrict W,
+                         const int32_t *restrict W_sums, const int8_t *restrict X, int ldx,
+                         int32_t *restrict acc, int ldacc)
 {
-    for (int m = 0; m < M; m += LL_S8_BLOCK_ROWS) {
-        const int rows = M - m < LL_S8_BLOCK_ROWS ? M - m : LL_S8_BLOCK_ROWS;
-        for (int n = 0; n < N; n++)
-            gemv(rows, K, W + (size_t)m * K, X + (size_t)n * ldx, acc + (size_t)n * ldacc + m);
+    (void)W_sums;
+    for (int n = 0; n < N; n++) {
+        const int8_t *restrict x = X + (size_t)n * ldx;
+        for (int m = 0; m < M; m++) {
+            const int8_t *restrict w = W + (size_t)m * K;
+            int32_t s = 0;
+            for (int k = 0; k < K; k++)
+                s += (int32_t)w[k] * (int32_t)x[k];
+            acc[(size_t)n * ldacc + m] = s;
+        }
     }
 }
 
@@ -123,7 +126,7 @@ void ll_matrix_acc(ll_matrix A, int M, int N, int K, const float *X, int ldx, fl
     }
     for (int n = 0; n < N; n++)
         work.sx[n] = ll_quantize_s8(X + (size_t)n * ldx, K, work.qx + (size_t)n * K);
-    ll_active_kernels->gemm_s8(M, N, K, A.q, work.qx, K, work.acc, M);
+    ll_active_kernels->gemm_s8(M, N, K, A.q, A.sums, work.qx, K, work.acc, M);
     /* Y[n, m] += s[m] * (sx[n] * acc[n, m]): the float side, in this order on every path */
     for (int n = 0; n < N; n++) {
         const int32_t *restrict acc = work.acc + (size_t)n * M;

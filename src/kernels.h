@@ -20,9 +20,11 @@ typedef struct {
                      int ldy);
     /* acc[n*ldacc + m] = W[m,:] . X[n*ldx + :] for m < M, n < N, exactly, in int32. W
      * row-major (M, K) and X hold values in -127..127 (never -128) and K <= LL_INT8_MAX_K, so
-     * no sum can overflow; every set returns the same integers. */
-    void (*gemm_s8)(int M, int N, int K, const int8_t *W, const int8_t *X, int ldx,
-                    int32_t *acc, int ldacc);
+     * no sum can overflow; every set returns the same integers. W_sums[m] = sum_k W[m,k]
+     * (ll_row_sums_s8, made when the model is built), for the sets that multiply x + 128
+     * (unsigned bytes) and subtract 128 W_sums[m]; the others do not read it. */
+    void (*gemm_s8)(int M, int N, int K, const int8_t *W, const int32_t *W_sums,
+                    const int8_t *X, int ldx, int32_t *acc, int ldacc);
     /* x[i] = sigmoid(clip(x[i])) / tanh(clip(x[i])) in place; clip INFINITY = none. */
     void (*sigmoid)(float *x, int n, float clip);
     void (*tanh)(float *x, int n, float clip);
@@ -36,7 +38,10 @@ extern const ll_kernel_table ll_kernels_generic;
 #define LL_HAVE_AVX512_KERNELS 1
 extern const ll_kernel_table ll_kernels_avx2;
 extern const ll_kernel_table ll_kernels_avx512;
-void ll_gemv_s8_avx2(int M, int K, const int8_t *W, const int8_t *x, int32_t *acc);
+extern const ll_kernel_table ll_kernels_avx512vnni;
+/* the AVX2 set's int8 product, which the AVX-512 set without VNNI shares */
+void ll_gemm_s8_avx2(int M, int N, int K, const int8_t *W, const int32_t *W_sums,
+                     const int8_t *X, int ldx, int32_t *acc, int ldacc);
 #endif
 #if defined(__aarch64__)
 #define LL_HAVE_NEON_KERNELS 1
@@ -58,15 +63,12 @@ extern const ll_kernel_table ll_kernels_neon;
 /* packed (M K floats) = W (M, K) row-major, packed. */
 void ll_pack_f32(int M, int K, const float *W, float *packed);
 
-/* The portable int8 product of one vector, shared by the sets whose own form would be no
- * faster: acc[m] = W[m,:] . x. */
-void ll_gemv_s8_portable(int M, int K, const int8_t *W, const int8_t *x, int32_t *acc);
-typedef void (*ll_gemv_s8_fn)(int M, int K, const int8_t *W, const int8_t *x, int32_t *acc);
-/* gemm_s8 from a set's one-vector product: the exact sums do not depend on the order of
- * additions, so blocks of 16 rows (16 * K bytes, in L1) meet every column in turn and the
- * weights come from memory once per block instead of once per column (int8.c). */
-void ll_gemm_s8_row_blocks(ll_gemv_s8_fn gemv, int M, int N, int K, const int8_t *W,
-                           const int8_t *X, int ldx, int32_t *acc, int ldacc);
+/* The portable int8 product (the generic set's, and the reference of the others):
+ * acc[n*ldacc + m] = W[m,:] . X[n*ldx + :], the gemm_s8 contract above. */
+void ll_gemm_s8_portable(int M, int N, int K, const int8_t *W, const int32_t *W_sums,
+                         const int8_t *X, int ldx, int32_t *acc, int ldacc);
+/* sums[m] = sum_k W[m,k] for W (M, K) int8: the W_sums of gemm_s8. */
+void ll_row_sums_s8(int M, int K, const int8_t *W, int32_t *sums);
 
 /* The table in use; set once at import (ll_kernels_select), read by every cell. */
 extern const ll_kernel_table *ll_active_kernels;
@@ -89,12 +91,13 @@ static inline size_t ll_scratch_take(size_t *next, size_t bytes)
 }
 #define LL_SCRATCH_AT(base, offset, type) ((type *)((unsigned char *)(base) + (offset)))
 
-/* One weight matrix of a layer in its dtype: float32 w (packed), or int8 q with one scale per
- * row. */
+/* One weight matrix of a layer in its dtype: float32 w (packed), or int8 q with one scale and
+ * one sum per row. */
 typedef struct {
-    const float *w;   /* float32 (M, K) packed (ll_pack_f32), or NULL for int8 */
-    const int8_t *q;  /* int8 (M, K), or NULL for float32 */
-    const float *s;   /* int8: M scales */
+    const float *w;        /* float32 (M, K) packed (ll_pack_f32), or NULL for int8 */
+    const int8_t *q;       /* int8 (M, K), or NULL for float32 */
+    const float *s;        /* int8: M scales */
+    const int32_t *sums;   /* int8: M row sums of q (ll_row_sums_s8) */
 } ll_matrix;
 
 /* Rows [row0, ...) of a matrix of K columns. A packed float32 matrix has its rows from row0
@@ -104,7 +107,7 @@ static inline ll_matrix ll_matrix_rows(ll_matrix A, int row0, int K)
 {
     const size_t offset = (size_t)row0 * (size_t)K;
     ll_matrix rows = {A.w ? A.w + offset : NULL, A.q ? A.q + offset : NULL,
-                      A.s ? A.s + row0 : NULL};
+                      A.s ? A.s + row0 : NULL, A.sums ? A.sums + row0 : NULL};
     return rows;
 }
 
@@ -134,7 +137,7 @@ void ll_matrix_acc(ll_matrix A, int M, int N, int K, const float *X, int ldx, fl
 /* A recurrent layer's recurrent matrix for one direction. */
 static inline ll_matrix ll_matrix_hh(const ll_layer *L, int dir)
 {
-    ll_matrix A = {L->packed_hh[dir], L->q_hh[dir], L->s_hh[dir]};
+    ll_matrix A = {L->packed_hh[dir], L->q_hh[dir], L->s_hh[dir], L->sums_hh[dir]};
     return A;
 }
 

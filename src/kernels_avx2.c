@@ -7,8 +7,9 @@
 #pragma GCC target("avx2,fma")
 #include <immintrin.h>
 
-/* acc[m] = W[m,:] . x in int32, 32 products per step, four rows at a time (gemv_s8_rows.h;
- * one load of x feeds four rows).
+/* The int8 product in int32, 32 products per slice, in tiles of 4 rows x 2 columns
+ * (gemm_s8_tiles.h: each weight load feeds two columns, each prepared slice of a column
+ * four rows; 8 accumulators, 4 column operands and the weights fit the 16 ymm registers).
  *
  * Without AVX-VNNI the only 8-bit multiply is vpmaddubsw, which multiplies unsigned by signed
  * bytes and adds adjacent pairs into int16 *with saturation*: fed uint8 activations up to 255
@@ -18,12 +19,20 @@
  * at most 2 * 127 * 127 = 32258 < 32767 and nothing saturates. vpmaddwd by ones then widens
  * the pairs into int32 exactly. The -127..127 range of the weights is checked on load (-128
  * would not survive vpsignb's negation); the activations come from ll_quantize_s8. */
-static inline int32_t hsum_epi32(__m256i v)
+
+/* out[r] = the sum of a[r]'s eight lanes: the four vectors reduced together, pairs of
+ * rows interleaved, instead of four separate reductions */
+static inline void hsum4_epi32(const __m256i a[4], int32_t out[4])
 {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
+    const __m256i t01 = _mm256_add_epi32(_mm256_unpacklo_epi32(a[0], a[1]),
+                                         _mm256_unpackhi_epi32(a[0], a[1]));
+    const __m256i t23 = _mm256_add_epi32(_mm256_unpacklo_epi32(a[2], a[3]),
+                                         _mm256_unpackhi_epi32(a[2], a[3]));
+    const __m256i rows = _mm256_add_epi32(_mm256_unpacklo_epi64(t01, t23),
+                                          _mm256_unpackhi_epi64(t01, t23));
+    const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(rows),
+                                    _mm256_extracti128_si256(rows, 1));
+    _mm_storeu_si128((__m128i *)out, s);
 }
 
 /* |x| (the unsigned operand) and x (whose sign moves onto the weight) */
@@ -37,30 +46,33 @@ static inline x32_operand load_x32(const int8_t *p)
     return (x32_operand){_mm256_sign_epi8(xv, xv), xv};
 }
 
-static inline __m256i dot32(__m256i acc, const int8_t *w, x32_operand x)
+static inline __m256i dot32(__m256i acc, __m256i w, x32_operand x)
 {
-    const __m256i wv = _mm256_loadu_si256((const __m256i *)w);
-    const __m256i pairs = _mm256_maddubs_epi16(x.abs, _mm256_sign_epi8(wv, x.sign));
+    const __m256i pairs = _mm256_maddubs_epi16(x.abs, _mm256_sign_epi8(w, x.sign));
     return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
-#define LL_S8_NAME gemv_s8_avx2_rows
+#define LL_S8_NAME gemm_s8_avx2_tiles
 #define LL_S8_ACC __m256i
 #define LL_S8_XOP x32_operand
+#define LL_S8_WOP __m256i
 #define LL_S8_WIDTH 32
+#define LL_S8_COLS 2
 #define LL_S8_ZERO() _mm256_setzero_si256()
 #define LL_S8_LOADX(p) load_x32(p)
+#define LL_S8_LOADW(p) _mm256_loadu_si256((const __m256i *)(p))
 #define LL_S8_DOT(a, w, x) dot32(a, w, x)
-#define LL_S8_HSUM(a) hsum_epi32(a)
-#include "gemv_s8_rows.h"
+#define LL_S8_HSUM4(a, out) hsum4_epi32(a, out)
+#include "gemm_s8_tiles.h"
 
-/* exported for the AVX-512 set, which shares this int8 product */
-void ll_gemv_s8_avx2(int M, int K, const int8_t *W, const int8_t *x, int32_t *acc)
+/* exported for the AVX-512 set without VNNI, which shares this int8 product */
+void ll_gemm_s8_avx2(int M, int N, int K, const int8_t *W, const int32_t *W_sums,
+                     const int8_t *X, int ldx, int32_t *acc, int ldacc)
 {
-    gemv_s8_avx2_rows(M, K, W, x, acc);
+    gemm_s8_avx2_tiles(M, N, K, W, W_sums, X, ldx, acc, ldacc);
 }
 
-#define LL_GEMV_S8 ll_gemv_s8_avx2
+#define LL_GEMM_S8 ll_gemm_s8_avx2
 #define LL_GEMM_WIDTH 8
 #define LL_GEMM_COLS 4 /* 8 sums of the 16 ymm registers */
 /* an empty asm that claims to change w: GCC must keep it in one register rather than fold

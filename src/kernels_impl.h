@@ -6,7 +6,7 @@
  * comparisons (which keep NaN), float<->int reinterpretation through memcpy.
  *
  * The includer defines LL_KERNEL_SUFFIX (the set's name) before including this file, and may
- * define LL_GEMV_S8 as its own one-vector int8 product (written with the set's intrinsics);
+ * define LL_GEMM_S8 as its own int8 product (gemm_s8_tiles.h with the set's intrinsics);
  * without it the set uses the portable one. LL_GEMM_WIDTH (default 4) is the float product's
  * vector width, the floats one register of the set holds (8 for AVX2, 16 for AVX-512);
  * LL_GEMM_COLS its widest tile in columns; LL_GEMM_IN_REGISTER(w) pins a loaded weight vector
@@ -152,20 +152,14 @@ static void LL_FN(ll_tanh)(float *restrict x, int n, float clip)
 #define LL_STRINGIFY2(x) #x
 #define LL_STRINGIFY(x) LL_STRINGIFY2(x)
 
-#ifndef LL_GEMV_S8
-#define LL_GEMV_S8 ll_gemv_s8_portable
+#ifndef LL_GEMM_S8
+#define LL_GEMM_S8 ll_gemm_s8_portable
 #endif
-
-static void LL_FN(ll_gemm_s8)(int M, int N, int K, const int8_t *W, const int8_t *X, int ldx,
-                              int32_t *acc, int ldacc)
-{
-    ll_gemm_s8_row_blocks(LL_GEMV_S8, M, N, K, W, X, ldx, acc, ldacc);
-}
 
 const ll_kernel_table LL_CAT(ll_kernels, LL_KERNEL_SUFFIX) = {
     LL_STRINGIFY(LL_KERNEL_SUFFIX),
     LL_FN(ll_gemm_acc),
-    LL_FN(ll_gemm_s8),
+    LL_GEMM_S8,
     LL_FN(ll_sigmoid),
     LL_FN(ll_tanh),
     LL_FN(ll_exp),

@@ -4,7 +4,8 @@
  * int8 products, both architectures: 16 products per step, vmull_s8 / vmlal_s8 multiply
  * int8 into int16 lanes and add two products per lane (at most 2 * 127 * 127 = 32258, so the
  * int16 lane cannot overflow; -128 never occurs, see lstmlite.h), then vpadalq_s16 adds
- * adjacent pairs into int32 accumulators exactly. Four rows at a time share each load of x.
+ * adjacent pairs into int32 accumulators exactly. Tiles of 4 rows x c columns
+ * (gemm_s8_tiles.h) share each load of the weights and of the columns.
  *
  * aarch64: the float side is the portable source (kernels_impl.h); aarch64's baseline is NEON,
  * so its 8-wide vectors become pairs of q registers with fused multiply-add.
@@ -22,13 +23,17 @@
 #endif
 #include <arm_neon.h>
 
-static inline int32_t hsum_s32(int32x4_t v)
+/* out[r] = the sum of a[r]'s four lanes, the four vectors reduced together by pairwise adds */
+static inline void hsum4_s32(const int32x4_t a[4], int32_t out[4])
 {
 #if defined(__aarch64__)
-    return vaddvq_s32(v);
+    vst1q_s32(out, vpaddq_s32(vpaddq_s32(a[0], a[1]), vpaddq_s32(a[2], a[3])));
 #else
-    const int32x2_t s = vadd_s32(vget_low_s32(v), vget_high_s32(v));
-    return vget_lane_s32(vpadd_s32(s, s), 0);
+    const int32x2_t r01 = vpadd_s32(vadd_s32(vget_low_s32(a[0]), vget_high_s32(a[0])),
+                                    vadd_s32(vget_low_s32(a[1]), vget_high_s32(a[1])));
+    const int32x2_t r23 = vpadd_s32(vadd_s32(vget_low_s32(a[2]), vget_high_s32(a[2])),
+                                    vadd_s32(vget_low_s32(a[3]), vget_high_s32(a[3])));
+    vst1q_s32(out, vcombine_s32(r01, r23));
 #endif
 }
 
@@ -39,19 +44,26 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t x)
     return vpadalq_s16(acc, p);
 }
 
-#define LL_S8_NAME gemv_s8_neon
+#define LL_S8_NAME gemm_s8_neon
 #define LL_S8_ACC int32x4_t
 #define LL_S8_XOP int8x16_t
+#define LL_S8_WOP int8x16_t
 #define LL_S8_WIDTH 16
+#if defined(__aarch64__)
+#define LL_S8_COLS 4 /* 16 accumulators, 4 column slices, weights, products: of 32 registers */
+#else
+#define LL_S8_COLS 2 /* 8 accumulators, 2 column slices, weights, products: of 16 */
+#endif
 #define LL_S8_ZERO() vdupq_n_s32(0)
 #define LL_S8_LOADX(p) vld1q_s8(p)
-#define LL_S8_DOT(a, w, x) dot16(a, vld1q_s8(w), x)
-#define LL_S8_HSUM(a) hsum_s32(a)
-#include "gemv_s8_rows.h"
+#define LL_S8_LOADW(p) vld1q_s8(p)
+#define LL_S8_DOT(a, w, x) dot16(a, w, x)
+#define LL_S8_HSUM4(a, out) hsum4_s32(a, out)
+#include "gemm_s8_tiles.h"
 
 #if defined(__aarch64__)
 
-#define LL_GEMV_S8 gemv_s8_neon
+#define LL_GEMM_S8 gemm_s8_neon
 #define LL_KERNEL_SUFFIX neon
 #include "kernels_impl.h"
 
@@ -72,12 +84,6 @@ static inline void store_f32(float *p, float32x4_t v)
 #define LL_P_COLS 2 /* 8 sums of the 16 q registers */
 #define LL_P_IN_REGISTER(w) ((void)0)
 #include "gemm_f32_panels.h"
-
-static void gemm_s8_neon(int M, int N, int K, const int8_t *W, const int8_t *X, int ldx,
-                         int32_t *acc, int ldacc)
-{
-    ll_gemm_s8_row_blocks(gemv_s8_neon, M, N, K, W, X, ldx, acc, ldacc);
-}
 
 /* The activations are the portable set's (scalar VFP here): a step's cost is the products. */
 static void sigmoid_neon(float *x, int n, float clip) { ll_kernels_generic.sigmoid(x, n, clip); }

@@ -113,12 +113,17 @@ typedef struct {
     const float *s_hh[2];
     const float *s_hr[2];
     /* Set by ll_layer_pack before a layer is stepped, from the arrays above: the float32
-     * matrices as the kernels read them, packed in panels (kernels.h; NULL for int8), and the
-     * bias of a recurrent layer's input gates, b_ih + b_hh (GRU: b_ih; NULL if none). */
+     * matrices as the kernels read them, packed in panels (kernels.h; NULL for int8), the
+     * int8 matrices' row sums (NULL for float32), and the bias of a recurrent layer's input
+     * gates, b_ih + b_hh (GRU: b_ih; NULL if none). */
     const float *packed_ih[2];
     const float *packed_hh[2];
     const float *packed_hr[2];
     const float *packed_weight;
+    const int32_t *sums_ih[2];
+    const int32_t *sums_hh[2];
+    const int32_t *sums_hr[2];
+    const int32_t *sums_weight;
     const float *gate_bias[2];
     /* Dense: y = act(weight x + bias), weight (H, I) (or q_weight * s_weight), bias (H) or NULL */
     const float *weight;
@@ -147,16 +152,16 @@ int ll_layer_c_size(const ll_layer *layer);
  * vectors, int32 sums); every part starts at a multiple of 64 bytes from the start. */
 size_t ll_layer_scratch_bytes(const ll_layer *layer, int batch);
 /* Bytes of the layer's weights, biases and scales as the kernels read them (float32
- * matrices packed, the gate bias summed: see ll_layer_pack). */
+ * matrices packed, int8 row sums, the gate bias summed: see ll_layer_pack). */
 size_t ll_layer_weight_bytes(const ll_layer *layer);
 
 /* Rows of a recurrent layer's gate block: 4H (LSTM), 3H (GRU), H (RNN). */
 int ll_layer_gate_rows(const ll_layer *layer);
-/* Bytes ll_layer_pack needs (a multiple of 64; 0 for Normalize and int8 Dense). */
+/* Bytes ll_layer_pack needs (a multiple of 64; 0 for Normalize). */
 size_t ll_layer_packed_bytes(const ll_layer *layer);
 /* Fills buffer (ll_layer_packed_bytes bytes, aligned to 64) with what the layer's kernels
- * read besides its arrays and points the layer's packed_* and gate_bias at it: the float32
- * matrices packed, the summed gate bias. Every layer is packed once before it is stepped; the
+ * read besides its arrays and points the layer's packed_*, sums_* and gate_bias at it: the
+ * float32 matrices packed, the int8 matrices' row sums, the summed gate bias. Every layer is packed once before it is stepped; the
  * buffer must outlive every use of the layer. */
 void ll_layer_pack(ll_layer *layer, void *buffer);
 

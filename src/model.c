@@ -51,7 +51,7 @@ static void input_gates(const ll_layer *L, int dir, int N, const float *X, int l
                         ll_int8_work work)
 {
     const int rows = ll_layer_gate_rows(L);
-    const ll_matrix w_ih = {L->packed_ih[dir], L->q_ih[dir], L->s_ih[dir]};
+    const ll_matrix w_ih = {L->packed_ih[dir], L->q_ih[dir], L->s_ih[dir], L->sums_ih[dir]};
     const float *bias = L->gate_bias[dir];
     for (int n = 0; n < N; n++) {
         float *y = Y + (size_t)n * rows;
@@ -105,8 +105,8 @@ size_t ll_layer_scratch_bytes(const ll_layer *L, int batch)
  * float32 is the same size as row-major). */
 static size_t matrix_bytes(const ll_layer *L, size_t rows, size_t cols)
 {
-    if (L->weight_dtype == LL_DTYPE_INT8)
-        return rows * cols + rows * sizeof(float);
+    if (L->weight_dtype == LL_DTYPE_INT8) /* bytes, a scale and a sum per row */
+        return rows * cols + rows * (sizeof(float) + sizeof(int32_t));
     return rows * cols * sizeof(float);
 }
 

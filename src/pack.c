@@ -1,6 +1,6 @@
 /* What a layer's kernels read besides its arrays, made once when a model is built and never
- * during a step: float32 matrices packed in panels (kernels.h, gemm_f32_panels.h) and the
- * bias of the input gates summed. */
+ * during a step: float32 matrices packed in panels (kernels.h, gemm_f32_panels.h), the int8
+ * matrices' row sums (kernels.h, gemm_s8) and the bias of the input gates summed. */
 #include <string.h>
 
 #include "kernels.h"
@@ -20,12 +20,22 @@ void ll_pack_f32(int M, int K, const float *W, float *packed)
     }
 }
 
-/* Takes `floats` floats of the buffer (from 64 bytes on) and returns where they start, or NULL
- * when only counting (buffer NULL). */
-static float *take(unsigned char *buffer, size_t *next, size_t floats)
+/* Takes `count` floats (or int32s: both 4 bytes) of the buffer (from 64 bytes on) and returns
+ * where they start, or NULL when only counting (buffer NULL). */
+static void *take(unsigned char *buffer, size_t *next, size_t count)
 {
-    const size_t at = ll_scratch_take(next, floats * sizeof(float));
-    return buffer ? (float *)(buffer + at) : NULL;
+    const size_t at = ll_scratch_take(next, count * 4);
+    return buffer ? buffer + at : NULL;
+}
+
+/* the int8 matrix W (M, K)'s row sums, in the buffer */
+static const int32_t *row_sums(unsigned char *buffer, size_t *next, int M, int K,
+                               const int8_t *W)
+{
+    int32_t *sums = take(buffer, next, (size_t)M);
+    if (sums)
+        ll_row_sums_s8(M, K, W, sums);
+    return sums;
 }
 
 static const float *pack_matrix(unsigned char *buffer, size_t *next, int M, int K,
@@ -55,20 +65,29 @@ static const float *gate_bias(unsigned char *buffer, size_t *next, const ll_laye
 
 /* One walk for sizing (buffer NULL: `into` gets NULL pointers, and the bytes are returned)
  * and for packing (into L itself). GRU's W_hh is packed in two parts, the r and z rows, then
- * the n rows, so that the n rows can be multiplied alone (ll_matrix_rows). */
+ * the n rows, so that the n rows can be multiplied alone (ll_matrix_rows); its row sums are
+ * per row, so any rows of them are the sums of those rows. */
 static size_t pack_layer(const ll_layer *L, unsigned char *buffer, ll_layer *into)
 {
     size_t next = 0;
     const int H = L->hidden_size, I = L->input_size;
     const int float32 = L->weight_dtype == LL_DTYPE_FLOAT32;
-    if (L->kind == LL_LAYER_DENSE && float32) {
-        into->packed_weight = pack_matrix(buffer, &next, H, I, L->weight);
+    if (L->kind == LL_LAYER_DENSE) {
+        if (float32)
+            into->packed_weight = pack_matrix(buffer, &next, H, I, L->weight);
+        else
+            into->sums_weight = row_sums(buffer, &next, H, I, L->q_weight);
     } else if (ll_layer_is_recurrent(L)) {
         const int rows = ll_layer_gate_rows(L), P = ll_layer_h_size(L);
         for (int d = 0; d < L->num_directions; d++) {
             into->gate_bias[d] = gate_bias(buffer, &next, L, d, rows);
-            if (!float32)
+            if (!float32) {
+                into->sums_ih[d] = row_sums(buffer, &next, rows, I, L->q_ih[d]);
+                into->sums_hh[d] = row_sums(buffer, &next, rows, P, L->q_hh[d]);
+                if (L->kind == LL_LAYER_LSTM && L->proj_size > 0)
+                    into->sums_hr[d] = row_sums(buffer, &next, P, H, L->q_hr[d]);
                 continue;
+            }
             into->packed_ih[d] = pack_matrix(buffer, &next, rows, I, L->w_ih[d]);
             if (L->kind == LL_LAYER_GRU) {
                 /* one part of the buffer, the n rows right after the r and z rows */

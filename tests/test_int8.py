@@ -58,10 +58,12 @@ def test_every_kernel_set_gives_exact_integer_products(kernels, rng):
         x = rng.integers(-127, 128, K).astype(np.int8)
         exact = W.astype(np.int64) @ x.astype(np.int64)
         assert np.array_equal(_core.gemm_s8(W, x), exact), (kernels, M, K)
-        # several columns at once (batched streams, sequence chunks): each one exact
-        X = rng.integers(-127, 128, (5, K)).astype(np.int8)
-        exact = X.astype(np.int64) @ W.T.astype(np.int64)
-        assert np.array_equal(_core.gemm_s8(W, X), exact), (kernels, M, K, "5 columns")
+        # several columns at once (batched streams, sequence chunks): each one exact, in
+        # tiles of 4, 2 and 1 columns and past a block of 64 columns
+        for N in (5, 11, 67):
+            X = rng.integers(-127, 128, (N, K)).astype(np.int8)
+            exact = X.astype(np.int64) @ W.T.astype(np.int64)
+            assert np.array_equal(_core.gemm_s8(W, X), exact), (kernels, M, K, N)
         # the largest sums the contract allows: every product +-127 * 127, all one sign
         W = np.full((M, K), 127, np.int8)
         x = np.full(K, -127, np.int8)
@@ -172,10 +174,12 @@ def test_int8_stream_equals_run_bit_for_bit(rng, kernels):
     stream._poison_scratch = True
     streamed = np.stack([stream.step(x).copy() for x in X])
     assert np.array_equal(streamed, model.run(X))
-    batched = model.stream(batch=3)
-    X3 = rng.standard_normal((3, 10, 7)).astype(np.float32)
-    out = np.stack([batched.step(X3[:, t]).copy() for t in range(10)], axis=1)
-    assert np.array_equal(out, model.run(X3))
+    for B in (3, 9):  # tiles of 2 + 1 and of 4 + 4 + 1 streams
+        batched = model.stream(batch=B)
+        XB = rng.standard_normal((B, 10, 7)).astype(np.float32)
+        out = np.stack([batched.step(XB[:, t]).copy() for t in range(10)], axis=1)
+        assert np.array_equal(out, model.run(XB)), B
+        assert np.array_equal(out[B - 1], model.run(XB[B - 1])), B
 
 
 def test_kernel_sets_agree_on_int8_models(rng):

@@ -203,8 +203,12 @@ static void make_int8(ll_layer *L)
  * and for several (the batched and sequence paths). */
 static void test_gemm_s8(const char *kernels)
 {
-    const int sizes[][3] = {{1, 1, 1}, {3, 5, 2}, {4, 16, 1}, {5, 31, 3}, {7, 32, 4},
-                            {9, 33, 1}, {13, 64, 5}, {256, 40, 8}, {33, 129, 2}, {8, 515, 3}};
+    /* (M, K, N): K around the slice widths (16, 32, 64) and their tails, M around the tiles'
+     * 4 rows, N around their 1, 2, 4 columns and the 64-column blocks */
+    const int sizes[][3] = {{1, 1, 1},    {3, 5, 2},     {4, 16, 1},   {5, 31, 3},
+                            {7, 32, 4},   {9, 33, 1},    {13, 64, 5},  {256, 40, 8},
+                            {33, 129, 2}, {8, 515, 3},   {6, 63, 7},   {11, 65, 9},
+                            {4, 127, 6},  {17, 128, 11}, {10, 24, 67}, {3, 200, 130}};
     const ll_kernel_table *K = ll_active_kernels;
     for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         const int M = sizes[i][0], D = sizes[i][1], N = sizes[i][2];
@@ -218,7 +222,9 @@ static void test_gemm_s8(const char *kernels)
             if (extreme) /* the largest sum the contract allows: every product +127*127 */
                 for (size_t j = 0; j < (size_t)D; j++)
                     W[j] = X[j];
-            K->gemm_s8(M, N, D, W, X, D, acc, M);
+            int32_t *sums = __real_malloc(sizeof(int32_t) * M);
+            ll_row_sums_s8(M, D, W, sums);
+            K->gemm_s8(M, N, D, W, sums, X, D, acc, M);
             long long worst = 0;
             for (int n = 0; n < N; n++) {
                 for (int m = 0; m < M; m++) {
@@ -236,6 +242,7 @@ static void test_gemm_s8(const char *kernels)
             free(W);
             free(X);
             free(acc);
+            free(sums);
         }
     }
 }

@@ -1,0 +1,215 @@
+/*
+ * The int8 product acc[n*ldacc + m] = W[m,:] . X[n*ldx + :] for N columns on row-major W: the
+ * loop structure shared by the SIMD kernel sets, so that each writes only its vector
+ * operations. The sums are exact int32 in every set (see kernels.h for the range contract),
+ * so no order of additions is special and every path gets the same integers.
+ *
+ * Tiles of 4 rows x c columns (c = 2, 4 .. LL_S8_COLS) and of 8 rows x 1 column: each
+ * weight slice loaded feeds c columns and each prepared slice of a column feeds 4 or 8
+ * rows, so a batch of streams or the steps of a sequence cost less per column than one
+ * column alone, which reloads both for every product; a single column still runs 8
+ * independent chains. The sums are reduced to integers once per tile, four rows together,
+ * at the end of K. A group of 8 rows (8 K bytes, in L1) meets the columns of a block of
+ * LL_S8_COL_BLOCK in turn before the next rows are read, so the weights stream from memory
+ * once per block.
+ *
+ * The includer defines, then includes this file once:
+ *   LL_S8_NAME             the function's name
+ *   LL_S8_ACC              the accumulator type (int32 lanes)
+ *   LL_S8_XOP              a prepared slice of a column
+ *   LL_S8_WOP              a loaded slice of a row of W
+ *   LL_S8_WIDTH            int8 values per slice
+ *   LL_S8_COLS             the widest tile in columns: 2 or 4 (its 4 c accumulators and c
+ *                          prepared slices must fit the set's registers)
+ *   LL_S8_ZERO()           a zero accumulator
+ *   LL_S8_LOADX(p)         LL_S8_WIDTH values of a column at p, prepared
+ *   LL_S8_LOADW(p)         LL_S8_WIDTH weights at p
+ *   LL_S8_DOT(a, w, x)     a plus the LL_S8_WIDTH products of w and x, in int32 lanes
+ *   LL_S8_HSUM4(a, out)    out[r] = the int32 sum of a[r]'s lanes, r < 4 (a an array)
+ * and optionally:
+ *   LL_S8_LOADX_TAIL(p, n), LL_S8_LOADW_TAIL(p, n)
+ *                          the last n < LL_S8_WIDTH values at p and zeros after them
+ *                          (masked loads that read nothing beyond p + n); without them the
+ *                          last K % LL_S8_WIDTH values are multiplied in scalar code
+ *   LL_S8_X_OFFSET         prepared columns hold x + LL_S8_X_OFFSET (VNNI multiplies
+ *                          unsigned bytes by signed ones; x + 128 is x's bits with the top
+ *                          one flipped), so each sum is W[m,:] . x + OFFSET * W_sums[m], and
+ *                          OFFSET * W_sums[m] (the row sums made when the model was built,
+ *                          ll_row_sums_s8) is subtracted
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#define LL_S8_CAT2(a, b) a##_##b
+#define LL_S8_CAT(a, b) LL_S8_CAT2(a, b)
+#define LL_S8_TILE LL_S8_CAT(LL_S8_NAME, tile)
+#define LL_S8_COL_BLOCK 64 /* columns a group of rows meets before the next group */
+#if defined(LL_S8_X_OFFSET) && !defined(LL_S8_LOADW_TAIL)
+#error "LL_S8_X_OFFSET needs the masked tail loads: the offset must reach every product"
+#endif
+
+#if defined(LL_S8_LOADW_TAIL)
+#define LL_S8_VECTOR_K(K) (K) /* the masked tail is one more slice */
+#else
+#define LL_S8_VECTOR_K(K) ((K) / LL_S8_WIDTH * LL_S8_WIDTH)
+#endif
+
+/* out[c*ldout + r] = W's rows [0, R) . X's columns [0, C) over the first LL_S8_VECTOR_K(K)
+ * values, less offset[r]: R and C are constants at every call (R C <= 4 LL_S8_COLS), so
+ * the accumulators live in registers; the unroll pragmas make sure of it (without them GCC
+ * keeps the arrays on the stack and the tile runs at half speed). Four rows of a column are
+ * reduced together and stored as one vector where the compiler can. */
+static inline __attribute__((always_inline)) void
+LL_S8_TILE(const int R, const int C, int K, const int8_t *restrict W, size_t ldw,
+           const int8_t *restrict X, size_t ldx, const uint32_t *restrict offset,
+           int32_t *restrict out, size_t ldout)
+{
+    LL_S8_ACC acc[8][LL_S8_COLS];
+    _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+            acc[r][c] = LL_S8_ZERO();
+    int k = 0;
+    for (; k + LL_S8_WIDTH <= K; k += LL_S8_WIDTH) {
+        LL_S8_XOP x[LL_S8_COLS];
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+            x[c] = LL_S8_LOADX(X + (size_t)c * ldx + k);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            const LL_S8_WOP w = LL_S8_LOADW(W + (size_t)r * ldw + k);
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+                acc[r][c] = LL_S8_DOT(acc[r][c], w, x[c]);
+        }
+    }
+#if defined(LL_S8_LOADW_TAIL)
+    if (k < K) {
+        const int n = K - k;
+        LL_S8_XOP x[LL_S8_COLS];
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+            x[c] = LL_S8_LOADX_TAIL(X + (size_t)c * ldx + k, n);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            const LL_S8_WOP w = LL_S8_LOADW_TAIL(W + (size_t)r * ldw + k, n);
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+                acc[r][c] = LL_S8_DOT(acc[r][c], w, x[c]);
+        }
+    }
+#endif
+    _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) {
+        _Pragma("GCC unroll 2") for (int r0 = 0; r0 < R; r0 += 4) {
+            LL_S8_ACC rows[4] = {acc[r0][c], acc[r0 + 1][c], acc[r0 + 2][c], acc[r0 + 3][c]};
+            int32_t sums[4];
+            LL_S8_HSUM4(rows, sums);
+            int32_t *restrict to = out + (size_t)c * ldout + r0;
+            /* unsigned: see LL_S8_X_OFFSET */
+            if (R - r0 >= 4) {
+                _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+                    to[r] = (int32_t)((uint32_t)sums[r] - offset[r0 + r]);
+            } else {
+                for (int r = 0; r < R - r0; r++)
+                    to[r] = (int32_t)((uint32_t)sums[r] - offset[r0 + r]);
+            }
+        }
+    }
+}
+
+/* Rows [r0, r0 + R) of the group at m against columns [n, n + C), into acc; then, for a set
+ * without masked loads, the last K % LL_S8_WIDTH products in scalar code. */
+#define LL_S8_TILE_AT(R, C, r0)                                                             \
+    do {                                                                                    \
+        const int8_t *restrict w_ = w_rows + (size_t)(r0) * ld;                             \
+        int32_t *restrict out_ = acc + (size_t)n * ldacc + m + (r0);                        \
+        LL_S8_TILE((R), (C), K, w_, ld, X + (size_t)n * xld, xld, offset + (r0), out_,      \
+                   (size_t)ldacc);                                                          \
+        for (int c_ = 0; c_ < (C) && vector_k < K; c_++) {                                  \
+            const int8_t *restrict x_ = X + (size_t)(n + c_) * xld;                         \
+            for (int r_ = 0; r_ < (R); r_++) {                                              \
+                int32_t s_ = 0;                                                             \
+                for (int k_ = vector_k; k_ < K; k_++)                                       \
+                    s_ += (int32_t)w_[(size_t)r_ * ld + k_] * (int32_t)x_[k_];              \
+                out_[(size_t)c_ * ldacc + r_] += s_;                                        \
+            }                                                                               \
+        }                                                                                   \
+    } while (0)
+
+/* Columns [n, n + C) against the group's R rows (8, 4 or 1): at most 4 C accumulators, so
+ * 8 rows go as one tile of 8 x 1 (eight independent chains for a single column) or two of
+ * 4 x C. */
+#define LL_S8_COLUMNS(R, C)                                                                 \
+    do {                                                                                    \
+        if ((R) == 8 && (C) > 1) {                                                          \
+            LL_S8_TILE_AT(4, (C), 0);                                                       \
+            LL_S8_TILE_AT(4, (C), 4);                                                       \
+        } else {                                                                            \
+            LL_S8_TILE_AT((R), (C), 0);                                                     \
+        }                                                                                   \
+        n += (C);                                                                           \
+    } while (0)
+
+/* A group of R rows at m against every column of the block [n0, n1). */
+#define LL_S8_ROWS(R)                                                                       \
+    do {                                                                                    \
+        const int8_t *restrict w_rows = W + (size_t)m * ld;                                 \
+        uint32_t offset[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                      \
+        LL_S8_ROW_OFFSETS((R), offset);                                                     \
+        int n = n0;                                                                         \
+        while (n < n1) {                                                                    \
+            const int left = n1 - n;                                                        \
+            if (LL_S8_COLS >= 4 && left >= 4)                                               \
+                LL_S8_COLUMNS((R), (LL_S8_COLS >= 4 ? 4 : 1));                              \
+            else if (left >= 2)                                                             \
+                LL_S8_COLUMNS((R), 2);                                                      \
+            else                                                                            \
+                LL_S8_COLUMNS((R), 1);                                                      \
+        }                                                                                   \
+    } while (0)
+
+#if defined(LL_S8_X_OFFSET)
+/* OFFSET * W_sums[m] in unsigned arithmetic, subtracted so: the lanes' int32 sums may have
+ * wrapped on the way (they reach 255 * 127 K), the difference is the exact product, in range */
+#define LL_S8_ROW_OFFSETS(R, offset)                                                        \
+    for (int r_ = 0; r_ < (R); r_++)                                                        \
+    (offset)[r_] = (uint32_t)LL_S8_X_OFFSET * (uint32_t)W_sums[m + r_]
+#else
+#define LL_S8_ROW_OFFSETS(R, offset) ((void)0)
+#endif
+
+static void LL_S8_NAME(int M, int N, int K, const int8_t *restrict W,
+                       const int32_t *restrict W_sums, const int8_t *restrict X, int ldx,
+                       int32_t *restrict acc, int ldacc)
+{
+    const size_t ld = (size_t)K, xld = (size_t)ldx;
+    const int vector_k = LL_S8_VECTOR_K(K);
+    (void)W_sums;
+    for (int n0 = 0; n0 < N; n0 += LL_S8_COL_BLOCK) {
+        const int n1 = N - n0 > LL_S8_COL_BLOCK ? n0 + LL_S8_COL_BLOCK : N;
+        int m = 0;
+        for (; m + 8 <= M; m += 8)
+            LL_S8_ROWS(8);
+        for (; m + 4 <= M; m += 4)
+            LL_S8_ROWS(4);
+        for (; m < M; m++)
+            LL_S8_ROWS(1);
+    }
+}
+
+#undef LL_S8_TILE_AT
+#undef LL_S8_COLUMNS
+#undef LL_S8_ROWS
+#undef LL_S8_ROW_OFFSETS
+#undef LL_S8_VECTOR_K
+#undef LL_S8_TILE
+#undef LL_S8_CAT
+#undef LL_S8_CAT2
+#undef LL_S8_COL_BLOCK
+#undef LL_S8_NAME
+#undef LL_S8_ACC
+#undef LL_S8_XOP
+#undef LL_S8_WOP
+#undef LL_S8_WIDTH
+#undef LL_S8_COLS
+#undef LL_S8_ZERO
+#undef LL_S8_LOADX
+#undef LL_S8_LOADW
+#undef LL_S8_DOT
+#undef LL_S8_HSUM4
+#undef LL_S8_LOADX_TAIL
+#undef LL_S8_LOADW_TAIL
+#undef LL_S8_X_OFFSET
