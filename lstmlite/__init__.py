@@ -33,7 +33,8 @@ __all__ = [
 
 def cpu_info() -> dict:
     """What the compiled core detected and chose: the machine, the CPU features the dispatcher
-    probed for and found ("avx2", "fma", "avx512f", "neon", "asimddp"), the kernel sets
+    probed for and found ("avx2", "fma", "avxvnni", "avx512f", "avx512bw", "avx512vnni",
+    "neon", "asimddp"), the kernel sets
     compiled in and those this CPU runs (best first), the one in use, and whether
     LSTMLITE_KERNELS forced it."""
     return {

@@ -2,7 +2,8 @@
  * from build flags alone, so that one build runs on every CPU of its architecture:
  *   x86-64   generic (SSE2 baseline), avx2 when cpuid reports AVX2 and FMA, avx512 when it
  *            also reports AVX-512F and the OS saves the 512-bit registers, avx512vnni when
- *            it reports AVX-512BW and AVX-512 VNNI too (the int8 product on vpdpbusd)
+ *            it reports AVX-512BW and AVX-512 VNNI too (the int8 product on vpdpbusd);
+ *            avxvnni between avx512 and avx2 when it reports AVX-VNNI (vpdpbusd on 256 bits)
  *   aarch64  generic, neon (every aarch64 CPU: Pi 3/4), dotprod when the kernel's hwcaps
  *            report ASIMDDP (Cortex-A76 of the Pi 5; not the A53/A72 of the Pi 3/4)
  *   armv7    generic (VFP), neon when the hwcaps report NEON (Pi 2/3/4 on 32-bit Pi OS)
@@ -34,6 +35,7 @@ static const ll_kernel_table *const compiled_tables[] = {
     &ll_kernels_avx512,
 #endif
 #ifdef LL_HAVE_AVX2_KERNELS
+    &ll_kernels_avxvnni,
     &ll_kernels_avx2,
 #endif
 #ifdef LL_HAVE_DOTPROD_KERNELS
@@ -78,6 +80,8 @@ static int have_feature(const char *feature)
         return __builtin_cpu_supports("avx512bw");
     if (strcmp(feature, "avx512vnni") == 0)
         return __builtin_cpu_supports("avx512vnni");
+    if (strcmp(feature, "avxvnni") == 0)
+        return __builtin_cpu_supports("avxvnni");
 #elif defined(__aarch64__) && defined(__linux__)
     const unsigned long hwcap = getauxval(AT_HWCAP);
     if (strcmp(feature, "neon") == 0)
@@ -95,8 +99,8 @@ static int have_feature(const char *feature)
 
 const char *ll_cpu_features(void)
 {
-    static const char *const probed[] = {"avx2",       "fma",  "avx512f", "avx512bw",
-                                          "avx512vnni", "neon", "asimddp"};
+    static const char *const probed[] = {"avx2",       "fma",     "avxvnni", "avx512f",
+                                          "avx512bw",   "avx512vnni", "neon",    "asimddp"};
     static char found[96];
     found[0] = '\0';
     for (size_t i = 0; i < sizeof probed / sizeof probed[0]; i++) {
@@ -122,6 +126,8 @@ int ll_kernels_supported(const char *name)
         return have_feature("avx512f") && have_feature("avx2") && have_feature("fma");
 #endif
 #ifdef LL_HAVE_AVX2_KERNELS
+    if (table == &ll_kernels_avxvnni)
+        return ll_kernels_supported("avx2") && have_feature("avxvnni");
     if (table == &ll_kernels_avx2)
         return have_feature("avx2") && have_feature("fma");
 #endif

@@ -28,37 +28,67 @@
  *   LL_S8_HSUM4(a, out)    out[r] = the int32 sum of a[r]'s lanes, r < 4 (a an array)
  * and optionally:
  *   LL_S8_LOADX_TAIL(p, n), LL_S8_LOADW_TAIL(p, n)
- *                          the last n < LL_S8_WIDTH values at p and zeros after them
- *                          (masked loads that read nothing beyond p + n); without them the
- *                          last K % LL_S8_WIDTH values are multiplied in scalar code
+ *                          the last n < LL_S8_WIDTH values at p and zeros after them, by
+ *                          masked loads that read nothing beyond p + n
+ *   LL_S8_AND(w, mask)     (without them) w's bytes and mask's: the last slice of a row is
+ *                          then the one that ends at K, overlapping the one before, with
+ *                          its first bytes (counted already) zeroed in the weights
+ * Either way the last K % LL_S8_WIDTH values are one more slice, never scalar code (at K =
+ * 40, a common input size, that would be 8 of 40 products per row).
  *   LL_S8_X_OFFSET         prepared columns hold x + LL_S8_X_OFFSET (VNNI multiplies
  *                          unsigned bytes by signed ones; x + 128 is x's bits with the top
  *                          one flipped), so each sum is W[m,:] . x + OFFSET * W_sums[m], and
  *                          OFFSET * W_sums[m] (the row sums made when the model was built,
- *                          ll_row_sums_s8) is subtracted
+ *                          ll_row_sums_s8) is subtracted; beyond K the weights are zero, so
+ *                          the offset column values there add nothing
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define LL_S8_CAT2(a, b) a##_##b
 #define LL_S8_CAT(a, b) LL_S8_CAT2(a, b)
 #define LL_S8_TILE LL_S8_CAT(LL_S8_NAME, tile)
 #define LL_S8_COL_BLOCK 64 /* columns a group of rows meets before the next group */
-#if defined(LL_S8_X_OFFSET) && !defined(LL_S8_LOADW_TAIL)
-#error "LL_S8_X_OFFSET needs the masked tail loads: the offset must reach every product"
+
+#if !defined(LL_S8_LOADW_TAIL) && !defined(LL_S8_TAIL_KEEP_DEFINED)
+#define LL_S8_TAIL_KEEP_DEFINED /* once per file, whichever sets include this */
+/* ll_s8_tail_keep + 64 - z: 64 bytes whose first z are 0 and the rest all ones (z <= 64) */
+static const int8_t ll_s8_tail_keep[128] = {
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
 #endif
 
-#if defined(LL_S8_LOADW_TAIL)
-#define LL_S8_VECTOR_K(K) (K) /* the masked tail is one more slice */
-#else
-#define LL_S8_VECTOR_K(K) ((K) / LL_S8_WIDTH * LL_S8_WIDTH)
+#if !defined(LL_S8_LOADW_TAIL)
+/* For K < LL_S8_WIDTH, where no slice can end at K without starting before the row: the K
+ * values at p in a zeroed slice. Nothing is read past the row (the last row of W may end a
+ * page), and the zero weights make every product beyond K zero whatever the column's slice
+ * holds there. */
+#define LL_S8_PADDED LL_S8_CAT(LL_S8_NAME, padded)
+static inline void LL_S8_PADDED(const int8_t *restrict p, int n, int8_t *restrict slice)
+{
+    memset(slice, 0, LL_S8_WIDTH);
+    memcpy(slice, p, (size_t)n);
+}
+#define LL_S8_TAIL_SLICE(LOAD, p, n)                                                        \
+    __extension__({                                                                         \
+        int8_t slice_[LL_S8_WIDTH];                                                         \
+        LL_S8_PADDED((p), (n), slice_);                                                     \
+        LOAD(slice_);                                                                       \
+    })
+#define LL_S8_LOADW_TAIL(p, n) LL_S8_TAIL_SLICE(LL_S8_LOADW, p, n)
+#define LL_S8_LOADX_TAIL(p, n) LL_S8_TAIL_SLICE(LL_S8_LOADX, p, n)
 #endif
 
-/* out[c*ldout + r] = W's rows [0, R) . X's columns [0, C) over the first LL_S8_VECTOR_K(K)
- * values, less offset[r]: R and C are constants at every call (R C <= 4 LL_S8_COLS), so
- * the accumulators live in registers; the unroll pragmas make sure of it (without them GCC
- * keeps the arrays on the stack and the tile runs at half speed). Four rows of a column are
- * reduced together and stored as one vector where the compiler can. */
+/* out[c*ldout + r] = W's rows [0, R) . X's columns [0, C), less offset[r]: R and C are
+ * constants at every call (R C <= 4 LL_S8_COLS), so the accumulators live in registers; the
+ * unroll pragmas make sure of it (without them GCC keeps the arrays on the stack and the
+ * tile runs at half speed). Four rows of a column are reduced together and stored as one
+ * vector where the compiler can. */
 static inline __attribute__((always_inline)) void
 LL_S8_TILE(const int R, const int C, int K, const int8_t *restrict W, size_t ldw,
            const int8_t *restrict X, size_t ldx, const uint32_t *restrict offset,
@@ -79,7 +109,22 @@ LL_S8_TILE(const int R, const int C, int K, const int8_t *restrict W, size_t ldw
                 acc[r][c] = LL_S8_DOT(acc[r][c], w, x[c]);
         }
     }
-#if defined(LL_S8_LOADW_TAIL)
+#if defined(LL_S8_AND)
+    if (k < K && k > 0) {
+        /* the slice ending at K; its first bytes, counted already, zeroed in the weights */
+        const int back = LL_S8_WIDTH - (K - k);
+        const LL_S8_WOP keep = LL_S8_LOADW(ll_s8_tail_keep + 64 - back);
+        LL_S8_XOP x[LL_S8_COLS];
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+            x[c] = LL_S8_LOADX(X + (size_t)c * ldx + k - back);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            const LL_S8_WOP w = LL_S8_AND(LL_S8_LOADW(W + (size_t)r * ldw + k - back), keep);
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+                acc[r][c] = LL_S8_DOT(acc[r][c], w, x[c]);
+        }
+        k = K;
+    }
+#endif
     if (k < K) {
         const int n = K - k;
         LL_S8_XOP x[LL_S8_COLS];
@@ -91,14 +136,13 @@ LL_S8_TILE(const int R, const int C, int K, const int8_t *restrict W, size_t ldw
                 acc[r][c] = LL_S8_DOT(acc[r][c], w, x[c]);
         }
     }
-#endif
     _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) {
         _Pragma("GCC unroll 2") for (int r0 = 0; r0 < R; r0 += 4) {
             LL_S8_ACC rows[4] = {acc[r0][c], acc[r0 + 1][c], acc[r0 + 2][c], acc[r0 + 3][c]};
             int32_t sums[4];
             LL_S8_HSUM4(rows, sums);
             int32_t *restrict to = out + (size_t)c * ldout + r0;
-            /* unsigned: see LL_S8_X_OFFSET */
+            /* unsigned: see LL_S8_ROW_OFFSETS */
             if (R - r0 >= 4) {
                 _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
                     to[r] = (int32_t)((uint32_t)sums[r] - offset[r0 + r]);
@@ -110,24 +154,10 @@ LL_S8_TILE(const int R, const int C, int K, const int8_t *restrict W, size_t ldw
     }
 }
 
-/* Rows [r0, r0 + R) of the group at m against columns [n, n + C), into acc; then, for a set
- * without masked loads, the last K % LL_S8_WIDTH products in scalar code. */
+/* Rows [r0, r0 + R) of the group at m against columns [n, n + C), into acc. */
 #define LL_S8_TILE_AT(R, C, r0)                                                             \
-    do {                                                                                    \
-        const int8_t *restrict w_ = w_rows + (size_t)(r0) * ld;                             \
-        int32_t *restrict out_ = acc + (size_t)n * ldacc + m + (r0);                        \
-        LL_S8_TILE((R), (C), K, w_, ld, X + (size_t)n * xld, xld, offset + (r0), out_,      \
-                   (size_t)ldacc);                                                          \
-        for (int c_ = 0; c_ < (C) && vector_k < K; c_++) {                                  \
-            const int8_t *restrict x_ = X + (size_t)(n + c_) * xld;                         \
-            for (int r_ = 0; r_ < (R); r_++) {                                              \
-                int32_t s_ = 0;                                                             \
-                for (int k_ = vector_k; k_ < K; k_++)                                       \
-                    s_ += (int32_t)w_[(size_t)r_ * ld + k_] * (int32_t)x_[k_];              \
-                out_[(size_t)c_ * ldacc + r_] += s_;                                        \
-            }                                                                               \
-        }                                                                                   \
-    } while (0)
+    LL_S8_TILE((R), (C), K, w_rows + (size_t)(r0) * ld, ld, X + (size_t)n * xld, xld,       \
+               offset + (r0), acc + (size_t)n * ldacc + m + (r0), (size_t)ldacc)
 
 /* Columns [n, n + C) against the group's R rows (8, 4 or 1): at most 4 C accumulators, so
  * 8 rows go as one tile of 8 x 1 (eight independent chains for a single column) or two of
@@ -162,8 +192,8 @@ LL_S8_TILE(const int R, const int C, int K, const int8_t *restrict W, size_t ldw
     } while (0)
 
 #if defined(LL_S8_X_OFFSET)
-/* OFFSET * W_sums[m] in unsigned arithmetic, subtracted so: the lanes' int32 sums may have
- * wrapped on the way (they reach 255 * 127 K), the difference is the exact product, in range */
+/* OFFSET * W_sums[m], in unsigned arithmetic and subtracted so: the lanes' int32 sums may
+ * have wrapped on the way (they reach 255 * 127 K), the difference is the exact product */
 #define LL_S8_ROW_OFFSETS(R, offset)                                                        \
     for (int r_ = 0; r_ < (R); r_++)                                                        \
     (offset)[r_] = (uint32_t)LL_S8_X_OFFSET * (uint32_t)W_sums[m + r_]
@@ -176,7 +206,6 @@ static void LL_S8_NAME(int M, int N, int K, const int8_t *restrict W,
                        int32_t *restrict acc, int ldacc)
 {
     const size_t ld = (size_t)K, xld = (size_t)ldx;
-    const int vector_k = LL_S8_VECTOR_K(K);
     (void)W_sums;
     for (int n0 = 0; n0 < N; n0 += LL_S8_COL_BLOCK) {
         const int n1 = N - n0 > LL_S8_COL_BLOCK ? n0 + LL_S8_COL_BLOCK : N;
@@ -194,7 +223,8 @@ static void LL_S8_NAME(int M, int N, int K, const int8_t *restrict W,
 #undef LL_S8_COLUMNS
 #undef LL_S8_ROWS
 #undef LL_S8_ROW_OFFSETS
-#undef LL_S8_VECTOR_K
+#undef LL_S8_PADDED
+#undef LL_S8_TAIL_SLICE
 #undef LL_S8_TILE
 #undef LL_S8_CAT
 #undef LL_S8_CAT2
@@ -213,3 +243,4 @@ static void LL_S8_NAME(int M, int N, int K, const int8_t *restrict W,
 #undef LL_S8_LOADX_TAIL
 #undef LL_S8_LOADW_TAIL
 #undef LL_S8_X_OFFSET
+#undef LL_S8_AND

@@ -39,6 +39,7 @@ extern const ll_kernel_table ll_kernels_generic;
 extern const ll_kernel_table ll_kernels_avx2;
 extern const ll_kernel_table ll_kernels_avx512;
 extern const ll_kernel_table ll_kernels_avx512vnni;
+extern const ll_kernel_table ll_kernels_avxvnni;
 /* the AVX2 set's int8 product, which the AVX-512 set without VNNI shares */
 void ll_gemm_s8_avx2(int M, int N, int K, const int8_t *W, const int32_t *W_sums,
                      const int8_t *X, int ldx, int32_t *acc, int ldacc);

@@ -1,6 +1,9 @@
 /* The same kernel source as kernels_generic.c, compiled for AVX2 + FMA (Haswell, Zen and
  * later), plus an int8 product written with AVX2 intrinsics. Chosen at run time only when the
- * CPU reports both features (dispatch.c). */
+ * CPU reports both features (dispatch.c). Two sets share that float side:
+ *   avx2     the int8 product on vpmaddubsw
+ *   avxvnni  when the CPU also has AVX-VNNI (Alder Lake and later, including the N100 class
+ *            of small x86 boxes, Zen 4): the int8 product on the 256-bit vpdpbusd */
 #include "kernels.h"
 
 #ifdef LL_HAVE_AVX2_KERNELS
@@ -63,6 +66,7 @@ static inline __m256i dot32(__m256i acc, __m256i w, x32_operand x)
 #define LL_S8_LOADW(p) _mm256_loadu_si256((const __m256i *)(p))
 #define LL_S8_DOT(a, w, x) dot32(a, w, x)
 #define LL_S8_HSUM4(a, out) hsum4_epi32(a, out)
+#define LL_S8_AND(w, mask) _mm256_and_si256(w, mask)
 #include "gemm_s8_tiles.h"
 
 /* exported for the AVX-512 set without VNNI, which shares this int8 product */
@@ -80,4 +84,38 @@ void ll_gemm_s8_avx2(int M, int N, int K, const int8_t *W, const int32_t *W_sums
 #define LL_GEMM_IN_REGISTER(w) __asm__("" : "+v"(w))
 #define LL_KERNEL_SUFFIX avx2
 #include "kernels_impl.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,avxvnni")
+
+/* The int8 product on AVX-VNNI's vpdpbusd, in tiles of 4 rows x 2 columns: four unsigned-by-
+ * signed products into each int32 lane in one instruction, no int16 step, no saturation.
+ * x + 128 (its top bit flipped) is the unsigned operand and 128 W_sums[m] is subtracted, as in
+ * the avx512vnni set (kernels_avx512.c). */
+static inline __m256i flip_top_bit_256(__m256i x)
+{
+    return _mm256_xor_si256(x, _mm256_set1_epi8((char)0x80));
+}
+
+#define LL_S8_NAME gemm_s8_avxvnni
+#define LL_S8_ACC __m256i
+#define LL_S8_XOP __m256i
+#define LL_S8_WOP __m256i
+#define LL_S8_WIDTH 32
+#define LL_S8_COLS 2
+#define LL_S8_ZERO() _mm256_setzero_si256()
+#define LL_S8_LOADX(p) flip_top_bit_256(_mm256_loadu_si256((const __m256i *)(p)))
+#define LL_S8_LOADW(p) _mm256_loadu_si256((const __m256i *)(p))
+#define LL_S8_DOT(a, w, x) _mm256_dpbusd_avx_epi32(a, x, w)
+#define LL_S8_HSUM4(a, out) hsum4_epi32(a, out)
+#define LL_S8_AND(w, mask) _mm256_and_si256(w, mask)
+#define LL_S8_X_OFFSET 128
+#include "gemm_s8_tiles.h"
+
+#pragma GCC pop_options
+
+const ll_kernel_table ll_kernels_avxvnni = {
+    "avxvnni",       ll_gemm_acc_avx2, gemm_s8_avxvnni,
+    ll_sigmoid_avx2, ll_tanh_avx2,     ll_exp_avx2,
+};
 #endif

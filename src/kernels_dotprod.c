@@ -28,6 +28,7 @@ static inline void hsum4_s32_dotprod(const int32x4_t a[4], int32_t out[4])
 #define LL_S8_LOADW(p) vld1q_s8(p)
 #define LL_S8_DOT(a, w, x) vdotq_s32(a, w, x)
 #define LL_S8_HSUM4(a, out) hsum4_s32_dotprod(a, out)
+#define LL_S8_AND(w, mask) vandq_s8(w, mask)
 #include "gemm_s8_tiles.h"
 
 #define LL_GEMM_S8 gemm_s8_dotprod

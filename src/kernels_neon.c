@@ -59,6 +59,7 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t x)
 #define LL_S8_LOADW(p) vld1q_s8(p)
 #define LL_S8_DOT(a, w, x) dot16(a, w, x)
 #define LL_S8_HSUM4(a, out) hsum4_s32(a, out)
+#define LL_S8_AND(w, mask) vandq_s8(w, mask)
 #include "gemm_s8_tiles.h"
 
 #if defined(__aarch64__)
