@@ -4,7 +4,7 @@
  * operations. The sums are exact int32 in every set (see kernels.h for the range contract),
  * so no order of additions is special and every path gets the same integers.
  *
- * Tiles of 4 rows x c columns (c = 2, 4 .. LL_S8_COLS) and of 8 rows x 1 column: each
+ * Tiles of 4 rows x c columns (c = 1, 2, 4 .. LL_S8_COLS) and of 8 rows x 1 column: each
  * weight slice loaded feeds c columns and each prepared slice of a column feeds 4 or 8
  * rows, so a batch of streams or the steps of a sequence cost less per column than one
  * column alone, which reloads both for every product; a single column still runs 8
@@ -32,15 +32,17 @@
  *                          masked loads that read nothing beyond p + n
  *   LL_S8_AND(w, mask)     (without them) w's bytes and mask's: the last slice of a row is
  *                          then the one that ends at K, overlapping the one before, with
- *                          its first bytes (counted already) zeroed in the weights
- * Either way the last K % LL_S8_WIDTH values are one more slice, never scalar code (at K =
- * 40, a common input size, that would be 8 of 40 products per row).
+ *                          its first bytes (counted already) zeroed in the weights; where K
+ *                          is below the width (or neither is defined) the last values are
+ *                          copied into a zeroed slice
  *   LL_S8_X_OFFSET         prepared columns hold x + LL_S8_X_OFFSET (VNNI multiplies
  *                          unsigned bytes by signed ones; x + 128 is x's bits with the top
  *                          one flipped), so each sum is W[m,:] . x + OFFSET * W_sums[m], and
  *                          OFFSET * W_sums[m] (the row sums made when the model was built,
  *                          ll_row_sums_s8) is subtracted; beyond K the weights are zero, so
  *                          the offset column values there add nothing
+ * Either way the last K % LL_S8_WIDTH values of a row are one more slice, never scalar code
+ * (at K = 40, a common input size, that would be 8 of 40 products per row).
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -66,15 +66,21 @@ void ll_gemm_s8_portable(int M, int N, int K, const int8_t *restrict W,
                          const int32_t *restrict W_sums, const int8_t *restrict X, int ldx,
                          int32_t *restrict acc, int ldacc)
 {
+    /* blocks of 16 rows (16 K bytes, in L1) meet every column in turn, so the weights come
+     * from memory once per call, not once per column */
+    enum { BLOCK_ROWS = 16 };
     (void)W_sums;
-    for (int n = 0; n < N; n++) {
-        const int8_t *restrict x = X + (size_t)n * ldx;
-        for (int m = 0; m < M; m++) {
-            const int8_t *restrict w = W + (size_t)m * K;
-            int32_t s = 0;
-            for (int k = 0; k < K; k++)
-                s += (int32_t)w[k] * (int32_t)x[k];
-            acc[(size_t)n * ldacc + m] = s;
+    for (int m0 = 0; m0 < M; m0 += BLOCK_ROWS) {
+        const int m1 = M - m0 < BLOCK_ROWS ? M : m0 + BLOCK_ROWS;
+        for (int n = 0; n < N; n++) {
+            const int8_t *restrict x = X + (size_t)n * ldx;
+            for (int m = m0; m < m1; m++) {
+                const int8_t *restrict w = W + (size_t)m * K;
+                int32_t s = 0;
+                for (int k = 0; k < K; k++)
+                    s += (int32_t)w[k] * (int32_t)x[k];
+                acc[(size_t)n * ldacc + m] = s;
+            }
         }
     }
 }
