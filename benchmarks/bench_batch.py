@@ -11,10 +11,11 @@ stream-step (one call's time / B):
   torch        nn.LSTM on (1, B, I) with the state fed back, under inference_mode
 and the ratio of lstmlite's figure to its own single stream's step (batch=None).
 
-Whole sequences (offline scoring), microseconds per time step (one call's time / T):
-  lstmlite     model.run(X) with X (T, I), float32 and int8
-  onnxruntime  sess.run on the whole-sequence LSTM graph (T, 1, I)
-  torch        nn.LSTM on (T, 1, I)
+Whole sequences (offline scoring), microseconds per sequence-step (one call's time / (B T)),
+for one sequence and for B = 8 at once:
+  lstmlite     model.run(X) with X (T, I) or (B, T, I), float32 and int8
+  onnxruntime  sess.run on the whole-sequence LSTM graph (T, B, I)
+  torch        nn.LSTM on (T, B, I)
 and the ratios to onnxruntime and to lstmlite's own single stream step.
 
 All peers run on one thread. Each figure is the median over `repeats` runs of `calls` calls;
@@ -36,6 +37,7 @@ from bench_step import onnx_weights, single_thread_session  # noqa: E402
 
 BATCHES = [1, 2, 4, 8, 16, 32]
 SEQUENCE_LENGTH = 100
+SEQUENCE_BATCHES = [1, 8]
 
 
 def onnx_lstm_graph(weights, T, B):
@@ -88,15 +90,17 @@ def ort_batched_step(weights, B):
     return step
 
 
-def ort_sequence(weights, T):
-    model, names = onnx_lstm_graph(weights, T, 1)
+def ort_sequence(weights, T, B):
+    """x (B, T, I) -> (B, T, H) through the (T, B, I) graph"""
+    model, names = onnx_lstm_graph(weights, T, B)
     session = single_thread_session(model)
     H = weights[0][1].shape[1]
-    zeros = {f"{p}{i}": np.zeros((1, 1, H), np.float32)
+    zeros = {f"{p}{i}": np.zeros((1, B, H), np.float32)
              for i in range(len(weights)) for p in ("h", "c")}
 
     def run(x):
-        return session.run(names[:1], {"X": x[:, None], **zeros})[0][:, 0]
+        time_major = np.ascontiguousarray(x.transpose(1, 0, 2))
+        return session.run(names[:1], {"X": time_major, **zeros})[0].transpose(1, 0, 2)
 
     return run
 
@@ -115,13 +119,15 @@ def torch_batched_step(weights, B):
     return step
 
 
-def torch_sequence(weights):
+def torch_sequence(weights, B):
+    """x (B, T, I) -> (B, T, H) through nn.LSTM on (T, B, I)"""
     import torch
     module = torch_lstm(weights)
 
     def run(x):
         with torch.inference_mode():
-            return module(torch.from_numpy(x)[:, None])[0][:, 0].numpy()
+            time_major = torch.from_numpy(np.ascontiguousarray(x.transpose(1, 0, 2)))
+            return module(time_major)[0].numpy().transpose(1, 0, 2)
 
     return run
 
@@ -167,20 +173,23 @@ def bench_batched(weights, models, args, peers):
     return single, rows
 
 
-def bench_sequence(weights, models, single, args, peers):
+def bench_sequence(weights, models, single, args, peers, B):
     I = weights[0][0].shape[1]
     T = SEQUENCE_LENGTH
-    sequences = np.random.default_rng(2).standard_normal((256, T, I)).astype(np.float32)
-    calls = max(5, args.calls // T)
-    row = {}
+    # 256 inputs of B sequences each, cycled (fewer distinct ones for B > 1: memory)
+    distinct = 256 if B == 1 else 16
+    inputs = np.random.default_rng(2).standard_normal((distinct, B, T, I)).astype(np.float32)
+    inputs = [inputs[i % distinct] for i in range(256)]
+    calls = max(5, args.calls // (T * B))
+    row = {"B": B}
     for dtype, model in models.items():
-        row[dtype] = measure(model.run, sequences, calls, args.repeats) / T
+        row[dtype] = measure(model.run, inputs, calls, args.repeats) / (T * B)
         row[f"{dtype}/single"] = row[dtype] / single[dtype]
-    expected = models["float32"].run(sequences[0])
+    expected = models["float32"].run(inputs[0])
     for name, build in peers.items():
-        run = build(weights)
-        agree(f"{name} sequence", run(sequences[0]), expected)
-        row[name] = measure(run, sequences, calls, args.repeats) / T
+        run = build(weights, B)
+        agree(f"{name} sequence B={B}", run(inputs[0]), expected)
+        row[name] = measure(run, inputs, calls, args.repeats) / (T * B)
     if "onnxruntime" in row:
         for dtype in models:
             row[f"{dtype}/ort"] = row[dtype] / row["onnxruntime"]
@@ -200,7 +209,7 @@ def main(argv=None):
     batched_peers, sequence_peers = {}, {}
     if have("onnxruntime") and have("onnx"):
         batched_peers["onnxruntime"] = ort_batched_step
-        sequence_peers["onnxruntime"] = lambda w: ort_sequence(w, SEQUENCE_LENGTH)
+        sequence_peers["onnxruntime"] = lambda w, B: ort_sequence(w, SEQUENCE_LENGTH, B)
     if have("torch"):
         batched_peers["torch"] = torch_batched_step
         sequence_peers["torch"] = torch_sequence
@@ -220,14 +229,15 @@ def main(argv=None):
         for row in rows:
             print(f"{row['B']:>4}" + "".join(f"{row[c]:>16.2f}" for c in columns))
 
-        row = bench_sequence(weights, models, single, args, sequence_peers)
-        print(f"\n## LSTM I={I} H={H} layers={layers}: run() over T={SEQUENCE_LENGTH}, "
-              f"us per time step")
+        print(f"\n## LSTM I={I} H={H} layers={layers}: run() over B sequences of "
+              f"T={SEQUENCE_LENGTH}, us per sequence-step")
         columns = ["float32", "float32/single", "int8", "int8/single", *sequence_peers]
         if "onnxruntime" in sequence_peers:
             columns += ["float32/ort", "int8/ort"]
-        print("".join(f"{c:>16}" for c in columns))
-        print("".join(f"{row[c]:>16.2f}" for c in columns))
+        print(f"{'B':>4}" + "".join(f"{c:>16}" for c in columns))
+        for B in SEQUENCE_BATCHES:
+            row = bench_sequence(weights, models, single, args, sequence_peers, B)
+            print(f"{B:>4}" + "".join(f"{row[c]:>16.2f}" for c in columns), flush=True)
 
 
 if __name__ == "__main__":

@@ -181,7 +181,8 @@ void ll_model_step(const ll_model *model, int batch, const float *x, float *stat
 
 /* ---- whole sequences ---- */
 /* Bytes of scratch ll_layer_sequence needs, whatever the batch and the number of steps: the
- * input part of the gates is computed a fixed number of steps at a time. */
+ * input part of the gates is computed a fixed number of columns at a time, and at most 8
+ * sequences (consecutive, of one length) step their recurrence together. */
 size_t ll_layer_sequence_scratch_bytes(const ll_layer *layer);
 /* Runs one layer over whole sequences: in (batch, T, I) -> out (batch, T, O).
  * lengths: NULL (all T) or per batch element 0..T; steps at or past a length produce zeros

@@ -1,4 +1,5 @@
 /* Sizes, the step of a whole model, and whole-sequence runs of one layer. */
+#include <limits.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -42,25 +43,25 @@ int ll_layer_gate_rows(const ll_layer *L)
     return G * L->hidden_size;
 }
 
-/* Y[n] = b_ih + b_hh + W_ih X[n] (LSTM, RNN) or b_ih + W_ih X[n] (GRU, whose b_hh goes with
- * the recurrent product that r multiplies) for N columns, Y (N, gate rows): the part of a
- * step that does not depend on the state, the bias summed once by ll_layer_pack. A stream
+/* Y[n*ldy + :] = b_ih + b_hh + W_ih X[n] (LSTM, RNN) or b_ih + W_ih X[n] (GRU, whose b_hh
+ * goes with the recurrent product that r multiplies) for N columns of gate rows: the part of
+ * a step that does not depend on the state, the bias summed once by ll_layer_pack. A stream
  * step computes it for its frames, a sequence run for many steps at once; the same
  * operations either way. */
 static void input_gates(const ll_layer *L, int dir, int N, const float *X, int ldx, float *Y,
-                        ll_int8_work work)
+                        int ldy, ll_int8_work work)
 {
     const int rows = ll_layer_gate_rows(L);
     const ll_matrix w_ih = {L->packed_ih[dir], L->q_ih[dir], L->s_ih[dir], L->sums_ih[dir]};
     const float *bias = L->gate_bias[dir];
     for (int n = 0; n < N; n++) {
-        float *y = Y + (size_t)n * rows;
+        float *y = Y + (size_t)n * ldy;
         if (bias)
             memcpy(y, bias, sizeof(float) * rows);
         else
             memset(y, 0, sizeof(float) * rows);
     }
-    ll_matrix_acc(w_ih, rows, N, L->input_size, X, ldx, Y, rows, work);
+    ll_matrix_acc(w_ih, rows, N, L->input_size, X, ldx, Y, ldy, work);
 }
 
 /* A recurrent layer's scratch: the input part of the gates for `columns` columns (the streams
@@ -221,7 +222,7 @@ void ll_model_step(const ll_model *M, int batch, const float *x, float *state, v
             float *c = cs ? layer_state + (size_t)batch * hs : NULL;
             const recurrent_parts parts = recurrent_layout(L, batch, batch);
             float *gates = LL_SCRATCH_AT(layer_scratch, parts.gates, float);
-            input_gates(L, 0, batch, in, ld, gates,
+            input_gates(L, 0, batch, in, ld, gates, ll_layer_gate_rows(L),
                         ll_int8_work_at(L, layer_scratch, parts.int8));
             cell_step(L, 0, batch, gates, h, c,
                       LL_SCRATCH_AT(layer_scratch, parts.cell, unsigned char));
@@ -242,17 +243,21 @@ void ll_model_step(const ll_model *M, int batch, const float *x, float *state, v
 
 /* ---- whole sequences ----
  * A recurrent layer's input part of the gates (input_gates) does not depend on the state:
- * it is computed for LL_SEQUENCE_CHUNK steps at once, one pass over W_ih for the chunk, and
- * each step then does only the recurrent product. The chunk bounds the scratch (the same for
- * any T). The operations per step are those of a stream step, in the same order, so run()
- * and step() agree bit for bit. */
-#define LL_SEQUENCE_CHUNK 16
+ * it is computed for LL_SEQUENCE_COLUMNS columns at once, one pass over W_ih for them, and
+ * each step then does only the recurrent product. The columns are 16 steps of one sequence,
+ * or, where up to LL_SEQUENCE_GROUP consecutive sequences have the same length, a few steps
+ * of each of them; such a group then steps its recurrence together, as a batched stream
+ * does, one pass over W_hh per step for the group. Both sizes bound the scratch (the same
+ * for any batch and T). Every column gets the operations of a stream step, in the same
+ * order, so run() and step() agree bit for bit. */
+#define LL_SEQUENCE_COLUMNS 16
+#define LL_SEQUENCE_GROUP 8
 
 size_t ll_layer_sequence_scratch_bytes(const ll_layer *L)
 {
     if (ll_layer_is_recurrent(L))
-        return recurrent_layout(L, LL_SEQUENCE_CHUNK, 1).bytes;
-    return ll_layer_scratch_bytes(L, LL_SEQUENCE_CHUNK);
+        return recurrent_layout(L, LL_SEQUENCE_COLUMNS, LL_SEQUENCE_GROUP).bytes;
+    return ll_layer_scratch_bytes(L, LL_SEQUENCE_COLUMNS);
 }
 
 void ll_layer_sequence(const ll_layer *L, int batch, int steps, const float *in, float *out,
@@ -262,9 +267,9 @@ void ll_layer_sequence(const ll_layer *L, int batch, int steps, const float *in,
 
     if (!ll_layer_is_recurrent(L)) {
         const size_t positions = (size_t)batch * steps;
-        for (size_t p = 0; p < positions; p += LL_SEQUENCE_CHUNK) {
-            const int n = positions - p < LL_SEQUENCE_CHUNK ? (int)(positions - p)
-                                                            : LL_SEQUENCE_CHUNK;
+        for (size_t p = 0; p < positions; p += LL_SEQUENCE_COLUMNS) {
+            const int n = positions - p < LL_SEQUENCE_COLUMNS ? (int)(positions - p)
+                                                              : LL_SEQUENCE_COLUMNS;
             position_apply(L, n, in + p * I, I, out + p * O, O, scratch);
         }
         return;
@@ -272,34 +277,51 @@ void ll_layer_sequence(const ll_layer *L, int batch, int steps, const float *in,
 
     const int hs = ll_layer_h_size(L), cs = ll_layer_c_size(L);
     const int rows = ll_layer_gate_rows(L);
-    const recurrent_parts parts = recurrent_layout(L, LL_SEQUENCE_CHUNK, 1);
+    const recurrent_parts parts = recurrent_layout(L, LL_SEQUENCE_COLUMNS, LL_SEQUENCE_GROUP);
     float *gates = LL_SCRATCH_AT(scratch, parts.gates, float);
     const ll_int8_work work = ll_int8_work_at(L, scratch, parts.int8);
     void *cell_scratch = LL_SCRATCH_AT(scratch, parts.cell, unsigned char);
     for (int dir = 0; dir < L->num_directions; dir++) {
         /* the second direction of a bidirectional layer, or a reverse layer, runs backwards */
         const int backwards = dir == 1 || L->reverse;
-        for (int b = 0; b < batch; b++) {
-            const int len = lengths ? lengths[b] : steps;
-            const size_t first_row = (size_t)b * steps;
-            float *hb = h + ((size_t)dir * batch + b) * hs;
-            float *cb = cs ? c + ((size_t)dir * batch + b) * cs : NULL;
-            for (int s0 = 0; s0 < len; s0 += LL_SEQUENCE_CHUNK) {
-                const int n = len - s0 < LL_SEQUENCE_CHUNK ? len - s0 : LL_SEQUENCE_CHUNK;
-                /* the chunk covers time steps [t0, t0 + n), in processing order */
+        for (int b0 = 0; b0 < batch;) {
+            /* the group: sequences b0 .. b0 + G - 1, all of length len */
+            const int len = lengths ? lengths[b0] : steps;
+            /* a group's columns are steps * I floats apart, an int stride of the products */
+            const int groups = (size_t)steps * I <= INT_MAX;
+            int G = 1;
+            while (groups && G < LL_SEQUENCE_GROUP && b0 + G < batch &&
+                   (lengths ? lengths[b0 + G] : steps) == len)
+                G++;
+            const int chunk = LL_SEQUENCE_COLUMNS / G; /* steps per chunk */
+            float *hg = h + ((size_t)dir * batch + b0) * hs;
+            float *cg = cs ? c + ((size_t)dir * batch + b0) * cs : NULL;
+            for (int s0 = 0; s0 < len; s0 += chunk) {
+                const int n = len - s0 < chunk ? len - s0 : chunk;
+                /* the chunk covers time steps [t0, t0 + n), in processing order; the gates of
+                 * step t0 + i of sequence b0 + g are row i G + g of the chunk's gates */
                 const int t0 = backwards ? len - s0 - n : s0;
-                input_gates(L, dir, n, in + (first_row + t0) * I, I, gates, work);
+                if (G == 1) /* the n steps of one sequence: rows I apart */
+                    input_gates(L, dir, n, in + ((size_t)b0 * steps + t0) * I, I, gates, rows,
+                                work);
+                else /* each step: the group's G sequences, rows steps * I apart */
+                    for (int i = 0; i < n; i++)
+                        input_gates(L, dir, G, in + ((size_t)b0 * steps + t0 + i) * I,
+                                    steps * I, gates + (size_t)i * G * rows, rows, work);
                 for (int i = 0; i < n; i++) {
                     const int t = backwards ? t0 + n - 1 - i : t0 + i;
-                    const size_t row = first_row + t;
-                    cell_step(L, dir, 1, gates + (size_t)(t - t0) * rows, hb, cb, cell_scratch);
-                    memcpy(out + row * O + (size_t)dir * hs, hb, sizeof(float) * hs);
+                    cell_step(L, dir, G, gates + (size_t)(t - t0) * G * rows, hg, cg,
+                              cell_scratch);
+                    for (int g = 0; g < G; g++)
+                        memcpy(out + ((size_t)(b0 + g) * steps + t) * O + (size_t)dir * hs,
+                               hg + (size_t)g * hs, sizeof(float) * hs);
                 }
             }
-            for (int t = len; t < steps; t++) {
-                const size_t row = first_row + t;
-                memset(out + row * O + (size_t)dir * hs, 0, sizeof(float) * hs);
-            }
+            for (int g = 0; g < G; g++)
+                for (int t = len; t < steps; t++)
+                    memset(out + ((size_t)(b0 + g) * steps + t) * O + (size_t)dir * hs, 0,
+                           sizeof(float) * hs);
+            b0 += G;
         }
     }
 }

@@ -177,15 +177,34 @@ def test_kernel_sets_agree(rng, name):
     assert_close(simd, generic, atol=2e-6, rtol=0, what=f"{name} vs generic")
 
 
-# run() computes the input part of the gates 16 steps at a time (LL_SEQUENCE_CHUNK in model.c)
-# before the recurrence: sequences longer than a chunk, lengths that end inside, at and just
-# past a chunk edge, and zero, in both directions.
+# run() computes the input part of the gates 16 columns at a time (LL_SEQUENCE_COLUMNS in
+# model.c) before the recurrence: sequences longer than a chunk, lengths that end inside, at
+# and just past a chunk edge, and zero, in both directions.
 @pytest.mark.parametrize("case", sorted(LAYER_CASES))
 def test_sequences_longer_than_a_chunk(kernels, rng, case):
     model = ll.Model([LAYER_CASES[case](rng, 10, 12)])
     X = rng.standard_normal((4, 41, 10)).astype(np.float32)
     _check(model, X)  # against the reference, and stepping it bit for bit when streamable
     _check(model, X, lengths=np.array([41, 17, 16, 0]))
+
+
+# Consecutive sequences of one length step their recurrence together in run(), up to 8 at a
+# time (LL_SEQUENCE_GROUP): groups of 3, 2, 8 and 1 here, of one length or with lengths, in
+# both directions, float32 and int8, each sequence with exactly the bits it gets alone.
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+@pytest.mark.parametrize("dtype", ["float32", "int8"])
+def test_run_groups_equal_each_sequence_alone(kernels, rng, case, dtype):
+    model = ll.Model([LAYER_CASES[case](rng, 10, 12)])
+    if dtype == "int8":
+        model = model.quantize("int8")
+    lengths = np.array([23, 23, 23, 5, 5] + [19] * 9 + [0, 23])
+    X = rng.standard_normal((len(lengths), 23, 10)).astype(np.float32)
+    for given in (None, lengths):
+        Y = model.run(X, sequence_lengths=given)
+        for b in range(len(lengths)):
+            alone = model.run(X[b:b + 1], sequence_lengths=None if given is None
+                              else given[b:b + 1])
+            np.testing.assert_array_equal(Y[b], alone[0], err_msg=f"sequence {b}")
 
 
 @pytest.mark.parametrize("case", ["lstm", "lstm_all", "gru", "gru_before_reset", "rnn"])
