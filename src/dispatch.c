@@ -65,23 +65,19 @@ const char *const *ll_kernels_compiled(void)
     return names;
 }
 
+/* The x86-64 features probed, each through GCC's cpuid check (which takes a literal name; for
+ * the AVX-512 ones it includes the OS's support (XGETBV) for the 512-bit state). */
+#define LL_X86_FEATURES(X) X("avx2") X("fma") X("avxvnni") X("avx512f") X("avx512bw") X("avx512vnni")
+
 static int have_feature(const char *feature)
 {
 #if defined(__x86_64__) || defined(_M_X64)
     __builtin_cpu_init();
-    if (strcmp(feature, "avx2") == 0)
-        return __builtin_cpu_supports("avx2");
-    if (strcmp(feature, "fma") == 0)
-        return __builtin_cpu_supports("fma");
-    /* GCC's check includes the OS's support (XGETBV) for the 512-bit state */
-    if (strcmp(feature, "avx512f") == 0)
-        return __builtin_cpu_supports("avx512f");
-    if (strcmp(feature, "avx512bw") == 0)
-        return __builtin_cpu_supports("avx512bw");
-    if (strcmp(feature, "avx512vnni") == 0)
-        return __builtin_cpu_supports("avx512vnni");
-    if (strcmp(feature, "avxvnni") == 0)
-        return __builtin_cpu_supports("avxvnni");
+#define LL_PROBE(name)                                                                     \
+    if (strcmp(feature, name) == 0)                                                         \
+        return __builtin_cpu_supports(name);
+    LL_X86_FEATURES(LL_PROBE)
+#undef LL_PROBE
 #elif defined(__aarch64__) && defined(__linux__)
     const unsigned long hwcap = getauxval(AT_HWCAP);
     if (strcmp(feature, "neon") == 0)
@@ -99,8 +95,9 @@ static int have_feature(const char *feature)
 
 const char *ll_cpu_features(void)
 {
-    static const char *const probed[] = {"avx2",       "fma",     "avxvnni", "avx512f",
-                                          "avx512bw",   "avx512vnni", "neon",    "asimddp"};
+#define LL_NAME(name) name,
+    static const char *const probed[] = {LL_X86_FEATURES(LL_NAME) "neon", "asimddp"};
+#undef LL_NAME
     static char found[96];
     found[0] = '\0';
     for (size_t i = 0; i < sizeof probed / sizeof probed[0]; i++) {

@@ -53,16 +53,17 @@
 #define LL_S8_TILE LL_S8_CAT(LL_S8_NAME, tile)
 #define LL_S8_COL_BLOCK 64 /* columns a group of rows meets before the next group */
 
-#if !defined(LL_S8_LOADW_TAIL) && !defined(LL_S8_TAIL_KEEP_DEFINED)
+#if defined(LL_S8_AND) && !defined(LL_S8_TAIL_KEEP_DEFINED)
 #define LL_S8_TAIL_KEEP_DEFINED /* once per file, whichever sets include this */
-/* ll_s8_tail_keep + 64 - z: 64 bytes whose first z are 0 and the rest all ones (z <= 64) */
-static const int8_t ll_s8_tail_keep[128] = {
+/* ll_s8_tail_keep + 32 - z: 32 bytes whose first z are 0 and the rest all ones (z <= 32, the
+ * widest slice of the sets without masked loads) */
+static const int8_t ll_s8_tail_keep[64] = {
     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+#endif
+#if defined(LL_S8_AND)
+_Static_assert(LL_S8_WIDTH <= 32, "ll_s8_tail_keep covers slices of up to 32 bytes");
 #endif
 
 #if !defined(LL_S8_LOADW_TAIL)
@@ -115,7 +116,7 @@ LL_S8_TILE(const int R, const int C, int K, const int8_t *restrict W, size_t ldw
     if (k < K && k > 0) {
         /* the slice ending at K; its first bytes, counted already, zeroed in the weights */
         const int back = LL_S8_WIDTH - (K - k);
-        const LL_S8_WOP keep = LL_S8_LOADW(ll_s8_tail_keep + 64 - back);
+        const LL_S8_WOP keep = LL_S8_LOADW(ll_s8_tail_keep + 32 - back);
         LL_S8_XOP x[LL_S8_COLS];
         _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
             x[c] = LL_S8_LOADX(X + (size_t)c * ldx + k - back);
