@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int8_t, int32_t
+from libc.stdint cimport int8_t, int32_t, uint8_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
@@ -96,10 +96,20 @@ cdef extern from "lstmlite.h" nogil:
 
 cdef extern from "kernels.h" nogil:
     ctypedef struct ll_kernel_table:
-        void (*gemm_s8)(int M, int N, int K, const int8_t *W, const int32_t *W_sums,
-                        const int8_t *X, int ldx, int32_t *acc, int ldacc) noexcept nogil
+        void (*gemm_s8_panels)(int M, int N, int K, const uint8_t *panels, const int8_t *X,
+                               int ldx, int32_t *acc, int ldacc) noexcept nogil
+    ctypedef struct ll_matrix:
+        const float *w
+        const int8_t *q
+        const float *s
+        const int32_t *sums
+        const uint8_t *panels
     const ll_kernel_table *ll_active_kernels
     void ll_row_sums_s8(int M, int K, const int8_t *W, int32_t *sums) noexcept nogil
+    size_t ll_s8_panels_bytes(int M, int K) noexcept nogil
+    void ll_pack_s8_panels(int M, int K, const int8_t *W, uint8_t *panels) noexcept nogil
+    void ll_s8_product(ll_matrix A, int M, int N, int K, const int8_t *X, int ldx,
+                       int32_t *acc, int ldacc) noexcept nogil
 
 
 # ---- activations and kernels -------------------------------------------------------------
@@ -172,10 +182,16 @@ def quantize_s8(x):
     return q, scale
 
 
-def gemm_s8(W, X):
+def kernels_read_s8_panels():
+    """Whether the active kernel set has an int8 product on VNNI panels (gemm_s8_panels)."""
+    return ll_active_kernels.gemm_s8_panels != NULL
+
+
+def gemm_s8(W, X, panels=False):
     """int32 X @ W.T by the active kernel set's int8 product: W (M, K) and X (K,) or (N, K)
-    int8 in -127..127; returns (M,) or (N, M). For tests: every set must return the same
-    integers as exact arithmetic."""
+    int8 in -127..127; returns (M,) or (N, M). panels=True packs W in VNNI panels first (for
+    the sets that read them, kernels_read_s8_panels(); the others take the row-major W, as a
+    model's step does). For tests: every set and layout must return exact arithmetic."""
     cdef cnp.ndarray w = np.ascontiguousarray(W, dtype=np.int8)
     cdef cnp.ndarray x = np.ascontiguousarray(X, dtype=np.int8)
     single = x.ndim == 1
@@ -189,12 +205,22 @@ def gemm_s8(W, X):
     cdef int M = <int>w.shape[0], N = <int>x.shape[0], K = <int>w.shape[1]
     cdef cnp.ndarray acc = np.empty((N, M), dtype=np.int32)
     cdef cnp.ndarray sums = np.empty(M, dtype=np.int32)
+    cdef cnp.ndarray packed = np.empty(ll_s8_panels_bytes(M, K) if panels else 0,
+                                       dtype=np.uint8)
+    cdef bint in_panels = bool(panels)
+    cdef ll_matrix A
+    A.w = NULL
+    A.s = NULL
+    A.q = <const int8_t *>cnp.PyArray_DATA(w)
+    A.sums = <const int32_t *>cnp.PyArray_DATA(sums)
+    A.panels = NULL
     with nogil:
-        ll_row_sums_s8(M, K, <const int8_t *>cnp.PyArray_DATA(w), <int32_t *>cnp.PyArray_DATA(sums))
-        ll_active_kernels.gemm_s8(M, N, K, <const int8_t *>cnp.PyArray_DATA(w),
-                                  <const int32_t *>cnp.PyArray_DATA(sums),
-                                  <const int8_t *>cnp.PyArray_DATA(x), K,
-                                  <int32_t *>cnp.PyArray_DATA(acc), M)
+        ll_row_sums_s8(M, K, A.q, <int32_t *>A.sums)
+        if in_panels:
+            ll_pack_s8_panels(M, K, A.q, <uint8_t *>cnp.PyArray_DATA(packed))
+            A.panels = <const uint8_t *>cnp.PyArray_DATA(packed)
+        ll_s8_product(A, M, N, K, <const int8_t *>cnp.PyArray_DATA(x), K,
+                      <int32_t *>cnp.PyArray_DATA(acc), M)
     return acc[0] if single else acc
 
 

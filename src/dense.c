@@ -15,7 +15,8 @@ void ll_dense_apply(const ll_layer *L, int N, const float *X, int ldx, float *Y,
                     void *scratch)
 {
     const int O = L->hidden_size;
-    const ll_matrix weight = {L->packed_weight, L->q_weight, L->s_weight, L->sums_weight};
+    const ll_matrix weight = {L->packed_weight, L->q_weight, L->s_weight, L->sums_weight,
+                              L->panels_weight};
     const ll_int8_work work = ll_int8_work_alone(L, scratch, N, L->input_size, O);
     for (int n = 0; n < N; n++) {
         float *y = Y + (size_t)n * ldy;

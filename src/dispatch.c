@@ -157,6 +157,14 @@ int ll_kernels_select(const char *name)
     return 0;
 }
 
+int ll_kernels_read_s8_panels(void)
+{
+    for (size_t i = 0; i < LL_TABLE_COUNT; i++)
+        if (compiled_tables[i]->gemm_s8_panels && ll_kernels_supported(compiled_tables[i]->name))
+            return 1;
+    return 0;
+}
+
 const char *ll_kernels_active(void)
 {
     return ll_active_kernels->name;

@@ -1,7 +1,8 @@
-/* The pieces every kernel set shares around its products: per-step quantization of a vector,
- * the product of a layer's matrix in its dtype (ll_matrix_acc: the float side of an int8
- * product, or the float product), the int8 working memory, and the portable int8 product
- * (the reference the SIMD sets are compared with bit for bit).
+/* The pieces every kernel set shares around its products: per-step quantization of a vector
+ * and the float side of an int8 product (compiled here once per x86 vector width, with this
+ * file's rounding), the product of a layer's matrix in its dtype (ll_matrix_acc), the int8
+ * working memory, VNNI panels, and the portable int8 product (the reference the SIMD sets
+ * are compared with bit for bit).
  *
  * This file is compiled once, for the baseline of the target, and without fused
  * multiply-add: ll_quantize_s8 rounds x * inv to float first and then to an integer, which is
@@ -22,13 +23,50 @@
 #define LL_ROUND_TO_INT 12582912.0f /* 1.5 * 2^23: (v + it) - it rounds |v| < 2^22 to an
                                        integer, half to even, in the default rounding mode */
 
-float ll_quantize_s8(const float *restrict x, int n, int8_t *restrict q)
+/* The quantizer and the float side of an int8 product, written once and compiled for each
+ * instruction set (the wrappers below), all with this file's rounding: the same bits on
+ * every set, the bits NumPy gets. */
+typedef float ll_q_floats __attribute__((vector_size(64)));
+typedef int32_t ll_q_ints __attribute__((vector_size(64)));
+typedef int8_t ll_q_bytes __attribute__((vector_size(16)));
+
+/* one of a and b, by lane: a where take is all ones, b where it is zero */
+static inline __attribute__((always_inline)) ll_q_floats ll_q_select(ll_q_ints take,
+                                                                     ll_q_floats a,
+                                                                     ll_q_floats b)
 {
+    return (ll_q_floats)((take & (ll_q_ints)a) | (~take & (ll_q_ints)b));
+}
+
+static inline __attribute__((always_inline)) float
+quantize_s8_body(const float *restrict x, int n, int8_t *restrict q)
+{
+    /* 16 running maxima and NaN/inf flags side by side (GCC vectors: one register of a
+     * 16-wide set, four of SSE2), merged at the end: the largest |x| is the same in any
+     * order, and a single running maximum is a chain of dependent comparisons, a few cycles
+     * per value */
+    enum { LANES = 16 };
+    const ll_q_ints magnitude = (ll_q_ints){0} + 0x7fffffff;
+    const ll_q_floats largest = (ll_q_floats){0} + FLT_MAX;
+    ll_q_floats peaks = {0};
+    ll_q_ints non_finite_lanes = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        ll_q_floats a;
+        memcpy(&a, x + i, sizeof a);
+        a = (ll_q_floats)((ll_q_ints)a & magnitude);
+        non_finite_lanes |= ~(a <= largest); /* NaN compares false, so this catches it */
+        peaks = ll_q_select(a > peaks, a, peaks);
+    }
     float peak = 0.0f;
     int non_finite = 0;
-    for (int i = 0; i < n; i++) {
+    for (int j = 0; j < LANES; j++) {
+        non_finite |= non_finite_lanes[j] != 0;
+        peak = peaks[j] > peak ? peaks[j] : peak;
+    }
+    for (; i < n; i++) {
         const float a = fabsf(x[i]);
-        non_finite |= !(a <= FLT_MAX); /* NaN compares false, so this catches it too */
+        non_finite |= !(a <= FLT_MAX);
         peak = a > peak ? a : peak;
     }
     if (non_finite) {
@@ -42,14 +80,84 @@ float ll_quantize_s8(const float *restrict x, int n, int8_t *restrict q)
         memset(q, 0, (size_t)n);
         return 0.0f;
     }
-    for (int i = 0; i < n; i++) {
-        float v = x[i] * inv; /* |v| <= 127 up to one rounding */
+    /* v = x * inv rounded to float, then to an integer (half to even), then clamped to
+     * +-127: lane by lane the scalar tail's operations */
+    const ll_q_floats high = (ll_q_floats){0} + 127.0f, low = -high;
+    for (i = 0; i + LANES <= n; i += LANES) {
+        ll_q_floats v;
+        memcpy(&v, x + i, sizeof v);
+        v = v * inv; /* |v| <= 127 up to one rounding */
+        v = (v + LL_ROUND_TO_INT) - LL_ROUND_TO_INT;
+        v = ll_q_select(v > high, high, v);
+        v = ll_q_select(v < low, low, v);
+        const ll_q_bytes bytes = __builtin_convertvector(__builtin_convertvector(v, ll_q_ints),
+                                                         ll_q_bytes);
+        memcpy(q + i, &bytes, sizeof bytes);
+    }
+    for (; i < n; i++) {
+        float v = x[i] * inv;
         v = (v + LL_ROUND_TO_INT) - LL_ROUND_TO_INT;
         v = v > 127.0f ? 127.0f : v;
         v = v < -127.0f ? -127.0f : v;
         q[i] = (int8_t)(int32_t)v;
     }
     return peak / 127.0f;
+}
+
+/* y[m] += s[m] * (sx * acc[m]) for m < M: the float side of an int8 product, in this order on
+ * every path (the multiplies apart from the add: no fused multiply-add in this file) */
+static inline __attribute__((always_inline)) void
+scale_acc_s8_body(int M, const int32_t *restrict acc, const float *restrict s, float sx,
+                  float *restrict y)
+{
+    for (int m = 0; m < M; m++)
+        y[m] += s[m] * (sx * (float)acc[m]);
+}
+
+float ll_quantize_s8_baseline(const float *restrict x, int n, int8_t *restrict q)
+{
+    return quantize_s8_body(x, n, q);
+}
+
+void ll_scale_acc_s8_baseline(int M, const int32_t *restrict acc, const float *restrict s,
+                              float sx, float *restrict y)
+{
+    scale_acc_s8_body(M, acc, s, sx, y);
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+/* the same bodies 8 and 16 wide, for the avx2/avxvnni and avx512/avx512vnni sets: only the
+ * vector width differs, never an operation (fp-contract is off in this file) */
+__attribute__((target("avx2"))) float ll_quantize_s8_avx2(const float *restrict x, int n,
+                                                          int8_t *restrict q)
+{
+    return quantize_s8_body(x, n, q);
+}
+
+__attribute__((target("avx2"))) void ll_scale_acc_s8_avx2(int M, const int32_t *restrict acc,
+                                                          const float *restrict s, float sx,
+                                                          float *restrict y)
+{
+    scale_acc_s8_body(M, acc, s, sx, y);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) float
+ll_quantize_s8_avx512(const float *restrict x, int n, int8_t *restrict q)
+{
+    return quantize_s8_body(x, n, q);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void
+ll_scale_acc_s8_avx512(int M, const int32_t *restrict acc, const float *restrict s, float sx,
+                       float *restrict y)
+{
+    scale_acc_s8_body(M, acc, s, sx, y);
+}
+#endif
+
+float ll_quantize_s8(const float *restrict x, int n, int8_t *restrict q)
+{
+    return ll_active_kernels->quantize_s8(x, n, q);
 }
 
 void ll_row_sums_s8(int M, int K, const int8_t *restrict W, int32_t *restrict sums)
@@ -83,6 +191,28 @@ void ll_gemm_s8_portable(int M, int N, int K, const int8_t *restrict W,
             }
         }
     }
+}
+
+void ll_pack_s8_panels(int M, int K, const int8_t *restrict W, uint8_t *restrict panels)
+{
+    const size_t groups = (size_t)(K + 3) / 4;
+    memset(panels, 0, ll_s8_panels_bytes(M, K));
+    for (int m = 0; m < M; m++) {
+        uint8_t *restrict panel = panels + (size_t)(m / LL_S8_PANEL_ROWS) * 64 * groups;
+        const int r = m % LL_S8_PANEL_ROWS;
+        for (int k = 0; k < K; k++)
+            panel[(size_t)(k / 4) * 64 + 4 * r + k % 4] =
+                (uint8_t)(W[(size_t)m * K + k] + 128);
+    }
+}
+
+void ll_s8_product(ll_matrix A, int M, int N, int K, const int8_t *X, int ldx, int32_t *acc,
+                   int ldacc)
+{
+    if (A.panels && ll_active_kernels->gemm_s8_panels)
+        ll_active_kernels->gemm_s8_panels(M, N, K, A.panels, X, ldx, acc, ldacc);
+    else
+        ll_active_kernels->gemm_s8(M, N, K, A.q, A.sums, X, ldx, acc, ldacc);
 }
 
 void ll_int8_work_take(size_t *next, const ll_layer *L, int N, int K, int M,
@@ -130,18 +260,13 @@ void ll_matrix_acc(ll_matrix A, int M, int N, int K, const float *X, int ldx, fl
         ll_active_kernels->gemm_acc(M, N, K, A.w, X, ldx, Y, ldy);
         return;
     }
+    const ll_kernel_table *kernels = ll_active_kernels;
     for (int n = 0; n < N; n++)
-        work.sx[n] = ll_quantize_s8(X + (size_t)n * ldx, K, work.qx + (size_t)n * K);
-    ll_active_kernels->gemm_s8(M, N, K, A.q, A.sums, work.qx, K, work.acc, M);
-    /* Y[n, m] += s[m] * (sx[n] * acc[n, m]): the float side, in this order on every path */
-    for (int n = 0; n < N; n++) {
-        const int32_t *restrict acc = work.acc + (size_t)n * M;
-        const float *restrict s = A.s;
-        const float sx = work.sx[n];
-        float *restrict y = Y + (size_t)n * ldy;
-        for (int m = 0; m < M; m++)
-            y[m] += s[m] * (sx * (float)acc[m]);
-    }
+        work.sx[n] = kernels->quantize_s8(X + (size_t)n * ldx, K, work.qx + (size_t)n * K);
+    ll_s8_product(A, M, N, K, work.qx, K, work.acc, M);
+    for (int n = 0; n < N; n++)
+        kernels->scale_acc_s8(M, work.acc + (size_t)n * M, A.s, work.sx[n],
+                              Y + (size_t)n * ldy);
 }
 
 const char *ll_dtype_name(int dtype)

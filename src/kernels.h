@@ -30,12 +30,28 @@ typedef struct {
     void (*tanh)(float *x, int n, float clip);
     /* y[i] = exp(x[i]); used by softmax, Elu and Softplus. */
     void (*exp)(const float *x, float *y, int n);
+    /* gemm_s8's contract on W in VNNI panels (ll_pack_s8_panels) instead of row-major; NULL
+     * in the sets without an unsigned-by-signed dot product instruction, which read the
+     * row-major W. Where a matrix has panels and the set this, ll_s8_product takes it. */
+    void (*gemm_s8_panels)(int M, int N, int K, const uint8_t *panels, const int8_t *X,
+                           int ldx, int32_t *acc, int ldacc);
+    /* ll_quantize_s8, and y[m] += s[m] * (sx * acc[m]) for m < M (the float side of an int8
+     * product): int8.c's code at the set's vector width, the same bits on every set */
+    float (*quantize_s8)(const float *x, int n, int8_t *q);
+    void (*scale_acc_s8)(int M, const int32_t *acc, const float *s, float sx, float *y);
 } ll_kernel_table;
 
 extern const ll_kernel_table ll_kernels_generic;
+/* int8.c's quantizer and float side compiled for the target's baseline (int8.c) */
+float ll_quantize_s8_baseline(const float *x, int n, int8_t *q);
+void ll_scale_acc_s8_baseline(int M, const int32_t *acc, const float *s, float sx, float *y);
 #if defined(__x86_64__) || defined(_M_X64)
 #define LL_HAVE_AVX2_KERNELS 1
 #define LL_HAVE_AVX512_KERNELS 1
+float ll_quantize_s8_avx2(const float *x, int n, int8_t *q);
+void ll_scale_acc_s8_avx2(int M, const int32_t *acc, const float *s, float sx, float *y);
+float ll_quantize_s8_avx512(const float *x, int n, int8_t *q);
+void ll_scale_acc_s8_avx512(int M, const int32_t *acc, const float *s, float sx, float *y);
 extern const ll_kernel_table ll_kernels_avx2;
 extern const ll_kernel_table ll_kernels_avx512;
 extern const ll_kernel_table ll_kernels_avx512vnni;
@@ -71,6 +87,23 @@ void ll_gemm_s8_portable(int M, int N, int K, const int8_t *W, const int32_t *W_
 /* sums[m] = sum_k W[m,k] for W (M, K) int8: the W_sums of gemm_s8. */
 void ll_row_sums_s8(int M, int K, const int8_t *W, int32_t *sums);
 
+/* int8 weights in VNNI panels, the form gemm_s8_panels reads: rows in panels of
+ * LL_S8_PANEL_ROWS, each panel a run of 64-byte groups, group g holding inputs 4g .. 4g + 3
+ * of the panel's 16 rows, row by row (byte 4 r + j is W[16 panel + r, 4 g + j]), each weight
+ * stored + 128 as an unsigned byte. Rows past M and inputs past K are 0 (which, unsigned,
+ * adds nothing), so every panel is whole: ll_s8_panels_bytes(M, K) bytes, starting on 64
+ * bytes in a buffer that does. int8 weights are then held twice (row-major for the other
+ * sets and inspection, panels for the product), as float32 ones are (arrays and packed). */
+#define LL_S8_PANEL_ROWS 16
+static inline size_t ll_s8_panels_bytes(int M, int K)
+{
+    return (size_t)((M + LL_S8_PANEL_ROWS - 1) / LL_S8_PANEL_ROWS) * LL_S8_PANEL_ROWS *
+           (size_t)((K + 3) / 4) * 4;
+}
+void ll_pack_s8_panels(int M, int K, const int8_t *W, uint8_t *panels);
+/* Whether ll_layer_pack makes panels: some set this CPU runs reads them (dispatch.c). */
+int ll_kernels_read_s8_panels(void);
+
 /* The table in use; set once at import (ll_kernels_select), read by every cell. */
 extern const ll_kernel_table *ll_active_kernels;
 
@@ -99,18 +132,25 @@ typedef struct {
     const int8_t *q;       /* int8 (M, K), or NULL for float32 */
     const float *s;        /* int8: M scales */
     const int32_t *sums;   /* int8: M row sums of q (ll_row_sums_s8) */
+    const uint8_t *panels; /* int8: q in VNNI panels (ll_pack_s8_panels), or NULL */
 } ll_matrix;
 
-/* Rows [row0, ...) of a matrix of K columns. A packed float32 matrix has its rows from row0
- * on only where it was packed in two parts, rows [0, row0) and the rest (ll_layer_pack does
- * so for GRU's W_hh). */
+/* Rows [row0, ...) of a matrix of K columns. A packed float32 matrix, or int8 panels, has
+ * its rows from row0 on only where it was packed in two parts, rows [0, row0) and the rest
+ * (ll_layer_pack does so for GRU's W_hh); panels also where row0 is a multiple of 16. */
 static inline ll_matrix ll_matrix_rows(ll_matrix A, int row0, int K)
 {
     const size_t offset = (size_t)row0 * (size_t)K;
     ll_matrix rows = {A.w ? A.w + offset : NULL, A.q ? A.q + offset : NULL,
-                      A.s ? A.s + row0 : NULL, A.sums ? A.sums + row0 : NULL};
+                      A.s ? A.s + row0 : NULL, A.sums ? A.sums + row0 : NULL,
+                      A.panels ? A.panels + ll_s8_panels_bytes(row0, K) : NULL};
     return rows;
 }
+
+/* acc[n*ldacc + m] = A.q[m,:] . X[n*ldx + :], exactly (gemm_s8's contract), by the active
+ * set: on A's panels where it has them and the set reads panels, else on the row-major q. */
+void ll_s8_product(ll_matrix A, int M, int N, int K, const int8_t *X, int ldx, int32_t *acc,
+                   int ldacc);
 
 /* Working memory of the int8 products of up to N columns of up to K values into up to M
  * rows: the quantized columns, their scales and the int32 sums. Unused (NULL) in float32. */
@@ -138,7 +178,8 @@ void ll_matrix_acc(ll_matrix A, int M, int N, int K, const float *X, int ldx, fl
 /* A recurrent layer's recurrent matrix for one direction. */
 static inline ll_matrix ll_matrix_hh(const ll_layer *L, int dir)
 {
-    ll_matrix A = {L->packed_hh[dir], L->q_hh[dir], L->s_hh[dir], L->sums_hh[dir]};
+    ll_matrix A = {L->packed_hh[dir], L->q_hh[dir], L->s_hh[dir], L->sums_hh[dir],
+                   L->panels_hh[dir]};
     return A;
 }
 

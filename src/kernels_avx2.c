@@ -83,6 +83,7 @@ void ll_gemm_s8_avx2(int M, int N, int K, const int8_t *W, const int32_t *W_sums
  * its load into every multiply-add (gemm_f32_panels.h) */
 #define LL_GEMM_IN_REGISTER(w) __asm__("" : "+v"(w))
 #define LL_KERNEL_SUFFIX avx2
+#define LL_QUANTIZE_WIDTH avx2
 #include "kernels_impl.h"
 
 #pragma GCC push_options
@@ -112,10 +113,68 @@ static inline __m256i flip_top_bit_256(__m256i x)
 #define LL_S8_X_OFFSET 128
 #include "gemm_s8_tiles.h"
 
+/* A group of a VNNI panel in two ymm: rows 0-7 (its first 32 bytes) and rows 8-15. */
+typedef struct {
+    __m256i lo, hi;
+} ll_s8p_pair;
+
+static inline ll_s8p_pair s8p_pair(__m256i lo, __m256i hi)
+{
+    const ll_s8p_pair pair = {lo, hi};
+    return pair;
+}
+
+static inline ll_s8p_pair s8p_load(const uint8_t *p)
+{
+    return s8p_pair(_mm256_loadu_si256((const __m256i *)p),
+                    _mm256_loadu_si256((const __m256i *)(p + 32)));
+}
+
+static inline ll_s8p_pair s8p_dot(ll_s8p_pair a, ll_s8p_pair w, ll_s8p_pair x)
+{
+    return s8p_pair(_mm256_dpbusd_avx_epi32(a.lo, w.lo, x.lo),
+                    _mm256_dpbusd_avx_epi32(a.hi, w.hi, x.hi));
+}
+
+/* p[r] = lane r - corr for r < rows: the rows past W's go through a copy */
+static inline void s8p_store(int32_t *p, ll_s8p_pair a, uint32_t corr, int rows)
+{
+    const __m256i c = _mm256_set1_epi32((int32_t)corr);
+    const __m256i lo = _mm256_sub_epi32(a.lo, c), hi = _mm256_sub_epi32(a.hi, c);
+    if (rows == 16) {
+        _mm256_storeu_si256((__m256i *)p, lo);
+        _mm256_storeu_si256((__m256i *)(p + 8), hi);
+        return;
+    }
+    int32_t all[16];
+    _mm256_storeu_si256((__m256i *)all, lo);
+    _mm256_storeu_si256((__m256i *)(all + 8), hi);
+    memcpy(p, all, sizeof(int32_t) * (size_t)rows);
+}
+
+/* The int8 product on VNNI panels (gemm_s8_panels.h), a panel group as two ymm. The same
+ * broadcast serves both halves: x is the same four values for every row. */
+#define LL_S8P_NAME gemm_s8_panels_avxvnni
+#define LL_S8P_VEC ll_s8p_pair
+#define LL_S8P_REGISTERS 16
+#define LL_S8P_ZERO() s8p_pair(_mm256_setzero_si256(), _mm256_setzero_si256())
+#define LL_S8P_LOAD(p) s8p_load(p)
+#define LL_S8P_BROADCAST(v) s8p_pair(_mm256_set1_epi32(v), _mm256_set1_epi32(v))
+#define LL_S8P_DOT(a, w, x) s8p_dot(a, w, x)
+#define LL_S8P_STORE(p, a, corr, rows) s8p_store(p, a, corr, rows)
+#include "gemm_s8_panels.h"
+
 #pragma GCC pop_options
 
 const ll_kernel_table ll_kernels_avxvnni = {
-    "avxvnni",       ll_gemm_acc_avx2, gemm_s8_avxvnni,
-    ll_sigmoid_avx2, ll_tanh_avx2,     ll_exp_avx2,
+    .name = "avxvnni",
+    .gemm_acc = ll_gemm_acc_avx2,
+    .gemm_s8 = gemm_s8_avxvnni,
+    .sigmoid = ll_sigmoid_avx2,
+    .tanh = ll_tanh_avx2,
+    .exp = ll_exp_avx2,
+    .gemm_s8_panels = gemm_s8_panels_avxvnni,
+    .quantize_s8 = ll_quantize_s8_avx2,
+    .scale_acc_s8 = ll_scale_acc_s8_avx2,
 };
 #endif

@@ -19,6 +19,7 @@
  * its load into every multiply-add (gemm_f32_panels.h) */
 #define LL_GEMM_IN_REGISTER(w) __asm__("" : "+v"(w))
 #define LL_KERNEL_SUFFIX avx512
+#define LL_QUANTIZE_WIDTH avx512
 #include "kernels_impl.h"
 
 #pragma GCC push_options
@@ -76,10 +77,39 @@ static inline void hsum4_epi32_512(const __m512i a[4], int32_t out[4])
 #define LL_S8_X_OFFSET 128
 #include "gemm_s8_tiles.h"
 
+/* p[r] = a's lane r - corr for r < rows, by a masked store past the rows of W */
+static inline void store_rows_512(int32_t *p, __m512i a, uint32_t corr, int rows)
+{
+    const __m512i v = _mm512_sub_epi32(a, _mm512_set1_epi32((int32_t)corr));
+    if (rows == 16)
+        _mm512_storeu_si512(p, v);
+    else
+        _mm512_mask_storeu_epi32(p, (__mmask16)((1u << rows) - 1), v);
+}
+
+/* The int8 product on VNNI panels (gemm_s8_panels.h): one zmm is a group of a panel, 16 rows'
+ * four next weights, and a column's four next values are broadcast from memory */
+#define LL_S8P_NAME gemm_s8_panels_avx512vnni
+#define LL_S8P_VEC __m512i
+#define LL_S8P_REGISTERS 32
+#define LL_S8P_ZERO() _mm512_setzero_si512()
+#define LL_S8P_LOAD(p) _mm512_loadu_si512(p)
+#define LL_S8P_BROADCAST(v) _mm512_set1_epi32(v)
+#define LL_S8P_DOT(a, w, x) _mm512_dpbusd_epi32(a, w, x)
+#define LL_S8P_STORE(p, a, corr, rows) store_rows_512(p, a, corr, rows)
+#include "gemm_s8_panels.h"
+
 #pragma GCC pop_options
 
 const ll_kernel_table ll_kernels_avx512vnni = {
-    "avx512vnni",     ll_gemm_acc_avx512, gemm_s8_avx512vnni,
-    ll_sigmoid_avx512, ll_tanh_avx512,    ll_exp_avx512,
+    .name = "avx512vnni",
+    .gemm_acc = ll_gemm_acc_avx512,
+    .gemm_s8 = gemm_s8_avx512vnni,
+    .sigmoid = ll_sigmoid_avx512,
+    .tanh = ll_tanh_avx512,
+    .exp = ll_exp_avx512,
+    .gemm_s8_panels = gemm_s8_panels_avx512vnni,
+    .quantize_s8 = ll_quantize_s8_avx512,
+    .scale_acc_s8 = ll_scale_acc_s8_avx512,
 };
 #endif

@@ -155,12 +155,18 @@ static void LL_FN(ll_tanh)(float *restrict x, int n, float clip)
 #ifndef LL_GEMM_S8
 #define LL_GEMM_S8 ll_gemm_s8_portable
 #endif
+#ifndef LL_QUANTIZE_WIDTH
+#define LL_QUANTIZE_WIDTH baseline /* int8.c's ll_quantize_s8_<width>, ll_scale_acc_s8_<width> */
+#endif
 
 const ll_kernel_table LL_CAT(ll_kernels, LL_KERNEL_SUFFIX) = {
-    LL_STRINGIFY(LL_KERNEL_SUFFIX),
-    LL_FN(ll_gemm_acc),
-    LL_GEMM_S8,
-    LL_FN(ll_sigmoid),
-    LL_FN(ll_tanh),
-    LL_FN(ll_exp),
+    .name = LL_STRINGIFY(LL_KERNEL_SUFFIX),
+    .gemm_acc = LL_FN(ll_gemm_acc),
+    .gemm_s8 = LL_GEMM_S8,
+    .sigmoid = LL_FN(ll_sigmoid),
+    .tanh = LL_FN(ll_tanh),
+    .exp = LL_FN(ll_exp),
+    .gemm_s8_panels = NULL,
+    .quantize_s8 = LL_CAT(ll_quantize_s8, LL_QUANTIZE_WIDTH),
+    .scale_acc_s8 = LL_CAT(ll_scale_acc_s8, LL_QUANTIZE_WIDTH),
 };

@@ -92,7 +92,15 @@ static void tanh_neon(float *x, int n, float clip) { ll_kernels_generic.tanh(x, 
 static void exp_neon(const float *x, float *y, int n) { ll_kernels_generic.exp(x, y, n); }
 
 const ll_kernel_table ll_kernels_neon = {
-    "neon", gemm_acc_neon, gemm_s8_neon, sigmoid_neon, tanh_neon, exp_neon,
+    .name = "neon",
+    .gemm_acc = gemm_acc_neon,
+    .gemm_s8 = gemm_s8_neon,
+    .sigmoid = sigmoid_neon,
+    .tanh = tanh_neon,
+    .exp = exp_neon,
+    .gemm_s8_panels = NULL,
+    .quantize_s8 = ll_quantize_s8_baseline,
+    .scale_acc_s8 = ll_scale_acc_s8_baseline,
 };
 
 #endif /* armv7 */

@@ -104,7 +104,8 @@ void ll_lstm_cell(const ll_layer *L, int dir, int B, float *gates_all, float *h,
 
     /* then the optional projection h = W_hr h_full */
     if (L->proj_size > 0) {
-        const ll_matrix w_hr = {L->packed_hr[dir], L->q_hr[dir], L->s_hr[dir], L->sums_hr[dir]};
+        const ll_matrix w_hr = {L->packed_hr[dir], L->q_hr[dir], L->s_hr[dir], L->sums_hr[dir],
+                                L->panels_hr[dir]};
         memset(h, 0, sizeof(float) * (size_t)B * P);
         ll_matrix_acc(w_hr, P, B, H, h_full_all, H, h, P, work);
     } else {

@@ -114,8 +114,9 @@ typedef struct {
     const float *s_hr[2];
     /* Set by ll_layer_pack before a layer is stepped, from the arrays above: the float32
      * matrices as the kernels read them, packed in panels (kernels.h; NULL for int8), the
-     * int8 matrices' row sums (NULL for float32), and the bias of a recurrent layer's input
-     * gates, b_ih + b_hh (GRU: b_ih; NULL if none). */
+     * int8 matrices' row sums and, where a kernel set this CPU runs reads them, their VNNI
+     * panels (NULL for float32), and the bias of a recurrent layer's input gates,
+     * b_ih + b_hh (GRU: b_ih; NULL if none). */
     const float *packed_ih[2];
     const float *packed_hh[2];
     const float *packed_hr[2];
@@ -124,6 +125,10 @@ typedef struct {
     const int32_t *sums_hh[2];
     const int32_t *sums_hr[2];
     const int32_t *sums_weight;
+    const uint8_t *panels_ih[2]; /* int8 matrices in VNNI panels (kernels.h), where made */
+    const uint8_t *panels_hh[2];
+    const uint8_t *panels_hr[2];
+    const uint8_t *panels_weight;
     const float *gate_bias[2];
     /* Dense: y = act(weight x + bias), weight (H, I) (or q_weight * s_weight), bias (H) or NULL */
     const float *weight;

@@ -52,7 +52,8 @@ static void input_gates(const ll_layer *L, int dir, int N, const float *X, int l
                         int ldy, ll_int8_work work)
 {
     const int rows = ll_layer_gate_rows(L);
-    const ll_matrix w_ih = {L->packed_ih[dir], L->q_ih[dir], L->s_ih[dir], L->sums_ih[dir]};
+    const ll_matrix w_ih = {L->packed_ih[dir], L->q_ih[dir], L->s_ih[dir], L->sums_ih[dir],
+                            L->panels_ih[dir]};
     const float *bias = L->gate_bias[dir];
     for (int n = 0; n < N; n++) {
         float *y = Y + (size_t)n * ldy;
@@ -102,12 +103,17 @@ size_t ll_layer_scratch_bytes(const ll_layer *L, int batch)
     return L->kind == LL_LAYER_DENSE ? ll_dense_scratch_bytes(L, batch) : 0;
 }
 
-/* Bytes of an (rows, cols) matrix in the layer's weight dtype, with its scales (packed
- * float32 is the same size as row-major). */
+/* Bytes of an (rows, cols) matrix in the layer's weight dtype as the product reads it, with
+ * its scales (packed float32 is the same size as row-major; int8 panels are padded to whole
+ * panels of 16 rows and groups of 4 inputs). */
 static size_t matrix_bytes(const ll_layer *L, size_t rows, size_t cols)
 {
-    if (L->weight_dtype == LL_DTYPE_INT8) /* bytes, a scale and a sum per row */
-        return rows * cols + rows * (sizeof(float) + sizeof(int32_t));
+    if (L->weight_dtype == LL_DTYPE_INT8) { /* bytes, a scale and a sum per row */
+        const size_t bytes = ll_kernels_read_s8_panels()
+                                 ? ll_s8_panels_bytes((int)rows, (int)cols)
+                                 : rows * cols;
+        return bytes + rows * (sizeof(float) + sizeof(int32_t));
+    }
     return rows * cols * sizeof(float);
 }
 

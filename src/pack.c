@@ -38,6 +38,20 @@ static const int32_t *row_sums(unsigned char *buffer, size_t *next, int M, int K
     return sums;
 }
 
+/* the int8 matrix W (M, K) in VNNI panels, in the buffer, where a set this CPU runs reads
+ * them (else NULL: no memory spent on a layout nothing reads) */
+static const uint8_t *s8_panels(unsigned char *buffer, size_t *next, int M, int K,
+                                const int8_t *W)
+{
+    if (!ll_kernels_read_s8_panels())
+        return NULL;
+    const size_t at = ll_scratch_take(next, ll_s8_panels_bytes(M, K));
+    if (!buffer)
+        return NULL;
+    ll_pack_s8_panels(M, K, W, buffer + at);
+    return buffer + at;
+}
+
 static const float *pack_matrix(unsigned char *buffer, size_t *next, int M, int K,
                                 const float *W)
 {
@@ -75,8 +89,10 @@ static size_t pack_layer(const ll_layer *L, unsigned char *buffer, ll_layer *int
     if (L->kind == LL_LAYER_DENSE) {
         if (float32)
             into->packed_weight = pack_matrix(buffer, &next, H, I, L->weight);
-        else
+        else {
             into->sums_weight = row_sums(buffer, &next, H, I, L->q_weight);
+            into->panels_weight = s8_panels(buffer, &next, H, I, L->q_weight);
+        }
     } else if (ll_layer_is_recurrent(L)) {
         const int rows = ll_layer_gate_rows(L), P = ll_layer_h_size(L);
         for (int d = 0; d < L->num_directions; d++) {
@@ -84,8 +100,21 @@ static size_t pack_layer(const ll_layer *L, unsigned char *buffer, ll_layer *int
             if (!float32) {
                 into->sums_ih[d] = row_sums(buffer, &next, rows, I, L->q_ih[d]);
                 into->sums_hh[d] = row_sums(buffer, &next, rows, P, L->q_hh[d]);
-                if (L->kind == LL_LAYER_LSTM && L->proj_size > 0)
+                into->panels_ih[d] = s8_panels(buffer, &next, rows, I, L->q_ih[d]);
+                if (L->kind == LL_LAYER_GRU) {
+                    /* in two parts like the float32 W_hh: the n rows from a panel of their
+                     * own, so that they can be multiplied alone */
+                    into->panels_hh[d] = s8_panels(buffer, &next, 2 * H, P, L->q_hh[d]);
+                    const uint8_t *n_rows =
+                        s8_panels(buffer, &next, H, P, L->q_hh[d] + (size_t)2 * H * P);
+                    (void)n_rows; /* right after the r and z rows' panels: ll_matrix_rows */
+                } else {
+                    into->panels_hh[d] = s8_panels(buffer, &next, rows, P, L->q_hh[d]);
+                }
+                if (L->kind == LL_LAYER_LSTM && L->proj_size > 0) {
                     into->sums_hr[d] = row_sums(buffer, &next, P, H, L->q_hr[d]);
+                    into->panels_hr[d] = s8_panels(buffer, &next, P, H, L->q_hr[d]);
+                }
                 continue;
             }
             into->packed_ih[d] = pack_matrix(buffer, &next, rows, I, L->w_ih[d]);

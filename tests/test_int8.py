@@ -25,8 +25,10 @@ ATOL = 1e-5
 # ---- the quantizer and the integer products ------------------------------------------------
 
 @pytest.mark.parametrize("scale", [1e-30, 1e-3, 1.0, 7.5, 1e6])
-def test_quantizer_matches_its_numpy_statement_exactly(rng, scale):
-    for n in (1, 3, 16, 31, 129, 1000):
+def test_quantizer_matches_its_numpy_statement_exactly(rng, scale, kernels):
+    # every set's quantizer (int8.c compiled at its vector width): 16 values at a time and
+    # a scalar tail, so lengths around 16 and its multiples
+    for n in (1, 3, 15, 16, 17, 31, 33, 129, 1000):
         x = (rng.standard_normal(n) * scale).astype(np.float32)
         q, s = _core.quantize_s8(x)
         q_ref, s_ref = R.quantize_vector(x)
@@ -46,28 +48,43 @@ def test_quantizer_ties_round_half_to_even():
     ([1.0, np.nan, 2.0], "nan"),             # NaN propagates through the scale
     ([1.0, -np.inf], "nan"),
 ])
-def test_quantizer_edges(x, expected_scale):
+def test_quantizer_edges(x, expected_scale, kernels):
     q, s = _core.quantize_s8(np.array(x, np.float32))
     assert not q.any()
     assert np.isnan(s) if expected_scale == "nan" else s == expected_scale
+    # the same values among 40 tiny ones, in the 16-wide part and in the tail
+    for at in (0, 17, 40 - len(x)):
+        long = np.full(40, 1e-39, np.float32)
+        long[at:at + len(x)] = x
+        q, s = _core.quantize_s8(long)
+        assert not q.any(), at
+        assert np.isnan(s) if expected_scale == "nan" else s == expected_scale, at
 
 
-def test_every_kernel_set_gives_exact_integer_products(kernels, rng):
-    for M, K in [(1, 1), (4, 16), (5, 31), (7, 32), (9, 33), (13, 64), (40, 515), (3, 2049)]:
+@pytest.mark.parametrize("panels", [False, True], ids=["row-major", "panels"])
+def test_every_kernel_set_gives_exact_integer_products(kernels, rng, panels):
+    # panels: W in VNNI panels for the sets that read them (16 rows, groups of 4 inputs:
+    # M and K off those multiples below); the other sets take the row-major W either way
+    shapes = [(1, 1), (4, 16), (5, 31), (7, 32), (9, 33), (13, 64), (40, 515), (3, 2049),
+              (17, 3), (33, 41), (130, 6)]
+    for M, K in shapes:
         W = rng.integers(-127, 128, (M, K)).astype(np.int8)
         x = rng.integers(-127, 128, K).astype(np.int8)
         exact = W.astype(np.int64) @ x.astype(np.int64)
-        assert np.array_equal(_core.gemm_s8(W, x), exact), (kernels, M, K)
+        assert np.array_equal(_core.gemm_s8(W, x, panels), exact), (kernels, M, K)
         # several columns at once (batched streams, sequence chunks): each one exact, in
-        # tiles of 4, 2 and 1 columns and past a block of 64 columns
-        for N in (5, 11, 67):
+        # every tile width (8, 4, 2, 1 columns) and past a block of 64 columns
+        for N in (5, 11, 15, 67):
             X = rng.integers(-127, 128, (N, K)).astype(np.int8)
             exact = X.astype(np.int64) @ W.T.astype(np.int64)
-            assert np.array_equal(_core.gemm_s8(W, X), exact), (kernels, M, K, N)
+            assert np.array_equal(_core.gemm_s8(W, X, panels), exact), (kernels, M, K, N)
         # the largest sums the contract allows: every product +-127 * 127, all one sign
+        # (on panels, the lanes hold (w + 128) x and wrap past 2^31 at large K; the
+        # correction brings them back exactly)
         W = np.full((M, K), 127, np.int8)
-        x = np.full(K, -127, np.int8)
-        assert np.array_equal(_core.gemm_s8(W, x), np.full(M, -127 * 127 * K))
+        for value in (-127, 127):
+            x = np.full(K, value, np.int8)
+            assert np.array_equal(_core.gemm_s8(W, x, panels), np.full(M, value * 127 * K))
 
 
 def test_products_refuse_minus_128():
@@ -180,6 +197,36 @@ def test_int8_stream_equals_run_bit_for_bit(rng, kernels):
         out = np.stack([batched.step(XB[:, t]).copy() for t in range(10)], axis=1)
         assert np.array_equal(out, model.run(XB)), B
         assert np.array_equal(out[B - 1], model.run(XB[B - 1])), B
+
+
+@pytest.mark.parametrize("panel_set,row_major_set", [("avx512vnni", "avx512"),
+                                                     ("avxvnni", "avx2")])
+def test_panel_products_change_no_bit_of_a_model(rng, panel_set, row_major_set):
+    """A set with int8 products on VNNI panels against its twin on row-major weights (the same
+    float code): the products are exact either way, so every output bit must agree. GRU's W_hh
+    is packed in two parts (2 H = 18 rows, not a whole panel), the projection and Dense have
+    fewer rows than a panel, and 3 streams and 9 cover the tiles."""
+    if not (_core.kernels_supported(panel_set) and _core.kernels_supported(row_major_set)):
+        pytest.skip(f"this CPU does not run {panel_set}")
+    model = ll.Model([F.lstm(rng, 7, 12, proj=5), F.gru(rng, 5, 9, linear_before_reset=0),
+                      F.gru(rng, 9, 9), F.rnn(rng, 9, 5), F.dense(rng, 5, 3, "softmax")]
+                     ).quantize()
+    both_ways = ll.Model([F.lstm(rng, 7, 12, direction="bidirectional"),
+                          F.gru(rng, 24, 9, direction="bidirectional")]).quantize()
+    X = rng.standard_normal((9, 20, 7)).astype(np.float32)
+    previous = _core.kernels_active()
+    try:
+        results = []
+        for name in (panel_set, row_major_set):
+            _core.select_kernels(name)
+            assert _core.kernels_read_s8_panels() == (name == panel_set)
+            stream = model.stream(batch=3)
+            steps = np.stack([stream.step(X[:3, t]).copy() for t in range(20)], axis=1)
+            results.append((model.run(X), model.run(X[4]), steps, both_ways.run(X)))
+    finally:
+        _core.select_kernels(previous)
+    for panel_result, row_major_result in zip(*results):
+        assert np.array_equal(panel_result, row_major_result)
 
 
 def test_kernel_sets_agree_on_int8_models(rng):

@@ -200,7 +200,8 @@ static void make_int8(ll_layer *L)
 
 /* Every set's int8 product equals exact integer arithmetic, hence the generic set's, at
  * sizes around the vector widths (16, 32) and at the extremes of the range, for one column
- * and for several (the batched and sequence paths). */
+ * and for several (the batched and sequence paths); on row-major W, and on VNNI panels for
+ * the sets that read them (M around the 16-row panels, K around the groups of 4). */
 static void test_gemm_s8(const char *kernels)
 {
     /* (M, K, N): K around the slice widths (16, 32, 64) and their tails, M around the tiles'
@@ -224,21 +225,32 @@ static void test_gemm_s8(const char *kernels)
                     W[j] = X[j];
             int32_t *sums = __real_malloc(sizeof(int32_t) * M);
             ll_row_sums_s8(M, D, W, sums);
-            K->gemm_s8(M, N, D, W, sums, X, D, acc, M);
-            long long worst = 0;
-            for (int n = 0; n < N; n++) {
-                for (int m = 0; m < M; m++) {
-                    long long exact = 0;
-                    for (int k = 0; k < D; k++)
-                        exact += (long long)W[(size_t)m * D + k] * X[(size_t)n * D + k];
-                    const long long d = llabs(exact - acc[(size_t)n * M + m]);
-                    worst = d > worst ? d : worst;
+            uint8_t *panels = __real_malloc(ll_s8_panels_bytes(M, D));
+            ll_pack_s8_panels(M, D, W, panels);
+            /* the row-major product, then the one a layer's step calls, which takes the
+             * panels where the set reads them (the same checks in every set) */
+            const ll_matrix A = {NULL, W, NULL, sums, panels};
+            for (int layout = 0; layout < 2; layout++) {
+                if (layout)
+                    ll_s8_product(A, M, N, D, X, D, acc, M);
+                else
+                    K->gemm_s8(M, N, D, W, sums, X, D, acc, M);
+                long long worst = 0;
+                for (int n = 0; n < N; n++) {
+                    for (int m = 0; m < M; m++) {
+                        long long exact = 0;
+                        for (int k = 0; k < D; k++)
+                            exact += (long long)W[(size_t)m * D + k] * X[(size_t)n * D + k];
+                        const long long d = llabs(exact - acc[(size_t)n * M + m]);
+                        worst = d > worst ? d : worst;
+                    }
                 }
+                char what[80];
+                snprintf(what, sizeof what, "int8 product M=%d K=%d N=%d%s%s", M, D, N,
+                         extreme ? " at +-127" : "", layout ? " (ll_s8_product)" : "");
+                check(worst == 0, what, kernels, (double)worst);
             }
-            char what[64];
-            snprintf(what, sizeof what, "int8 product M=%d K=%d N=%d%s", M, D, N,
-                     extreme ? " at +-127" : "");
-            check(worst == 0, what, kernels, (double)worst);
+            free(panels);
             free(W);
             free(X);
             free(acc);
