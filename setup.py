@@ -57,6 +57,7 @@ directives = {
 
 # Editing a header rebuilds the extension.
 HEADERS = ["src/lstmlite.h", "src/kernels.h", "src/kernels_impl.h", "src/gemm_s8_tiles.h",
+           "src/gemm_s8_panels.h",
            "src/gemm_f32_panels.h"]
 
 extension = Extension(

@@ -9,7 +9,11 @@ stream-step (one call's time / B):
   lstmlite     model.stream(batch=B).step(X) with X (B, I), float32 and int8
   onnxruntime  sess.run on a one-step LSTM graph with batch B, state fed back each call
   torch        nn.LSTM on (1, B, I) with the state fed back, under inference_mode
-and the ratio of lstmlite's figure to its own single stream's step (batch=None).
+and the ratio of lstmlite's figure to its own single stream's step (batch=None). Under each
+batched table, the int8 products alone (benchmarks/int8_products.c, built here against src/
+when a C compiler is found), per column for one column and for B = 8: the floor of the int8
+ratio, since the rest of a step (quantization, activations) costs the same per stream batched
+or not.
 
 Whole sequences (offline scoring), microseconds per sequence-step (one call's time / (B T)),
 for one sequence and for B = 8 at once:
@@ -22,16 +26,21 @@ All peers run on one thread. Each figure is the median over `repeats` runs of `c
 never asserted in tests: machines are shared and noisy.
 """
 import argparse
+import glob
 import os
 import platform
+import shutil
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
 import lstmlite as ll
 from lstmlite.bench import median_step_us as measure
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 from bench_int8 import SIZES, torch_lstm, weights as make_weights  # noqa: E402
 from bench_step import onnx_weights, single_thread_session  # noqa: E402
 
@@ -196,6 +205,29 @@ def bench_sequence(weights, models, single, args, peers, B):
     return row
 
 
+def build_products_bench(directory):
+    """benchmarks/int8_products.c built against the engine's C sources, or None without a C
+    compiler."""
+    compiler = shutil.which("cc")
+    root = os.path.dirname(HERE)
+    sources = [path for path in glob.glob(os.path.join(root, "src", "*.c"))
+               if not path.endswith("_core.c")]
+    if compiler is None or not sources:
+        return None
+    exe = os.path.join(directory, "int8_products")
+    subprocess.run([compiler, "-O3", "-std=c11", "-ffp-contract=fast", "-fno-trapping-math",
+                    "-I", os.path.join(root, "src"), os.path.join(HERE, "int8_products.c"),
+                    *sources, "-lm", "-o", exe], check=True)
+    return exe
+
+
+def products_alone(exe, I, H, layers, B, repeats):
+    """{layout: (us per column with one column, with B)} of the int8 products alone."""
+    out = subprocess.run([exe, str(I), str(H), str(layers), str(B), str(repeats)],
+                         capture_output=True, text=True, check=True).stdout
+    return {line.split()[0]: tuple(map(float, line.split()[1:])) for line in out.splitlines()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=2000,
@@ -217,27 +249,44 @@ def main(argv=None):
           f"{platform.machine()}, Python {platform.python_version()}, one thread each; "
           f"medians of {args.repeats} runs")
 
-    for I, H, layers in SIZES:
-        weights = make_weights(I, H, layers, seed=0)
-        model = ll.Model([ll.LSTM(*w) for w in weights])
-        models = {"float32": model, "int8": model.quantize("int8")}
-        single, rows = bench_batched(weights, models, args, batched_peers)
-        print(f"\n## LSTM I={I} H={H} layers={layers}: batched streams, us per stream-step "
-              f"(single stream: float32 {single['float32']:.2f}, int8 {single['int8']:.2f})")
-        columns = ["float32", "float32/single", "int8", "int8/single", *batched_peers]
-        print(f"{'B':>4}" + "".join(f"{c:>16}" for c in columns))
-        for row in rows:
-            print(f"{row['B']:>4}" + "".join(f"{row[c]:>16.2f}" for c in columns))
+    scratch = tempfile.mkdtemp(prefix="lstmlite-bench-")
+    try:
+        products_exe = build_products_bench(scratch)
+        for I, H, layers in SIZES:
+            bench_size(I, H, layers, args, batched_peers, sequence_peers, products_exe)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
-        print(f"\n## LSTM I={I} H={H} layers={layers}: run() over B sequences of "
-              f"T={SEQUENCE_LENGTH}, us per sequence-step")
-        columns = ["float32", "float32/single", "int8", "int8/single", *sequence_peers]
-        if "onnxruntime" in sequence_peers:
-            columns += ["float32/ort", "int8/ort"]
-        print(f"{'B':>4}" + "".join(f"{c:>16}" for c in columns))
-        for B in SEQUENCE_BATCHES:
-            row = bench_sequence(weights, models, single, args, sequence_peers, B)
-            print(f"{B:>4}" + "".join(f"{row[c]:>16.2f}" for c in columns), flush=True)
+
+def bench_size(I, H, layers, args, batched_peers, sequence_peers, products_exe):
+    """Both tables of one LSTM size, printed as they are measured."""
+    weights = make_weights(I, H, layers, seed=0)
+    model = ll.Model([ll.LSTM(*w) for w in weights])
+    models = {"float32": model, "int8": model.quantize("int8")}
+    single, rows = bench_batched(weights, models, args, batched_peers)
+    print(f"\n## LSTM I={I} H={H} layers={layers}: batched streams, us per stream-step "
+          f"(single stream: float32 {single['float32']:.2f}, int8 {single['int8']:.2f})")
+    columns = ["float32", "float32/single", "int8", "int8/single", *batched_peers]
+    print(f"{'B':>4}" + "".join(f"{c:>16}" for c in columns))
+    for row in rows:
+        print(f"{row['B']:>4}" + "".join(f"{row[c]:>16.2f}" for c in columns))
+    if products_exe:
+        # what bounds the int8 ratio: the products alone, in C, per column
+        for layout, (one, many) in products_alone(products_exe, I, H, layers, 8,
+                                                  args.repeats).items():
+            print(f"     int8 products alone on {layout} (benchmarks/int8_products.c, "
+                  f"best of {args.repeats}): {one:.2f} us per column alone, {many:.2f} "
+                  f"with B=8, ratio {many / one:.2f}")
+
+    print(f"\n## LSTM I={I} H={H} layers={layers}: run() over B sequences of "
+          f"T={SEQUENCE_LENGTH}, us per sequence-step")
+    columns = ["float32", "float32/single", "int8", "int8/single", *sequence_peers]
+    if "onnxruntime" in sequence_peers:
+        columns += ["float32/ort", "int8/ort"]
+    print(f"{'B':>4}" + "".join(f"{c:>16}" for c in columns))
+    for B in SEQUENCE_BATCHES:
+        row = bench_sequence(weights, models, single, args, sequence_peers, B)
+        print(f"{B:>4}" + "".join(f"{row[c]:>16.2f}" for c in columns), flush=True)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@
 /* The quantizer and the float side of an int8 product, written once and compiled for each
  * instruction set (the wrappers below), all with this file's rounding: the same bits on
  * every set, the bits NumPy gets. */
+/* The 64-byte vectors below only travel between static inline functions of this file, so
+ * GCC's note about their calling convention without AVX-512 does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 typedef float ll_q_floats __attribute__((vector_size(64)));
 typedef int32_t ll_q_ints __attribute__((vector_size(64)));
 typedef int8_t ll_q_bytes __attribute__((vector_size(16)));
