@@ -267,10 +267,12 @@ class OnnxGraphConverter:
             ops = sorted({n.op_type for n in body.node}) if body is not None else []
             return (f"{self.source}: the recurrence is the {loop.op_type} node {loop.name!r}, "
                     f"a loop over the time steps whose body computes the cell "
-                    f"({', '.join(ops) or 'no ops'}); tf2onnx writes the Keras layers it cannot "
-                    f"map onto an ONNX op this way (GRU, SimpleRNN, masked or bias-free LSTM). lstmlite converts LSTM/GRU/RNN nodes and does not "
-                    f"map loop bodies onto cells; export the cell as an ONNX LSTM/GRU/RNN op "
-                    f"(torch.onnx.export(..., dynamo=False) keeps nn.LSTM/GRU/RNN as one node)")
+                    f"({', '.join(ops) or 'no ops'}). lstmlite converts a Loop that steps a "
+                    f"Keras LSTM, GRU or SimpleRNN cell as tf2onnx writes it (one Gather of the "
+                    f"time-major input per step, kernels carried unchanged, states from zeros; "
+                    f"converters/onnx_loops.py) and this loop is not one: export the cell as an "
+                    f"ONNX LSTM/GRU/RNN op (torch.onnx.export(..., dynamo=False) keeps "
+                    f"nn.LSTM/GRU/RNN as one node)")
         return None
 
     def convert(self):

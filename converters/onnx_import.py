@@ -164,9 +164,14 @@ def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLE
     """Converts and (unless verify=False) verifies. Raises ConversionError for anything the
     engine cannot honour, VerificationError when the outputs differ beyond `tolerance`."""
     from .onnx_graph import OnnxGraphConverter
+    from .onnx_loops import rewrite_recurrent_loops
     model_proto, name = load_onnx(source)
     model_proto = _prepare(model_proto, name)
-    layers, signature, notes = OnnxGraphConverter(model_proto, name).convert()
+    # Loops that step a recurrent cell become the ONNX node they compute; verification below
+    # still runs the graph as given
+    converted_proto, loop_notes = rewrite_recurrent_loops(model_proto, name)
+    layers, signature, notes = OnnxGraphConverter(converted_proto, name).convert()
+    notes = loop_notes + list(notes)
     metadata = {"source": {"format": "onnx", "file": os.path.basename(name),
                            "producer": f"{model_proto.producer_name} "
                                        f"{model_proto.producer_version}".strip(),

@@ -133,3 +133,162 @@ def keras_style_lstm(cell: str = "LSTM", last_step: bool = True, seed: int = 0,
     shape = ["B", hidden] if last_step else ["B", "T", hidden]
     return chain_model(nodes, [("x", ["B", "T", features])], [(out, shape)], inits,
                        opset=14)
+
+
+def keras_loop_model(cell: str = "GRU", *, input_size: int = 5, hidden: int = 6,
+                     activation: str = "Tanh", gate: str = "Sigmoid",
+                     hard_sigmoid=(0.2, 0.5), bias: bool = True, reset_after: bool = True,
+                     initial_state: str = "zeros", states_c_first: bool = False,
+                     mask: bool = False, extra_mul: bool = False, seed: int = 0):
+    """What tf2onnx makes of a Keras GRU/SimpleRNN (and a bias-free or hard-sigmoid LSTM): a
+    Loop over the time steps of the time-major input. The body reads step t by Gather(X, t),
+    multiplies it and the carried state by the kernels (carried through unchanged), applies
+    Keras' cell (gates in Keras' order: LSTM i f c o, GRU z r h) and emits the new h as the
+    scan output; the condition is recomputed from the trip count read from outside, as
+    tf2onnx does. Options make variants: activations (Tanh, Relu, Sigmoid, or Identity for
+    "linear"; gate Sigmoid or HardSigmoid written as Mul, Add, Clip), GRU's reset_after, no
+    bias, LSTM's carried (c, h) instead of (h, c), an initial state that is not zeros, a
+    second per-step Gather (a mask), and an extra Mul that no cell has. Input x (B, T, I),
+    output y (B, T, H)."""
+    rng = np.random.default_rng(seed)
+    k = GATES[cell]
+    I, H = input_size, hidden
+    inits: Dict[str, np.ndarray] = {
+        "kernel": rng.uniform(-0.5, 0.5, (I, k * H)).astype(np.float32),
+        "recurrent": rng.uniform(-0.5, 0.5, (H, k * H)).astype(np.float32),
+        "one": np.array(1, np.int64), "zero": np.array(0, np.int64),
+        "zero_f": np.array(0.0 if initial_state == "zeros" else 0.25, np.float32),
+        "axes0": np.array([0], np.int64), "hidden_dim": np.array([H], np.int64),
+        "true": np.array(True)}
+    names = ["kernel", "recurrent"]
+    if bias:
+        shape = (2, k * H) if cell == "GRU" and reset_after else (k * H,)
+        inits["bias"] = rng.uniform(-0.5, 0.5, shape).astype(np.float32)
+        names.append("bias")
+    n = helper.make_node
+    body_init: Dict[str, np.ndarray] = {"b_one": np.array(1, np.int64),
+                                        "b_onef": np.array(1.0, np.float32),
+                                        "alpha": np.array(hard_sigmoid[0], np.float32),
+                                        "beta": np.array(hard_sigmoid[1], np.float32),
+                                        "two": np.array(2.0, np.float32),
+                                        "clip_lo": np.array(0.0, np.float32),
+                                        "clip_hi": np.array(1.0, np.float32)}
+    nodes = [n("Gather", ["X", "t"], ["x_t"])]
+    if mask:
+        nodes.append(n("Gather", ["M", "t"], ["m_t"]))
+    fresh = iter(range(1000))
+
+    def apply(kind, value):
+        out = f"a{next(fresh)}"
+        if kind == "HardSigmoid":
+            nodes.extend([n("Mul", [value, "alpha"], [out + "m"]),
+                          n("Add", [out + "m", "beta"], [out + "a"]),
+                          n("Clip", [out + "a", "clip_lo", "clip_hi"], [out])])
+        else:
+            nodes.append(n(kind, [value], [out]))
+        return out
+
+    def split(value, parts):
+        outs = [f"s{next(fresh)}" for _ in range(parts)]
+        nodes.append(n("Split", [value], outs, axis=-1, num_outputs=parts) if parts > 1
+                     else n("Identity", [value], outs))
+        return outs
+
+    nodes.append(n("MatMul", ["x_t", "k_in"], ["xw"]))
+    xs = "xw"
+    if bias and not (cell == "GRU" and reset_after):
+        nodes.append(n("Add", ["xw", "b_in"], ["xwb"]))
+        xs = "xwb"
+    if cell == "RNN":
+        nodes.extend([n("MatMul", ["h", "r_in"], ["hu"]), n("Add", [xs, "hu"], ["pre"])])
+        new_h = apply(activation, "pre")
+        new_states = [new_h]
+    elif cell == "LSTM":
+        nodes.extend([n("MatMul", ["h", "r_in"], ["hu"]), n("Add", [xs, "hu"], ["z"])])
+        i, f, g, o = split("z", 4)
+        i, f, o = apply(gate, i), apply(gate, f), apply(gate, o)
+        g = apply(activation, g)
+        nodes.extend([n("Mul", [f, "c"], ["fc"]), n("Mul", [i, g], ["ig"]),
+                      n("Add", ["fc", "ig"], ["c_new"])])
+        new_h = "h_new"
+        nodes.append(n("Mul", [o, apply(activation, "c_new")], [new_h]))
+        new_states = [new_h, "c_new"]
+    else:
+        if bias and reset_after:
+            nodes.extend([n("Gather", ["b_in", "zero_i"], ["b_x"]),
+                          n("Gather", ["b_in", "b_one"], ["b_h"]),
+                          n("Add", ["xw", "b_x"], ["xwb"])])
+            body_init["zero_i"] = np.array(0, np.int64)
+            xs = "xwb"
+        xz, xr, xh = split(xs, 3)
+        if reset_after:
+            nodes.append(n("MatMul", ["h", "r_in"], ["hu"]))
+            hs = "hu"
+            if bias:
+                nodes.append(n("Add", ["hu", "b_h"], ["hub"]))
+                hs = "hub"
+            hz, hr, hh = split(hs, 3)
+            nodes.extend([n("Add", [xz, hz], ["zp"]), n("Add", [xr, hr], ["rp"])])
+            z, r = apply(gate, "zp"), apply(gate, "rp")
+            nodes.extend([n("Mul", [r, hh], ["rhh"]), n("Add", [xh, "rhh"], ["np_"])])
+        else:
+            nodes.extend([n("Slice", ["r_in", "st0", "en0", "ax1"], ["u_zr"]),
+                          n("Slice", ["r_in", "en0", "en1", "ax1"], ["u_h"])])
+            body_init.update(st0=np.array([0], np.int64), en0=np.array([2 * H], np.int64),
+                             en1=np.array([3 * H], np.int64), ax1=np.array([1], np.int64))
+            nodes.append(n("MatMul", ["h", "u_zr"], ["hzr"]))
+            hz, hr = split("hzr", 2)
+            nodes.extend([n("Add", [xz, hz], ["zp"]), n("Add", [xr, hr], ["rp"])])
+            z, r = apply(gate, "zp"), apply(gate, "rp")
+            nodes.extend([n("Mul", [r, "h"], ["rh"]), n("MatMul", ["rh", "u_h"], ["rhu"]),
+                          n("Add", [xh, "rhu"], ["np_"])])
+        candidate = apply(activation, "np_")
+        nodes.extend([n("Sub", ["b_onef", z], ["one_z"]), n("Mul", ["one_z", candidate], ["a"]),
+                      n("Mul", [z, "h"], ["b"]), n("Add", ["a", "b"], ["h_new"])])
+        new_states = ["h_new"]
+    if extra_mul:
+        nodes.append(n("Mul", [new_states[0], "two"], ["h_twice"]))
+        new_states[0] = "h_twice"
+    if mask:
+        nodes.append(n("Mul", [new_states[0], "m_t"], ["h_masked"]))
+        new_states[0] = "h_masked"
+    nodes.extend([n("Add", ["t", "b_one"], ["t_next"]),
+                  n("Less", ["t_next", "trip_outer"], ["cond_out"]),
+                  n("Identity", [new_states[0]], ["y_t"])])
+
+    def vi(name, elem=TensorProto.FLOAT, shape=None):
+        return helper.make_tensor_value_info(name, elem, shape)
+    states = [("h", "h0", new_states[0])] + ([("c", "c0", new_states[1])]
+                                             if cell == "LSTM" else [])
+    if states_c_first:
+        states = states[::-1]
+    carried = [("t", "zero", "t_next", TensorProto.INT64)] + \
+        [(a, b, c, TensorProto.FLOAT) for a, b, c in states] + \
+        [(w, w_outer, w, TensorProto.FLOAT) for w, w_outer in
+         zip(["k_in", "r_in", "b_in"][:len(names)], names)]
+    used = {name for node in nodes for name in node.input}
+    body = helper.make_graph(
+        nodes, "body",
+        [vi("iter", TensorProto.INT64, []), vi("cond_in", TensorProto.BOOL, [])] +
+        [vi(name, elem) for name, _, _, elem in carried],
+        [vi("cond_out", TensorProto.BOOL, [])] +
+        [vi(name if name in ("k_in", "r_in", "b_in") else out, elem)
+         for name, _, out, elem in carried] + [vi("y_t")],
+        [numpy_helper.from_array(v, k) for k, v in body_init.items() if k in used])
+    outer = [n("Transpose", ["x"], ["X"], perm=[1, 0, 2]),
+             n("Shape", ["X"], ["x_shape"]),
+             n("Gather", ["x_shape", "zero"], ["trip_outer"]),
+             n("Gather", ["x_shape", "one"], ["batch"]),
+             n("Unsqueeze", ["batch", "axes0"], ["batch1"]),
+             n("Concat", ["batch1", "hidden_dim"], ["state_shape"], axis=0),
+             n("Expand", ["zero_f", "state_shape"], ["h0"]),
+             n("Expand", ["zero_f", "state_shape"], ["c0"])]
+    inputs = [("x", ["B", "T", I])]
+    if mask:
+        outer.append(n("Transpose", ["mask"], ["M"], perm=[1, 0, 2]))
+        inputs.append(("mask", ["B", "T", 1]))
+    loop_inputs = ["trip_outer", "true"] + [outer_name for _, outer_name, _, _ in carried]
+    loop_outputs = [f"final_{name}" for name, _, _, _ in carried] + ["ys"]
+    outer.append(n("Loop", loop_inputs, loop_outputs, body=body, name="keras_while"))
+    outer.append(n("Transpose", ["ys"], ["y"], perm=[1, 0, 2]))
+    return chain_model(outer, inputs, [("y", ["B", "T", H])], inits, opset=18)

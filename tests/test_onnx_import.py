@@ -13,6 +13,7 @@ from lstmlite import ConversionError, VerificationError  # noqa: E402
 from lstmlite.converters import convert_onnx, from_onnx, run_signature  # noqa: E402
 from lstmlite.converters.onnx_import import make_feeds  # noqa: E402
 
+import onnx_graphs as G  # noqa: E402
 from onnx_graphs import chain_model, keras_style_lstm, recurrent_model  # noqa: E402
 
 TOLERANCE = 1e-5
@@ -538,5 +539,65 @@ def test_a_loop_is_called_a_loop(rng):
     with pytest.raises(ConversionError, match="the recurrence is the Loop node "
                                               "'while_simple_rnn', a loop over the time steps "
                                               "whose body computes the cell \\(Identity, MatMul, "
-                                              "Tanh\\)"):
+                                              "Tanh\\). lstmlite converts a Loop that steps a "
+                                              "Keras LSTM, GRU or SimpleRNN cell .* and this "
+                                              "loop is not one"):
         convert_onnx(model.SerializeToString())
+
+
+# Loops that step a Keras cell, as tf2onnx writes them (onnx_graphs.keras_loop_model): each
+# variant converts, verified against onnxruntime on the Loop graph to 1e-5, and its note says
+# what the body was recognised as
+LOOP_CELLS = [
+    (dict(cell="GRU"), "GRU cell (Sigmoid gates, Tanh, reset_after, with bias)"),
+    (dict(cell="GRU", reset_after=False), "GRU cell (Sigmoid gates, Tanh, reset_before"),
+    (dict(cell="GRU", bias=False), "GRU cell (Sigmoid gates, Tanh, reset_after, no bias)"),
+    (dict(cell="GRU", reset_after=False, bias=False, gate="HardSigmoid"),
+     "GRU cell (HardSigmoid(0.2, 0.5) gates, Tanh, reset_before, no bias)"),
+    (dict(cell="RNN", activation="Relu"), "RNN cell (Relu, with bias)"),
+    (dict(cell="RNN", activation="Identity", bias=False), "RNN cell (linear, no bias)"),
+    (dict(cell="RNN", activation="Sigmoid"), "RNN cell (Sigmoid, with bias)"),
+    (dict(cell="LSTM"), "LSTM cell (Sigmoid gates, Tanh, with bias)"),
+    (dict(cell="LSTM", states_c_first=True), "LSTM cell (Sigmoid gates, Tanh, with bias)"),
+    (dict(cell="LSTM", gate="HardSigmoid", hard_sigmoid=(1 / 6, 0.5), bias=False),
+     "LSTM cell (HardSigmoid(0.1667, 0.5) gates, Tanh, no bias)"),
+    (dict(cell="LSTM", gate="HardSigmoid", activation="Relu"),
+     "LSTM cell (HardSigmoid(0.2, 0.5) gates, Relu, with bias)"),
+]
+
+
+@pytest.mark.parametrize("options,recognised", LOOP_CELLS,
+                         ids=[f"{o['cell']}-{i}" for i, (o, _) in enumerate(LOOP_CELLS)])
+def test_a_loop_that_steps_a_keras_cell_converts(options, recognised, rng):
+    model = G.keras_loop_model(**options)
+    conversion = convert_onnx(model.SerializeToString(), tolerance=1e-5)
+    assert conversion.report.passed, conversion.report.lines()
+    assert any(f"the Loop node 'keras_while' steps a Keras {recognised}" in note
+               for note in conversion.notes), conversion.notes
+    layer = conversion.model.layers[0]
+    assert layer.type_name == options["cell"]
+    # the same numbers from the Loop graph in onnxruntime, at another batch and length
+    import onnxruntime
+    x = rng.standard_normal((3, 11, 5)).astype(np.float32)
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(conversion.model.run(x), session.run(None, {"x": x})[0],
+                               atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("options,refusal", [
+    (dict(cell="LSTM", initial_state="quarter"),
+     "the Loop node 'keras_while' steps an LSTM cell from an initial state 'h0' that is not "
+     "zeros; a converted model starts from zeros"),
+    (dict(cell="GRU", mask=True),
+     "the Loop node 'keras_while' reads 2 tensors step by step \\(M, X\\): the one besides "
+     "the sequence is a mask"),
+    (dict(cell="RNN", extra_mul=True),
+     "the Loop node 'keras_while' steps a sequence with RNN-shaped kernels \\(\\(5, 6\\), "
+     "\\(6, 6\\)\\) but its body matches no RNN cell lstmlite knows"),
+    (dict(cell="GRU", gate="HardSigmoid", hard_sigmoid=(0.3, 0.5)),
+     "its body matches no GRU cell lstmlite knows"),
+], ids=["initial-state", "mask", "not-a-cell", "unknown-hard-sigmoid"])
+def test_a_loop_that_is_no_cell_lstmlite_knows_is_refused_saying_why(options, refusal):
+    with pytest.raises(ConversionError, match=refusal):
+        convert_onnx(G.keras_loop_model(**options).SerializeToString())
