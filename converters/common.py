@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 
-from lstmlite.errors import ConversionError, VerificationError
+from lstmlite.errors import ConversionError, ModelError, VerificationError
 from lstmlite.layers import Dense, Layer, Normalize, Scale
 from lstmlite.model import Model
 
@@ -128,6 +128,31 @@ class VerificationReport:
             error.report = self
             raise error
         return self
+
+
+def record_verification(conversion: "Conversion", verify: bool) -> "Conversion":
+    """Runs conversion.verify on its model when asked, keeps the report, and records it in
+    the model's metadata (what `lstmlite info` and the saved file show) unless it was
+    skipped (no onnxruntime)."""
+    conversion.report = conversion.verify(conversion.model) if verify else None
+    if conversion.report is not None and not conversion.report.skipped:
+        conversion.model.metadata["verification"] = conversion.report.as_metadata()
+    return conversion
+
+
+def verified_conversion(layers: List[Layer], signature: Dict[str, Any], notes: List[str],
+                        source: Dict[str, Any], check, *, verify: bool,
+                        where: str) -> "Conversion":
+    """The step every importer ends with: the Model from the layers, with the source and the
+    signature as metadata (a ModelError becomes a ConversionError naming `where`), verified
+    by `check(model) -> VerificationReport` when asked and the report recorded
+    (record_verification). The check stays on the Conversion, so the model can be verified
+    again after a float16/int8 round trip through a file."""
+    try:
+        model = Model(layers, metadata={"source": source, "signature": signature})
+    except ModelError as exc:
+        raise ConversionError(f"{where}: {exc}") from None
+    return record_verification(Conversion(model, signature, notes, None, check), verify)
 
 
 @dataclass

@@ -15,11 +15,12 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
-from lstmlite.errors import ConversionError, ModelError, VerificationError
+from lstmlite.errors import ConversionError, VerificationError
 from lstmlite.fileio import open_regular, read_regular
 from lstmlite.model import Model
 
-from .common import DEFAULT_TOLERANCE, Conversion, VerificationReport, first_line
+from .common import (DEFAULT_TOLERANCE, Conversion, VerificationReport, first_line,
+                     verified_conversion)
 from .signature import run_signature
 
 def _import_onnx():
@@ -172,25 +173,17 @@ def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLE
     converted_proto, loop_notes = rewrite_recurrent_loops(model_proto, name)
     layers, signature, notes = OnnxGraphConverter(converted_proto, name).convert()
     notes = loop_notes + list(notes)
-    metadata = {"source": {"format": "onnx", "file": os.path.basename(name),
-                           "producer": f"{model_proto.producer_name} "
-                                       f"{model_proto.producer_version}".strip(),
-                           "opset": next((o.version for o in model_proto.opset_import
-                                          if o.domain in ("", "ai.onnx")), None)},
-                "signature": signature}
-    try:
-        model = Model(layers, metadata=metadata)
-    except ModelError as exc:
-        raise ConversionError(f"{name}: {exc}") from None
+    source_record = {"format": "onnx", "file": os.path.basename(name),
+                     "producer": f"{model_proto.producer_name} "
+                                 f"{model_proto.producer_version}".strip(),
+                     "opset": next((o.version for o in model_proto.opset_import
+                                    if o.domain in ("", "ai.onnx")), None)}
 
     def check(candidate: Model) -> VerificationReport:
         return verify_onnx(model_proto, candidate, signature, tolerance=tolerance, seed=seed,
                            name=name)
-
-    report = check(model) if verify else None
-    if report is not None and not report.skipped:
-        model.metadata["verification"] = report.as_metadata()
-    return Conversion(model, signature, notes, report, check)
+    return verified_conversion(layers, signature, notes, source_record, check, verify=verify,
+                               where=name)
 
 
 def from_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE,
