@@ -23,11 +23,10 @@
 #define LL_ROUND_TO_INT 12582912.0f /* 1.5 * 2^23: (v + it) - it rounds |v| < 2^22 to an
                                        integer, half to even, in the default rounding mode */
 
-/* The quantizer and the float side of an int8 product, written once and compiled for each
- * instruction set (the wrappers below), all with this file's rounding: the same bits on
- * every set, the bits NumPy gets. */
-/* The 64-byte vectors below only travel between static inline functions of this file, so
- * GCC's note about their calling convention without AVX-512 does not apply. */
+/* The quantizer and the float side of an int8 product are written once and compiled for each
+ * x86 vector width (the wrappers below), all with this file's rounding: the same bits on
+ * every set, the bits NumPy gets. Their 64-byte vectors only travel between static inline
+ * functions of this file, so GCC's note about their calling convention does not apply. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 typedef float ll_q_floats __attribute__((vector_size(64)));
@@ -131,7 +130,8 @@ void ll_scale_acc_s8_baseline(int M, const int32_t *restrict acc, const float *r
 
 #if defined(__x86_64__) || defined(_M_X64)
 /* the same bodies 8 and 16 wide, for the avx2/avxvnni and avx512/avx512vnni sets: only the
- * vector width differs, never an operation (fp-contract is off in this file) */
+ * vector width differs, never an operation (fp-contract is off in this file). AVX-512F
+ * alone, what the avx512 set requires (dispatch.c): no BW or VL instruction may appear. */
 __attribute__((target("avx2"))) float ll_quantize_s8_avx2(const float *restrict x, int n,
                                                           int8_t *restrict q)
 {
@@ -145,13 +145,13 @@ __attribute__((target("avx2"))) void ll_scale_acc_s8_avx2(int M, const int32_t *
     scale_acc_s8_body(M, acc, s, sx, y);
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl"))) float
+__attribute__((target("avx512f"))) float
 ll_quantize_s8_avx512(const float *restrict x, int n, int8_t *restrict q)
 {
     return quantize_s8_body(x, n, q);
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void
+__attribute__((target("avx512f"))) void
 ll_scale_acc_s8_avx512(int M, const int32_t *restrict acc, const float *restrict s, float sx,
                        float *restrict y)
 {

@@ -32,7 +32,7 @@ typedef struct {
     void (*exp)(const float *x, float *y, int n);
     /* gemm_s8's contract on W in VNNI panels (ll_pack_s8_panels) instead of row-major; NULL
      * in the sets without an unsigned-by-signed dot product instruction, which read the
-     * row-major W. Where a matrix has panels and the set this, ll_s8_product takes it. */
+     * row-major W. ll_s8_product takes it where the set has it and the matrix has panels. */
     void (*gemm_s8_panels)(int M, int N, int K, const uint8_t *panels, const int8_t *X,
                            int ldx, int32_t *acc, int ldacc);
     /* ll_quantize_s8, and y[m] += s[m] * (sx * acc[m]) for m < M (the float side of an int8

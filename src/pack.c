@@ -102,12 +102,11 @@ static size_t pack_layer(const ll_layer *L, unsigned char *buffer, ll_layer *int
                 into->sums_hh[d] = row_sums(buffer, &next, rows, P, L->q_hh[d]);
                 into->panels_ih[d] = s8_panels(buffer, &next, rows, I, L->q_ih[d]);
                 if (L->kind == LL_LAYER_GRU) {
-                    /* in two parts like the float32 W_hh: the n rows from a panel of their
-                     * own, so that they can be multiplied alone */
+                    /* in two parts like the float32 W_hh, so that the n rows can be
+                     * multiplied alone: their panels start on a panel of their own, right
+                     * after the r and z rows' (where ll_matrix_rows finds them) */
                     into->panels_hh[d] = s8_panels(buffer, &next, 2 * H, P, L->q_hh[d]);
-                    const uint8_t *n_rows =
-                        s8_panels(buffer, &next, H, P, L->q_hh[d] + (size_t)2 * H * P);
-                    (void)n_rows; /* right after the r and z rows' panels: ll_matrix_rows */
+                    s8_panels(buffer, &next, H, P, L->q_hh[d] + (size_t)2 * H * P);
                 } else {
                     into->panels_hh[d] = s8_panels(buffer, &next, rows, P, L->q_hh[d]);
                 }
