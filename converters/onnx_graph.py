@@ -59,11 +59,14 @@ class Axis:
     an axis of size 1; "feat": part of the feature vector, flat index += i * stride;
     "merged": the time and batch axes flattened into one (label: theirs joined by MERGE), as
     Keras' Dense over a sequence does (Reshape to (-1, F), MatMul, Reshape back): only
-    position-wise ops may see it, and a Reshape must split it again."""
+    position-wise ops may see it, and a Reshape must split it again. `reversed`: a time axis
+    in the opposite order to the graph input's (ReverseSequence over every step, as tf2onnx
+    writes Keras' go_backwards); it travels with the axis through every layout op."""
     kind: str
     label: str = ""
     size: Optional[int] = None
     stride: int = 1
+    reversed: bool = False
 
     @property
     def is_unit(self) -> bool:
@@ -75,6 +78,17 @@ class Seq:
     depth: int                  # number of chain layers applied
     axes: Tuple[Axis, ...]
     last_step: bool = False
+    #: the step selected is the last of a reversed time axis: the first in the model's order
+    first_step: bool = False
+
+
+@dataclass
+class Lengths:
+    """Every sequence's length is the whole time axis: Expand(T, [B]) of shape entries, the
+    sequence_lens tf2onnx gives ReverseSequence for Keras' go_backwards. Only ReverseSequence
+    may read it."""
+    time: Any                   # the time extent (Sym or int)
+    batch: Any                  # the batch extent
 
 
 @dataclass
@@ -540,6 +554,7 @@ class OnnxGraphConverter:
 
     def _kind_error(self, node, value) -> ConversionError:
         kind = {Seq: "the sequence", State: "a state or length input", ShapeVec: "a shape",
+                Lengths: "lengths that are the whole time axis for every sequence",
                 Const: "a constant", Half: "one direction of a bidirectional layer (lstmlite "
                 "follows the two directions concatenated or summed)"}.get(
             type(value), type(value).__name__)
@@ -577,6 +592,20 @@ class OnnxGraphConverter:
         P = self._const(node, 7, "P", optional=True) if op == "LSTM" else None
         if op != "LSTM" and len(node.input) > 6 and any(node.input[6:]):
             raise ConversionError(f"{where}: {op} takes at most 6 inputs")
+        time_index = 1 if spec.layout else 0
+        if len(X.axes) == 3 and X.axes[time_index].reversed:
+            # X runs backwards in time (ReverseSequence): stepping it forward is stepping the
+            # graph's sequence in reverse, and the outputs keep the reversed axis, so the
+            # signature puts them back in the graph's order
+            if spec.num_directions != 1:
+                raise ConversionError(f"{where}: a bidirectional {op} reads a time-reversed "
+                                      f"sequence (ReverseSequence); lstmlite follows one "
+                                      f"direction on a reversed sequence")
+            if len(node.input) > 4 and node.input[4]:
+                raise ConversionError(f"{where}: reads a time-reversed sequence "
+                                      f"(ReverseSequence) and sequence_lens; lstmlite reverses "
+                                      f"whole sequences only")
+            spec.direction = "reverse" if spec.direction == "forward" else "forward"
         try:
             layer = spec.layer(W, R, B, P)
         except ModelError as exc:  # the layer's own validation
@@ -806,8 +835,8 @@ class OnnxGraphConverter:
         layer = {"dense": np.ascontiguousarray(weight.T, dtype=np.float32), "bias": None,
                  "activation": "Identity"}
         depth = self._append(node, seq, layer)
-        return [Seq(depth, seq.axes[:-1] + (Axis("feat", size=weight.shape[1]),),
-                    seq.last_step)]
+        return [replace(seq, depth=depth,
+                        axes=seq.axes[:-1] + (Axis("feat", size=weight.shape[1]),))]
 
     def _op_Gemm(self, node):
         attrs = self._attributes(node, ("alpha", "beta", "transA", "transB"))
@@ -834,7 +863,7 @@ class OnnxGraphConverter:
         if alpha != 1.0:
             dense = dense * np.float32(alpha)
         depth = self._append(node, seq, {"dense": dense, "bias": bias, "activation": "Identity"})
-        return [Seq(depth, seq.axes[:-1] + (Axis("feat", size=out),), seq.last_step)]
+        return [replace(seq, depth=depth, axes=seq.axes[:-1] + (Axis("feat", size=out),))]
 
     def _bias_vector(self, node, array: np.ndarray, size: int, what: str) -> np.ndarray:
         squeezed = array.reshape([d for d in array.shape if d != 1] or [1]) \
@@ -895,7 +924,7 @@ class OnnxGraphConverter:
                 return [seq]
             draft = {"normalize": (zero, vector)}
         depth = self._append(node, seq, draft)
-        return [Seq(depth, seq.axes, seq.last_step)]
+        return [replace(seq, depth=depth)]
 
     _op_Add = _op_Sub = _op_Mul = _op_Div = _elementwise
 
@@ -922,7 +951,7 @@ class OnnxGraphConverter:
                                          "activation": activation})
         self.notes.append(f"node {node.name or node.output[0]!r} ({node.op_type}) has no "
                           f"Dense before it: it runs as an identity Dense layer")
-        return [Seq(depth, seq.axes, seq.last_step)]
+        return [replace(seq, depth=depth)]
 
     def _op_Softmax(self, node):
         attrs = self._attributes(node, ("axis",))
@@ -1057,8 +1086,10 @@ class OnnxGraphConverter:
                     self._bind(node, axis, "T")
                 if role in ("T", None):
                     last_step = True
-        return Seq(seq.depth, tuple(x for i, x in enumerate(seq.axes) if i not in axes),
-                   last_step)
+        return replace(seq, axes=tuple(x for i, x in enumerate(seq.axes) if i not in axes),
+                       last_step=last_step, first_step=seq.first_step or (
+                           last_step and not seq.last_step and
+                           any(seq.axes[a].reversed for a in axes)))
 
     def _op_Unsqueeze(self, node):
         attrs = self._attributes(node, ("axes",))
@@ -1269,7 +1300,7 @@ class OnnxGraphConverter:
                 final.append(Axis("unit"))
             else:
                 final.append(next(it))
-        return Seq(base.depth, tuple(final), base.last_step)
+        return replace(base, axes=tuple(final))
 
     def _reshape_merge(self, node, seq: Seq, target: List[Any]) -> Optional[Seq]:
         """(time, batch, features...) to (-1, features...): the sequence axes become one
@@ -1287,8 +1318,10 @@ class OnnxGraphConverter:
         if any(a.kind in ("seq", "merged") for a in seq.axes[lead:]) or \
                 any(isinstance(d, int) and d == -1 for d in target[1:]):
             return None
+        if any(a.reversed for a in sequence):
+            return None  # a reversed time axis is not merged: its order would be lost
         merged = Axis("merged", label=label)
-        features = Seq(seq.depth, (merged,) + seq.axes[lead:], seq.last_step)
+        features = replace(seq, axes=(merged,) + seq.axes[lead:])
         return self._reshape_seq(node, features, [Sym(merged.label)] + list(target[1:]))
 
     def _reshape_split(self, node, seq: Seq, target: List[Any]) -> Seq:
@@ -1305,8 +1338,7 @@ class OnnxGraphConverter:
                     f"{self._where(node)}: reshapes {_show_axes(seq.axes)}, whose first axis "
                     f"is the time and batch axes flattened together, to {_show(target)}; "
                     f"lstmlite follows that only when the reshape restores them as they were")
-        return self._reshape_seq(node, Seq(seq.depth, restored + seq.axes[1:], seq.last_step),
-                                 target)
+        return self._reshape_seq(node, replace(seq, axes=restored + seq.axes[1:]), target)
 
     def _reshape_keeping_unit_time(self, node, seq: Seq, target: List[Any]) -> Optional[Seq]:
         """A graph traced on a one-frame (and one-sequence) example bakes T = 1 (and B = 1)
@@ -1331,8 +1363,7 @@ class OnnxGraphConverter:
                 return None
             placed.append(candidates[0])
             position = candidates[0] + 1
-        inner_seq = Seq(seq.depth, tuple(a for p, a in enumerate(seq.axes) if p not in units),
-                        seq.last_step)
+        inner_seq = replace(seq, axes=tuple(a for p, a in enumerate(seq.axes) if p not in units))
         inner_target = [d for q, d in enumerate(target) if q not in placed]
         try:
             inner = self._reshape_seq(node, inner_seq, inner_target)
@@ -1341,7 +1372,7 @@ class OnnxGraphConverter:
         axes = list(inner.axes)
         for p, q in sorted(zip(units, placed), key=lambda pair: pair[1]):
             axes.insert(q, seq.axes[p])
-        return Seq(inner.depth, tuple(axes), inner.last_step)
+        return replace(inner, axes=tuple(axes))
 
     # ---- selection --------------------------------------------------------------------------
 
@@ -1404,7 +1435,9 @@ class OnnxGraphConverter:
             axes[axis] = Axis("unit")
         else:
             axes.pop(axis)
-        return Seq(seq.depth, tuple(axes), last_step=True)
+        # the last step of a reversed time axis (Keras' go_backwards without
+        # return_sequences) is the model's first: a reverse layer's output there
+        return replace(seq, axes=tuple(axes), last_step=True, first_step=target.reversed)
 
     def _slice_params(self, node, rank):
         attrs = self._attributes(node, ("starts", "ends", "axes"))
@@ -1478,7 +1511,7 @@ class OnnxGraphConverter:
         if start not in (0, 1) or min(end, 2) != start + 1:
             return None
         axes = seq.axes[:axis] + (Axis("unit"),) + seq.axes[axis + 1:]
-        return Half(Seq(seq.depth, axes, seq.last_step), start, layer.h_size)
+        return Half(replace(seq, axes=axes), start, layer.h_size)
 
     def _join_halves(self, node, first: Half, second: Half, how: str) -> Seq:
         """The forward and reverse halves back together: concatenated (lstmlite's own
@@ -1491,8 +1524,7 @@ class OnnxGraphConverter:
         if not _is_full_features(seq.axes[-1], seq) or seq.axes[-1].size != first.hidden:
             raise ConversionError(f"{where}: {how} the directions of a bidirectional layer "
                                   f"before its features are the last axis")
-        full = Seq(seq.depth, seq.axes[:-1] + (Axis("feat", size=2 * first.hidden),),
-                   seq.last_step)
+        full = replace(seq, axes=seq.axes[:-1] + (Axis("feat", size=2 * first.hidden),))
         if how == "concatenates":
             return full
         hidden = first.hidden
@@ -1501,7 +1533,7 @@ class OnnxGraphConverter:
                                           "bias": None, "activation": "Identity"})
         self.notes.append(f"node {node.name or node.output[0]!r} sums the two directions of a "
                           f"bidirectional layer: a Dense layer [I | I] after it")
-        return Seq(depth, seq.axes[:-1] + (Axis("feat", size=hidden),), seq.last_step)
+        return replace(seq, depth=depth, axes=seq.axes[:-1] + (Axis("feat", size=hidden),))
 
     def _op_Concat(self, node):
         attrs = self._attributes(node, ("axis",))
@@ -1623,7 +1655,40 @@ class OnnxGraphConverter:
                 raise ConversionError(f"{self._where(node)}: expands a non-zero constant to "
                                       f"a shape that depends on the input")
             return [State(["zeros"], shape.dims)]
+        if isinstance(value, ShapeVec) and isinstance(shape, ShapeVec) and \
+                len(value.dims) == 1 and len(shape.dims) == 1:
+            # one size repeated for every sequence of the batch: lengths (ReverseSequence)
+            return [Lengths(value.dims[0], shape.dims[0])]
         raise self._kind_error(node, value)
+
+    def _op_ReverseSequence(self, node):
+        """Reverses every sequence over its whole length (the only lengths an exporter gives
+        here, tf2onnx for Keras' go_backwards): the time axis is marked reversed, so that the
+        recurrent layer reading it runs the other way and the outputs are put back in the
+        graph's order (signature: first_step, reversed)."""
+        attrs = self._attributes(node, ("batch_axis", "time_axis"))
+        where = self._where(node)
+        seq, lengths = self._get(node, 0), self._get(node, 1)
+        if not isinstance(seq, Seq):
+            raise self._kind_error(node, seq)
+        time_index, batch_index = attrs.get("time_axis", 0), attrs.get("batch_axis", 1)
+        time, batch = seq.axes[time_index], seq.axes[batch_index]
+        if time.kind != "seq" or batch.kind != "seq" or seq.last_step:
+            raise ConversionError(f"{where}: reverses axis {time_index} of "
+                                  f"{_show_axes(seq.axes)}, which is not a time axis of the "
+                                  f"sequence")
+        whole = isinstance(lengths, Lengths) and lengths.time == self._axis_dim(time) and \
+            lengths.batch == self._axis_dim(batch)
+        if not whole:
+            raise ConversionError(
+                f"{where}: reverses sequences by lengths that are not the whole time axis for "
+                f"every sequence ({type(lengths).__name__}); lstmlite reverses whole sequences "
+                f"only (per-sequence lengths are run(sequence_lengths=...) of a reverse layer)")
+        self._bind(node, time, "T")
+        self._bind(node, batch, "B")
+        axes = list(seq.axes)
+        axes[time_index] = replace(time, reversed=not time.reversed)
+        return [replace(seq, axes=tuple(axes))]
 
     # ---- the result ---------------------------------------------------------------------------
 
@@ -1669,6 +1734,10 @@ class OnnxGraphConverter:
                                           f" of the {layers[-1].output_size} features")
                 outputs[name] = {"kind": "sequence", "axes": axes,
                                  "last_step": bool(value.last_step)}
+                if value.first_step:
+                    outputs[name]["first_step"] = True
+                if any(a.kind == "seq" and a.reversed for a in value.axes):
+                    outputs[name]["reversed"] = True
             elif isinstance(value, State):
                 outputs[name] = {"kind": "state", "recipe": value.recipe}
             else:

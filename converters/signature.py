@@ -17,7 +17,9 @@ Recipes (nested lists):
   ["concat", axis, [r, ...]]      ["cast", dtype, r]
 The sequence input is {"name", "axes"} with axes a list of "B", "T", "F" (features) and
 "1" (a unit axis); a sequence output is {"axes": [...], "last_step": bool} with feature
-axes written ["F", size, stride] (the flat feature index is the sum of index * stride).
+axes written ["F", size, stride] (the flat feature index is the sum of index * stride), and
+where the graph reversed the sequence before a layer (Keras' go_backwards) "first_step": true
+(the graph's last step is the model's first) or "reversed": true (every step, in reverse).
 """
 from __future__ import annotations
 
@@ -85,10 +87,17 @@ def sequence_to_run(feed: np.ndarray, axes: List[str]) -> np.ndarray:
     return np.transpose(array, [kept.index("B"), kept.index("T"), kept.index("F")])
 
 
-def sequence_from_run(Y: np.ndarray, axes: List[Any], last_step: bool) -> np.ndarray:
-    """run()'s (B, T, N) output in the graph output's layout."""
-    if last_step or "T" not in axes:
+def sequence_from_run(Y: np.ndarray, axes: List[Any], last_step: bool,
+                      first_step: bool = False, reversed_time: bool = False) -> np.ndarray:
+    """run()'s (B, T, N) output in the graph output's layout: every step, the last, or (a
+    graph that reversed the sequence before a layer, Keras' go_backwards) the first step, or
+    every step in reverse order."""
+    if first_step:
+        Y = Y[:, :1]
+    elif last_step or "T" not in axes:
         Y = Y[:, -1:]
+    elif reversed_time:
+        Y = Y[:, ::-1]
     features = [a for a in axes if isinstance(a, (list, tuple))]
     index = np.zeros([f[1] for f in features], dtype=np.int64)
     for k, (_, size, stride) in enumerate(features):
@@ -147,7 +156,9 @@ def run_signature(model, signature: Dict[str, Any], feeds: Dict[str, Any]) -> Di
     outputs = {}
     for name, spec in signature["outputs"].items():
         if spec["kind"] == "sequence":
-            outputs[name] = sequence_from_run(Y, spec["axes"], spec["last_step"])
+            outputs[name] = sequence_from_run(Y, spec["axes"], spec["last_step"],
+                                              spec.get("first_step", False),
+                                              spec.get("reversed", False))
         else:
             outputs[name] = evaluate(spec["recipe"], feeds, states)
     return outputs
@@ -172,9 +183,18 @@ def describe(signature: Dict[str, Any]) -> List[str]:
                      f"(run(sequence_lengths=...))")
     for name, spec in signature["outputs"].items():
         if spec["kind"] == "sequence":
-            what = "the last step of the output" if spec["last_step"] else "the output"
-            lines.append(f"output {name!r}: {what} (step() returns it at every step; "
-                         f"run() returns every step)")
+            if spec.get("first_step") or spec.get("reversed"):
+                what = ("the first step of the output (the graph reversed the sequence: "
+                        "a reverse layer's output after it has seen every step)"
+                        if spec.get("first_step") else
+                        "the output with its steps in reverse order (the graph reversed the "
+                        "sequence)")
+                lines.append(f"output {name!r}: {what}; run() returns every step in order, "
+                             f"a reverse layer cannot stream")
+            else:
+                what = "the last step of the output" if spec["last_step"] else "the output"
+                lines.append(f"output {name!r}: {what} (step() returns it at every step; "
+                             f"run() returns every step)")
         else:
             states = sorted({(leaf[1], leaf[2]) for leaf in recipe_leaves(spec["recipe"])
                              if leaf[0] == "state"})

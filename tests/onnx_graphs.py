@@ -292,3 +292,51 @@ def keras_loop_model(cell: str = "GRU", *, input_size: int = 5, hidden: int = 6,
     outer.append(n("Loop", loop_inputs, loop_outputs, body=body, name="keras_while"))
     outer.append(n("Transpose", ["ys"], ["y"], perm=[1, 0, 2]))
     return chain_model(outer, inputs, [("y", ["B", "T", H])], inits, opset=18)
+
+
+def keras_go_backwards_model(*, return_sequences: bool = False, stacked: bool = False,
+                             dense: int = 0, input_size: int = 5, hidden: int = 6,
+                             seed: int = 0):
+    """What tf2onnx makes of Keras' LSTM(go_backwards=True): the time-major input reversed
+    by ReverseSequence over every step (sequence_lens = Expand(T, [B]) of the input's shape),
+    then a forward LSTM node; with return_sequences=False its last step (Slice [-1:INT32_MAX]),
+    else every step, still in reversed order (Keras does not put them back). stacked: a
+    second forward LSTM reads the first's reversed-order sequence; dense: a Dense of that
+    many units after it. Input x (B, T, I)."""
+    rng = np.random.default_rng(seed)
+    n = helper.make_node
+    inits: Dict[str, np.ndarray] = {"axes0": np.array([0], np.int64),
+                                    "axes1": np.array([1], np.int64),
+                                    "minus1": np.array([-1], np.int64),
+                                    "int32_max": np.array([2147483647], np.int64)}
+    nodes = [n("Transpose", ["x"], ["X"], perm=[1, 0, 2]),
+             n("Shape", ["X"], ["shape"]),
+             n("Gather", ["shape", "axes0"], ["T"]),
+             n("Gather", ["shape", "axes1"], ["B"]),
+             n("Expand", ["T", "B"], ["lengths"]),
+             n("ReverseSequence", ["X", "lengths"], ["X_reversed"], batch_axis=1,
+               time_axis=0)]
+    current, size = "X_reversed", input_size
+    for number in range(2 if stacked else 1):
+        for name, shape in (("W", (1, 4 * hidden, size)), ("R", (1, 4 * hidden, hidden)),
+                            ("B", (1, 8 * hidden))):
+            inits[f"{name}{number}"] = rng.uniform(-0.5, 0.5, shape).astype(np.float32)
+        nodes += [n("LSTM", [current, f"W{number}", f"R{number}", f"B{number}"],
+                    [f"Y{number}", "", ""], hidden_size=hidden),
+                  n("Squeeze", [f"Y{number}", "axes1"], [f"seq{number}"])]
+        current, size = f"seq{number}", hidden
+    if return_sequences:
+        nodes.append(n("Transpose", [current], ["out_seq"], perm=[1, 0, 2]))
+        current, out_shape = "out_seq", ["B", "T", hidden]
+    else:
+        nodes += [n("Slice", [current, "minus1", "int32_max", "axes0"], ["last1"]),
+                  n("Squeeze", ["last1", "axes0"], ["last"])]
+        current, out_shape = "last", ["B", hidden]
+    if dense:
+        inits["dense_w"] = rng.uniform(-0.5, 0.5, (hidden, dense)).astype(np.float32)
+        inits["dense_b"] = rng.uniform(-0.5, 0.5, dense).astype(np.float32)
+        nodes += [n("MatMul", [current, "dense_w"], ["dense_mm"]),
+                  n("Add", ["dense_mm", "dense_b"], ["dense_out"])]
+        current, out_shape = "dense_out", out_shape[:-1] + [dense]
+    nodes.append(n("Identity", [current], ["y"]))
+    return chain_model(nodes, [("x", ["B", "T", input_size])], [("y", out_shape)], inits)

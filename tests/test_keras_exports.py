@@ -29,7 +29,7 @@ EXPECTED = {
     "masking_lstm": MASK,                   # the mask is a second per-step Gather
     "bidirectional_lstm_concat": None,      # direction-axis Slices joined by Concat
     "bidirectional_lstm_sum": None,         # ... and by Add: a Dense [I | I] after the layer
-    "lstm_go_backwards": "cannot apply Expand to a shape",
+    "lstm_go_backwards": None,              # ReverseSequence, then a forward LSTM
 }
 
 #: fixture -> what the note says the Loop was recognised as

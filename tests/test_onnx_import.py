@@ -601,3 +601,42 @@ def test_a_loop_that_steps_a_keras_cell_converts(options, recognised, rng):
 def test_a_loop_that_is_no_cell_lstmlite_knows_is_refused_saying_why(options, refusal):
     with pytest.raises(ConversionError, match=refusal):
         convert_onnx(G.keras_loop_model(**options).SerializeToString())
+
+
+@pytest.mark.parametrize("options", [
+    dict(), dict(dense=3), dict(return_sequences=True), dict(return_sequences=True, dense=2),
+    dict(stacked=True), dict(stacked=True, return_sequences=True),
+], ids=["last", "last-dense", "sequences", "sequences-dense", "stacked-last",
+        "stacked-sequences"])
+def test_a_reversed_sequence_is_a_reverse_layer_put_back_in_order(options, rng):
+    """Keras' go_backwards as tf2onnx writes it (ReverseSequence, then a forward LSTM): the
+    layer runs in reverse, and the output is the model's first step (the last of the
+    reversed sequence) or every step in reverse order; verified against onnxruntime, and
+    again at another length and batch."""
+    import onnxruntime
+    model = G.keras_go_backwards_model(**options)
+    conversion = convert_onnx(model.SerializeToString(), tolerance=1e-5)
+    assert conversion.report.passed, conversion.report.lines()
+    directions = [layer.direction for layer in conversion.model.layers if layer.recurrent]
+    # a forward layer on a reversed sequence runs in reverse; the next one, reading that
+    # output (still in reversed order), runs in reverse too
+    assert directions == ["reverse"] * (2 if options.get("stacked") else 1)
+    spec = next(iter(conversion.signature["outputs"].values()))
+    key = "reversed" if options.get("return_sequences") else "first_step"
+    assert spec.get(key) is True
+    x = rng.standard_normal((3, 9, 5)).astype(np.float32)
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    got = run_signature(conversion.model, conversion.signature, {"x": x})["y"]
+    np.testing.assert_allclose(got, session.run(None, {"x": x})[0], atol=1e-5, rtol=1e-5)
+    with pytest.raises(lstmlite.StreamingError):
+        conversion.model.stream()
+
+
+def test_a_reversal_by_lengths_other_than_the_whole_sequence_is_refused():
+    model = G.keras_go_backwards_model()
+    lengths = next(node for node in model.graph.node if node.op_type == "Expand")
+    lengths.op_type, lengths.input[:] = "Identity", ["B"]   # lengths = the batch size
+    with pytest.raises(ConversionError, match="reverses sequences by lengths that are not "
+                                              "the whole time axis for every sequence"):
+        convert_onnx(model.SerializeToString())
