@@ -1,7 +1,9 @@
-"""Real Keras exports: Keras 3 models converted to ONNX by tf2onnx (tests/keras/, written by
-tests/keras/make_fixtures.py, run by hand: TensorFlow is not a test dependency). Each fixture
-either converts, matching onnxruntime on the graph and Keras's own outputs on the saved input
-within 1e-5, or is refused with a message that says what the graph does."""
+"""Real Keras exports: Keras 3 (tests/keras/) and tf_keras 2 (tests/keras/tf_keras2/) models
+converted to ONNX by tf2onnx, written by tests/keras/make_fixtures.py (run by hand: TensorFlow
+is not a test dependency). Each fixture either converts, matching onnxruntime on the graph and
+Keras's own outputs on the saved input within 1e-5, or is refused with a message that says
+what the graph does. The two Keras versions export the same layers differently (tf_keras 2
+writes GRU reset_after and hard-sigmoid LSTMs as ONNX nodes where Keras 3 writes Loops)."""
 import os
 
 import numpy as np
@@ -13,6 +15,7 @@ from lstmlite import ConversionError  # noqa: E402
 from lstmlite.converters import convert_onnx, run_signature  # noqa: E402
 
 HERE = os.path.join(os.path.dirname(__file__), "keras")
+FLAVORS = {"keras3": HERE, "tf_keras2": os.path.join(HERE, "tf_keras2")}
 TOLERANCE = 1e-5
 MASK = "reads 2 tensors step by step .* a mask \\(Keras' Masking or mask_zero\\)"
 
@@ -32,7 +35,7 @@ EXPECTED = {
     "lstm_go_backwards": None,              # ReverseSequence, then a forward LSTM
 }
 
-#: fixture -> what the note says the Loop was recognised as
+#: fixture -> what the note says the Loop was recognised as (Keras 3; tf_keras 2 below)
 LOOP_NOTES = {
     "gru_reset_after": "steps a Keras GRU cell (Sigmoid gates, Tanh, reset_after, with bias)",
     "gru_reset_before": "steps a Keras GRU cell (Sigmoid gates, Tanh, reset_before, with bias)",
@@ -42,14 +45,22 @@ LOOP_NOTES = {
 }
 
 
-def test_every_fixture_has_an_expectation():
-    fixtures = {name[:-5] for name in os.listdir(HERE) if name.endswith(".onnx")}
+#: tf_keras 2 writes these two as ONNX nodes; the other cells as Loops, like Keras 3
+LOOP_NOTES_TF_KERAS2 = {name: note for name, note in LOOP_NOTES.items()
+                        if name in ("gru_reset_before", "simple_rnn")}
+
+
+@pytest.mark.parametrize("flavor", sorted(FLAVORS))
+def test_every_fixture_has_an_expectation(flavor):
+    fixtures = {name[:-5] for name in os.listdir(FLAVORS[flavor]) if name.endswith(".onnx")}
     assert fixtures == set(EXPECTED)
 
 
+@pytest.mark.parametrize("flavor", sorted(FLAVORS))
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_keras_export(name):
-    with open(os.path.join(HERE, f"{name}.onnx"), "rb") as handle:
+def test_keras_export(name, flavor):
+    directory = FLAVORS[flavor]
+    with open(os.path.join(directory, f"{name}.onnx"), "rb") as handle:
         data = handle.read()
     if EXPECTED[name] is not None:
         with pytest.raises(ConversionError, match=EXPECTED[name]):
@@ -57,10 +68,10 @@ def test_keras_export(name):
         return
     conversion = convert_onnx(data, tolerance=TOLERANCE)          # against onnxruntime
     assert conversion.report.passed, conversion.report.lines()
-    loops = LOOP_NOTES.get(name)
+    loops = (LOOP_NOTES if flavor == "keras3" else LOOP_NOTES_TF_KERAS2).get(name)
     if loops:  # the loop is named as what it was recognised as
         assert any(loops in note for note in conversion.notes), conversion.notes
-    saved = np.load(os.path.join(HERE, f"{name}.npz"))
+    saved = np.load(os.path.join(directory, f"{name}.npz"))
     outputs = run_signature(conversion.model, conversion.signature, {"x": saved["x"]})
     np.testing.assert_allclose(next(iter(outputs.values())), saved["y"], atol=TOLERANCE,
                                rtol=TOLERANCE)                   # against Keras itself
