@@ -135,7 +135,8 @@ _DEFAULTS = {"LeakyRelu": {"alpha": 0.01}, "HardSigmoid": {"alpha": 0.2, "beta":
 SUPPORTED_OPS = sorted(set(_RECURRENT) | set(_ACTIVATION_OPS) | {
     "Softmax", "LogSoftmax", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "Transpose",
     "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Identity", "Cast", "Dropout", "Gather",
-    "Slice", "Concat", "Shape", "ConstantOfShape", "Expand", "Constant", "ReduceProd"})
+    "Slice", "Concat", "Shape", "ConstantOfShape", "Expand", "Constant", "ReduceProd",
+    "Clip", "ReverseSequence"})
 
 # Slice ends at or beyond this mean "to the end": torch writes INT64_MAX, tf2onnx INT32_MAX
 _BIG = 2 ** 31 - 1
@@ -436,21 +437,35 @@ class OnnxGraphConverter:
                 raise ConversionError(
                     f"{self._where(node)}: the graph has two sequence inputs "
                     f"({self.sequence_input!r} and {name!r}); lstmlite models take one")
-            if len(dims) not in (2, 3):
+            # axes of static size 1 beyond time and batch are unit axes (a channel axis:
+            # torchaudio's DeepSpeech takes (batch, 1, time, features)), the innermost first
+            units = set()
+            for number in reversed(range(len(dims) - 1)):
+                if len(dims) - 1 - len(units) <= 2:
+                    break
+                if isinstance(dims[number], int) and dims[number] == 1:
+                    units.add(number)
+            if len(dims) - len(units) not in (2, 3):
                 raise ConversionError(f"{self.source}: graph input {name!r} has shape "
-                                      f"{_show(dims)}; a sequence input has 2 or 3 axes, "
-                                      f"features last")
+                                      f"{_show(dims)}; a sequence input has time and batch "
+                                      f"axes (or one of them), features last, and any other "
+                                      f"axis of size 1")
             if not isinstance(dims[-1], int):
                 raise ConversionError(f"{self.source}: graph input {name!r} has a dynamic "
                                       f"feature axis {_show(dims)}; it must be static")
             self.sequence_input = name
             axes = []
             for number, dim in enumerate(dims[:-1]):
+                if number in units:
+                    axes.append(Axis("unit"))
+                    continue
                 label = f"{name}:{number}"
                 self.static_sizes[label] = dim if isinstance(dim, int) else None
                 axes.append(Axis("seq", label))
             axes.append(Axis("feat", size=int(dims[-1]), stride=1))
-            self.sequence_input_axes = tuple(a.label for a in axes[:-1])
+            # the signature's input axes: a label per time/batch axis, None for a unit axis
+            self.sequence_input_axes = tuple(a.label if a.kind == "seq" else None
+                                             for a in axes[:-1])
             value = Seq(0, tuple(axes))
         else:
             value = State(["input", name], tuple(dims), str(dtype))
@@ -952,6 +967,40 @@ class OnnxGraphConverter:
         self.notes.append(f"node {node.name or node.output[0]!r} ({node.op_type}) has no "
                           f"Dense before it: it runs as an identity Dense layer")
         return [replace(seq, depth=depth)]
+
+    def _op_Clip(self, node):
+        """Clip(lo, hi) (torch's hardtanh, relu6): the engine has no clip activation, but
+        clip(x, lo, hi) = lo + (hi - lo) HardSigmoid(x / (hi - lo) - lo / (hi - lo)), so the
+        layer (or an identity Dense) takes that HardSigmoid and a Scale layer (hi - lo, lo)
+        follows; the two roundings of x / (hi - lo) * (hi - lo) are all it adds. A Relu the
+        layer already applies is absorbed (it only raises lo to 0). Clip(0, inf) is Relu."""
+        attrs = self._attributes(node, ("min", "max"))  # attributes before opset 11
+        lo, hi = float(attrs.get("min", -np.inf)), float(attrs.get("max", np.inf))
+        if len(node.input) > 1 and node.input[1]:
+            lo = float(np.asarray(self._const(node, 1, "min")).item())
+        if len(node.input) > 2 and node.input[2]:
+            hi = float(np.asarray(self._const(node, 2, "max")).item())
+        seq = self._feature_seq(node, self._get(node, 0))
+        last = self.chain[-1] if self.chain else None
+        mergeable = self._can_merge(node, seq) and last.get("dense") is not None
+        if mergeable and last["activation"] in ("Relu", ("Relu",)):
+            lo = max(lo, 0.0)
+            last["activation"] = "Identity"  # Clip(lo >= 0) of a Relu is that Clip
+        if lo == 0.0 and hi == np.inf:
+            return self._activate(node, ("Relu",))
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            raise ConversionError(
+                f"{self._where(node)}: clips to [{lo:g}, {hi:g}]; lstmlite converts a Clip with "
+                f"both bounds finite (as hardtanh and relu6 give) or Clip(0, inf) (a Relu)")
+        width = hi - lo
+        clipped, = self._activate(node, ("HardSigmoid", 1.0 / width, -lo / width))
+        N = clipped.axes[-1].size
+        depth = self._append(node, clipped, {"scale": np.full(N, width, np.float32),
+                                             "offset": np.full(N, lo, np.float32)})
+        self.notes.append(f"node {node.name or node.output[0]!r} clips to [{lo:g}, {hi:g}]: "
+                          f"a HardSigmoid({1 / width:g}, {-lo / width:g}) then a Scale layer "
+                          f"({width:g}, {lo:g})")
+        return [replace(clipped, depth=depth)]
 
     def _op_Softmax(self, node):
         attrs = self._attributes(node, ("axis",))
@@ -1505,13 +1554,27 @@ class OnnxGraphConverter:
         target = seq.axes[axis]
         layer = self.chain[-1].get("layer")
         if layer is None or getattr(layer, "num_directions", 1) != 2 or step != 1 or \
-                target.kind != "feat" or target.size != 2 or target.stride != layer.h_size:
+                target.kind != "feat":
             return None
-        start = start + 2 if start < 0 else start
-        if start not in (0, 1) or min(end, 2) != start + 1:
-            return None
-        axes = seq.axes[:axis] + (Axis("unit"),) + seq.axes[axis + 1:]
-        return Half(replace(seq, axes=axes), start, layer.h_size)
+        H = layer.h_size
+        if target.size == 2 and target.stride == H:
+            # the direction axis of (.., 2, .., hidden), as tf2onnx writes Keras'
+            start = start + 2 if start < 0 else start
+            if start not in (0, 1) or min(end, 2) != start + 1:
+                return None
+            axes = seq.axes[:axis] + (Axis("unit"),) + seq.axes[axis + 1:]
+            return Half(replace(seq, axes=axes), start, H)
+        if target.size == 2 * H and target.stride == 1 and axis == len(seq.axes) - 1 and \
+                _is_full_features(target, seq):
+            # the first or second half of the features (.., 2 hidden), as PyTorch code
+            # writes y[..., :H] and y[..., H:] (torchaudio's DeepSpeech sums them)
+            start = start + 2 * H if start < 0 else start
+            end = min(end + 2 * H if end < 0 else end, 2 * H)
+            if (start, end) not in ((0, H), (H, 2 * H)):
+                return None
+            axes = seq.axes[:axis] + (Axis("feat", size=H, stride=1),)
+            return Half(replace(seq, axes=axes), start // H, H)
+        return None
 
     def _join_halves(self, node, first: Half, second: Half, how: str) -> Seq:
         """The forward and reverse halves back together: concatenated (lstmlite's own
@@ -1748,6 +1811,9 @@ class OnnxGraphConverter:
             raise ConversionError(f"{self.source}: the graph has no outputs")
         seq_axes = []
         for label in self.sequence_input_axes:
+            if label is None:
+                seq_axes.append("1")
+                continue
             role = self.binding.get(label)
             if role is None:
                 raise ConversionError(f"{self.source}: axis {label} of the sequence input is "

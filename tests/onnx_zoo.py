@@ -125,6 +125,45 @@ class NeuralForecastRNN(nn.Module):
         return self.mlp_decoder(hidden_state)[:, -self.h:]
 
 
+class DeepSpeechFullyConnected(nn.Module):
+    """torchaudio.models.deepspeech.FullyConnected: Linear, ReLU, hardtanh(0, clip)."""
+
+    def __init__(self, n_feature, n_hidden, relu_max_clip=20.0):
+        super().__init__()
+        self.fc = nn.Linear(n_feature, n_hidden, bias=True)
+        self.relu_max_clip = relu_max_clip
+
+    def forward(self, x):
+        x = nn.functional.relu(self.fc(x))
+        return nn.functional.hardtanh(x, 0, self.relu_max_clip)
+
+
+class DeepSpeech(nn.Module):
+    """torchaudio.models.DeepSpeech's forward (its source, with torch alone): input (batch,
+    channel = 1, time, features), three fully connected layers with clipped ReLUs, a
+    bidirectional relu RNN whose two directions are summed, a fourth fully connected layer,
+    the class scores and log_softmax."""
+
+    def __init__(self, n_hidden=HIDDEN, n_class=5, relu_max_clip=20.0):
+        super().__init__()
+        self.n_hidden = n_hidden
+        self.fc1 = DeepSpeechFullyConnected(FEATURES, n_hidden, relu_max_clip)
+        self.fc2 = DeepSpeechFullyConnected(n_hidden, n_hidden, relu_max_clip)
+        self.fc3 = DeepSpeechFullyConnected(n_hidden, n_hidden, relu_max_clip)
+        self.bi_rnn = nn.RNN(n_hidden, n_hidden, num_layers=1, nonlinearity="relu",
+                             bidirectional=True)
+        self.fc4 = DeepSpeechFullyConnected(n_hidden, n_hidden, relu_max_clip)
+        self.out = nn.Linear(n_hidden, n_class)
+
+    def forward(self, x):
+        x = self.fc3(self.fc2(self.fc1(x)))      # (N, 1, T, H)
+        x = x.squeeze(1).transpose(0, 1)         # (T, N, H)
+        x, _ = self.bi_rnn(x)
+        x = x[:, :, :self.n_hidden] + x[:, :, self.n_hidden:]
+        x = self.out(self.fc4(x)).permute(1, 0, 2)
+        return nn.functional.log_softmax(x, dim=2)
+
+
 #: zoo entries built from a module class of their own (forecasting libraries' patterns,
 #: with torch alone) instead of Recurrent
 MODULES = {
@@ -134,7 +173,12 @@ MODULES = {
     "darts_blockrnn_lstm": (DartsBlockRNN, dict(cell="LSTM", hidden_fc_sizes=())),
     "neuralforecast_lstm": (NeuralForecastRNN, dict(cell="LSTM")),
     "neuralforecast_gru": (NeuralForecastRNN, dict(cell="GRU")),
+    "torchaudio_deepspeech": (DeepSpeech, dict()),
+    # a small clip, so that the clip is reached by many values, not just in principle
+    "deepspeech_clip_reached": (DeepSpeech, dict(relu_max_clip=0.3)),
 }
+#: modules that take (batch, 1, time, features): DeepSpeech's channel axis
+CHANNEL_INPUT = {"torchaudio_deepspeech", "deepspeech_clip_reached"}
 
 ZOO: Dict[str, dict] = {
     "lstm_batch_first": dict(cell="LSTM"),
@@ -169,7 +213,8 @@ def build(name: str, seed: int = 0) -> Tuple[nn.Module, tuple, list, list]:
     torch.manual_seed(seed)
     if "module" in spec:
         cls, kwargs = MODULES[name]
-        return cls(**kwargs).eval(), (torch.randn(2, 5, FEATURES),), ["x"], ["y"]
+        shape = (2, 1, 5, FEATURES) if name in CHANNEL_INPUT else (2, 5, FEATURES)
+        return cls(**kwargs).eval(), (torch.randn(*shape),), ["x"], ["y"]
     module = Recurrent(**spec).eval()
     batch_first = spec.get("batch_first", True)
     x = torch.randn(2, 5, FEATURES) if batch_first else torch.randn(5, 2, FEATURES)
@@ -195,7 +240,8 @@ def export(name: str, dynamo: bool) -> bytes:
         warnings.simplefilter("ignore")
         if dynamo:
             B, T = torch.export.Dim("batch", min=2), torch.export.Dim("time", min=2)
-            shapes = {"x": {0: B, 1: T} if batch_first else {0: T, 1: B}}
+            shapes = {"x": {0: B, 2: T} if name in CHANNEL_INPUT else
+                      {0: B, 1: T} if batch_first else {0: T, 1: B}}
             for state in names[1:]:
                 shapes[state] = {1: B}
             program = torch.onnx.export(module, inputs, dynamo=True, input_names=names,
@@ -203,7 +249,8 @@ def export(name: str, dynamo: bool) -> bytes:
                                         dynamic_shapes={k: shapes[k] for k in names},
                                         verbose=False)
             return program.model_proto.SerializeToString()
-        axes = {"x": {0: "batch", 1: "time"} if batch_first else {0: "time", 1: "batch"}}
+        axes = {"x": {0: "batch", 2: "time"} if name in CHANNEL_INPUT else
+                {0: "batch", 1: "time"} if batch_first else {0: "time", 1: "batch"}}
         for state in names[1:]:
             axes[state] = {1: "batch"}
         torch.onnx.export(module, inputs, buffer, dynamo=False, input_names=names,

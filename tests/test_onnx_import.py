@@ -640,3 +640,87 @@ def test_a_reversal_by_lengths_other_than_the_whole_sequence_is_refused():
     with pytest.raises(ConversionError, match="reverses sequences by lengths that are not "
                                               "the whole time axis for every sequence"):
         convert_onnx(model.SerializeToString())
+
+
+def _clip_model(*, relu: bool, low, high, as_attributes: bool = False, head: bool = True):
+    """x (T, B, 5) -> [Gemm-style MatMul + Add, [Relu]] -> Clip(low, high) -> GRU -> y: the
+    fully connected front of torchaudio's DeepSpeech (Linear, ReLU, hardtanh) in small."""
+    rng = np.random.default_rng(3)
+    n = helper.make_node
+    inits = {"w": rng.uniform(-2, 2, (5, 4)).astype(np.float32),
+             "b": rng.uniform(-1, 1, 4).astype(np.float32),
+             "W": rng.uniform(-0.5, 0.5, (1, 9, 4)).astype(np.float32),
+             "R": rng.uniform(-0.5, 0.5, (1, 9, 3)).astype(np.float32),
+             "axes1": np.array([1], np.int64)}
+    nodes = [n("MatMul", ["x", "w"], ["xw"]), n("Add", ["xw", "b"], ["pre"])] if head else []
+    current = "pre" if head else "x"
+    if relu:
+        nodes.append(n("Relu", [current], ["relu"]))
+        current = "relu"
+    if as_attributes:  # Clip before opset 11: bounds are attributes
+        nodes.append(n("Clip", [current], ["clipped"], min=float(low), max=float(high)))
+    else:
+        bounds = []
+        for name, value in (("low", low), ("high", high)):
+            if value is None:
+                bounds.append("")
+            else:
+                inits[name] = np.array(value, np.float32)
+                bounds.append(name)
+        while bounds and bounds[-1] == "":
+            bounds.pop()
+        nodes.append(n("Clip", [current] + bounds, ["clipped"]))
+    squeeze = n("Squeeze", ["Y"], ["y"], axes=[1]) if as_attributes else \
+        n("Squeeze", ["Y", "axes1"], ["y"])  # axes an attribute before opset 13
+    nodes += [n("GRU", ["clipped", "W", "R"], ["Y"], hidden_size=3), squeeze]
+    return chain_model(nodes, [("x", ["T", "B", 5 if head else 4])], [("y", ["T", "B", 3])],
+                       inits, opset=10 if as_attributes else 17)
+
+
+@pytest.mark.parametrize("options", [
+    dict(relu=True, low=0.0, high=1.5),          # DeepSpeech's hardtanh(0, 20) after a ReLU
+    dict(relu=False, low=-1.0, high=1.0),        # hardtanh
+    dict(relu=True, low=-2.0, high=1.0),         # the ReLU raises the low bound to 0
+    dict(relu=False, low=0.0, high=6.0),         # relu6
+    dict(relu=False, low=0.0, high=None),        # Clip(0, inf): a Relu
+    dict(relu=False, low=-0.5, high=0.5, as_attributes=True),
+    dict(relu=False, low=-0.5, high=0.5, head=False),   # no Dense before it
+], ids=["relu-clip", "hardtanh", "relu-negative-low", "relu6", "relu-by-clip", "opset10",
+        "no-dense"])
+def test_clip_is_a_hard_sigmoid_and_a_scale(options):
+    conversion = convert_onnx(_clip_model(**options).SerializeToString(), tolerance=1e-5)
+    assert conversion.report.passed, conversion.report.lines()
+    kinds = [layer.type_name for layer in conversion.model.layers]
+    if options["high"] is None:
+        assert "Scale" not in kinds  # a plain Relu
+    else:
+        assert kinds[kinds.index("Scale") - 1] == "Dense"
+
+
+@pytest.mark.parametrize("low,high", [(None, 5.0), (-np.inf, 2.0), (1.0, 1.0)])
+def test_a_clip_lstmlite_cannot_express_is_refused(low, high):
+    with pytest.raises(ConversionError, match="clips to .*; lstmlite converts a Clip with "
+                                              "both bounds finite"):
+        convert_onnx(_clip_model(relu=False, low=low, high=high).SerializeToString())
+
+
+def test_a_channel_axis_of_size_1_in_the_input_is_squeezed():
+    """torchaudio's DeepSpeech takes (batch, 1, time, features): the unit axis is part of the
+    signature ("1") and the model sees (batch, time, features)."""
+    rng = np.random.default_rng(4)
+    n = helper.make_node
+    inits = {"W": rng.uniform(-0.5, 0.5, (1, 12, 5)).astype(np.float32),
+             "R": rng.uniform(-0.5, 0.5, (1, 12, 3)).astype(np.float32),
+             "axes1": np.array([1], np.int64)}
+    nodes = [n("Squeeze", ["x", "axes1"], ["x3"]),
+             n("Transpose", ["x3"], ["xt"], perm=[1, 0, 2]),
+             n("LSTM", ["xt", "W", "R"], ["Y"], hidden_size=3),
+             n("Squeeze", ["Y", "axes1"], ["y"])]
+    model = chain_model(nodes, [("x", ["B", 1, "T", 5])], [("y", ["T", "B", 3])], inits)
+    conversion = convert_onnx(model.SerializeToString(), tolerance=1e-5)
+    assert conversion.report.passed, conversion.report.lines()
+    assert conversion.signature["sequence_input"]["axes"] == ["B", "1", "T", "F"]
+    x = rng.standard_normal((2, 1, 6, 5)).astype(np.float32)
+    y = run_signature(conversion.model, conversion.signature, {"x": x})["y"]
+    np.testing.assert_allclose(y.transpose(1, 0, 2), conversion.model.run(x[:, 0]),
+                               atol=0, rtol=0)

@@ -18,7 +18,8 @@ import onnx_zoo  # noqa: E402
 TOLERANCE = 1e-5
 #: torch's dynamo exporter decomposes nn.RNN into per-step MatMuls (and fixes the length):
 #: the converter must refuse those graphs, naming the cause.
-UNROLLED_BY_DYNAMO = {"rnn_tanh", "rnn_relu_bidirectional"}
+UNROLLED_BY_DYNAMO = {"rnn_tanh", "rnn_relu_bidirectional", "torchaudio_deepspeech",
+                      "deepspeech_clip_reached"}
 
 
 def _export(name, dynamo):
