@@ -40,6 +40,15 @@ class Seq:
 
 
 @dataclass
+class Half:
+    """y[..., :H] or y[..., H:] of a bidirectional last layer's output (features forward then
+    reverse): only their sum (a Dense [I | I]) may use it."""
+    seq: Seq
+    direction: int              # 0 forward, 1 reverse
+    hidden: int
+
+
+@dataclass
 class State:
     recipe: list
 
@@ -137,15 +146,26 @@ class TorchProgramConverter:
                     self.values[node] = constants[node.name]
                 elif self.sequence_input is None:
                     self.sequence_input = node.name
-                    shape = tuple(node.meta["val"].shape)
-                    if len(shape) not in (2, 3):
+                    shape = tuple(int(d) for d in node.meta["val"].shape)
+                    # axes of size 1 beyond time and batch are unit axes (torchaudio's
+                    # DeepSpeech takes (batch, 1, time, features)), the innermost first
+                    units = set()
+                    for i in reversed(range(len(shape) - 1)):
+                        if len(shape) - 1 - len(units) <= 2:
+                            break
+                        if shape[i] == 1:
+                            units.add(i)
+                    if len(shape) - len(units) not in (2, 3):
                         raise ConversionError(f"{self.where}: input {node.name!r} has shape "
                                               f"{shape}; expected (time, features) or "
-                                              f"(batch, time, features)")
-                    axes = tuple(f"x{i}" for i in range(len(shape) - 1)) + ("F",)
+                                              f"(batch, time, features), and any other axis "
+                                              f"of size 1")
+                    axes = tuple("1" if i in units else f"x{i}"
+                                 for i in range(len(shape) - 1)) + ("F",)
                     self.sequence_axes = axes
-                    self.sizes = {f"x{i}": int(shape[i]) for i in range(len(shape) - 1)}
-                    self.sizes["F"] = int(shape[-1])
+                    self.sizes = {f"x{i}": shape[i] for i in range(len(shape) - 1)
+                                  if i not in units}
+                    self.sizes["F"] = shape[-1]
                     self.values[node] = Seq(0, axes)
                 else:
                     self.values[node] = State(["input", node.name])
@@ -193,6 +213,8 @@ class TorchProgramConverter:
             return self._linear(node, args)
         if name in _ACTIVATIONS:
             return self._activation(node, name, args)
+        if name in ("hardtanh", "relu6", "clamp", "clip"):
+            return self._clamp(node, name, args)
         if name in ("sub", "add", "mul", "div", "rsub"):
             return self._arith(node, name, args)
         if name in ("select", "slice"):
@@ -441,6 +463,10 @@ class TorchProgramConverter:
         if activation is None:
             raise self.fail(node, "hardsigmoid (PyTorch's x/6 + 1/2) is not supported")
         if name in ("softmax", "_softmax", "log_softmax", "_log_softmax"):
+            if any(isinstance(a, tuple) for a in seq.axes):
+                raise self.fail(node, f"{name} over a part of the features (after a view "
+                                      f"that split them); lstmlite normalizes over all of a "
+                                      f"step's features")
             dim = args[1].value
             if dim not in (-1, len(seq.axes) - 1):
                 raise self.fail(node, f"{name} over dim {dim}, not the features")
@@ -455,21 +481,61 @@ class TorchProgramConverter:
         elif name == "softplus" and any(a.value != d for a, d in zip(args[1:], (1, 20))):
             raise self.fail(node, "softplus with beta or threshold is not supported")
         spec = (activation,) + tuple(float(p) for p in params)
+        return self._activate(node, seq, spec)
+
+    def _activate(self, node, seq: Seq, spec: tuple) -> Seq:
+        """The activation `spec` on the layer that made `seq` when nothing else reads its
+        output, else on an identity Dense layer."""
         last = self.chain[-1] if self.chain else None
         producer = node.args[0]
         if last is not None and last.get("dense") is not None and \
                 last["activation"] == "Identity" and seq.depth == len(self.chain) and \
                 len(producer.users) == 1 and last.get("output") in (None, producer.name) and \
-                _op_name(producer) in ("linear", "dropout", "clone", "add"):
+                _op_name(producer) in ("linear", "dropout", "clone", "add", "relu"):
             last["activation"] = spec
             last["output"] = node.name
             return seq
         N = self._width(seq)
         depth = self._append(node, seq, {"dense": np.eye(N, dtype=np.float32), "bias": None,
                                          "activation": spec})
-        self.notes.append(f"{node.name} ({name}) has no Linear before it: it runs as an "
-                          f"identity Dense layer")
+        self.notes.append(f"{node.name} ({_op_name(node)}) has no Linear before it: it runs "
+                          f"as an identity Dense layer")
         return Seq(depth, seq.axes, seq.last_step)
+
+    def _clamp(self, node, name, args):
+        """hardtanh(lo, hi), relu6, clamp with both bounds: the engine has no clip activation,
+        but clip(x, lo, hi) = lo + (hi - lo) HardSigmoid((x - lo) / (hi - lo)): a HardSigmoid
+        on the layer and a Scale layer (hi - lo, lo) after it, as the ONNX importer does. A
+        ReLU the layer already applies is absorbed (it only raises lo to 0)."""
+        defaults = {"hardtanh": (-1.0, 1.0), "relu6": (0.0, 6.0)}.get(name, (None, None))
+        bounds = [a.value if isinstance(a, Param) else None for a in args[1:3]]
+        lo = bounds[0] if len(bounds) > 0 and bounds[0] is not None else defaults[0]
+        hi = bounds[1] if len(bounds) > 1 and bounds[1] is not None else defaults[1]
+        lo = node.kwargs.get("min_val", node.kwargs.get("min", lo))
+        hi = node.kwargs.get("max_val", node.kwargs.get("max", hi))
+        if lo == 0 and (hi is None or hi == np.inf):
+            return self._activate(node, self._as_seq(node, args[0]), ("Relu",))  # clamp(min=0)
+        if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+            raise self.fail(node, f"{name} to [{lo}, {hi}]; lstmlite converts clamps with "
+                                  f"both bounds finite")
+        seq = self._as_seq(node, args[0])
+        last = self.chain[-1] if self.chain else None
+        producer = node.args[0]
+        if last is not None and last.get("dense") is not None and \
+                last["activation"] == ("Relu",) and seq.depth == len(self.chain) and \
+                len(producer.users) == 1 and last.get("output") == producer.name:
+            lo = max(float(lo), 0.0)
+            last["activation"] = "Identity"  # a clamp with lo >= 0 of a ReLU is that clamp
+            last["output"] = None
+        lo, hi = float(lo), float(hi)
+        width = hi - lo
+        clipped = self._activate(node, seq, ("HardSigmoid", 1.0 / width, -lo / width))
+        N = self._width(clipped)
+        depth = self._append(node, clipped, {"scale": np.full(N, width, np.float32),
+                                             "offset": np.full(N, lo, np.float32)})
+        self.notes.append(f"{node.name} ({name}) clips to [{lo:g}, {hi:g}]: a HardSigmoid "
+                          f"then a Scale layer ({width:g}, {lo:g})")
+        return Seq(depth, clipped.axes, clipped.last_step)
 
     def _width(self, seq: Seq) -> int:
         """The features the sequence carries at its depth in the chain."""
@@ -477,6 +543,11 @@ class TorchProgramConverter:
 
     def _arith(self, node, name, args):
         a, b = args[0], args[1]
+        if isinstance(a, Half) or isinstance(b, Half):
+            if name != "add":
+                raise self.fail(node, f"{name} of a half of a bidirectional output; lstmlite "
+                                      f"follows the two halves summed")
+            return self._join_halves(node, name, a, b)
         seq_first = not isinstance(a, Param)
         seq, const = (a, b) if seq_first else (b, a)
         if not isinstance(const, Param):
@@ -533,8 +604,15 @@ class TorchProgramConverter:
         dim = args[1].value if len(args) > 1 else 0
         dim = dim + len(seq.axes) if dim < 0 else dim
         label = seq.axes[dim]
+        if isinstance(label, tuple):
+            raise self.fail(node, "selects from a part of the features (after a view that "
+                                  "split them)")
         if label == "F":
-            raise self.fail(node, "selects features; not supported")
+            half = self._direction_half(seq, name, args)
+            if half is not None:
+                return half
+            raise self.fail(node, "selects features; lstmlite follows only the two halves "
+                                  "of a bidirectional layer's output (y[..., :H], y[..., H:])")
         size = self.sizes.get(label, 1)
         if name == "select":
             index = args[2].value
@@ -564,6 +642,35 @@ class TorchProgramConverter:
         raise self.fail(node, f"slices [{start}:{end}:{step}] along dim {dim}; only the last "
                               f"step is supported")
 
+    def _direction_half(self, seq: Seq, name, args) -> Optional[Half]:
+        """slice(y, F, 0, H) or slice(y, F, H, 2H) of a bidirectional last layer's output."""
+        layer = self.chain[-1].get("layer") if self.chain else None
+        if name != "slice" or layer is None or layer.num_directions != 2 or \
+                seq.depth != len(self.chain) or (len(args) > 4 and args[4].value != 1):
+            return None
+        H = layer.h_size
+        start = args[2].value if len(args) > 2 and args[2].value is not None else 0
+        end = args[3].value if len(args) > 3 and args[3].value is not None else 2 * H
+        start, end = (start + 2 * H if start < 0 else start), min(end, 2 * H)
+        if (start, end) not in ((0, H), (H, 2 * H)):
+            return None
+        return Half(seq, start // H, H)
+
+    def _join_halves(self, node, name, first, second) -> Seq:
+        """The forward and reverse halves summed: a Dense [I | I] after the layer
+        (torchaudio's DeepSpeech)."""
+        if not (isinstance(first, Half) and isinstance(second, Half)) or \
+                {first.direction, second.direction} != {0, 1} or first.seq != second.seq:
+            raise self.fail(node, f"{name} of a half of a bidirectional output with something "
+                                  f"else; lstmlite follows the two halves summed")
+        seq, H = first.seq, first.hidden
+        identity = np.eye(H, dtype=np.float32)
+        depth = self._append(node, seq, {"dense": np.concatenate([identity, identity], axis=1),
+                                         "bias": None, "activation": "Identity"})
+        self.notes.append(f"{node.name} sums the two directions of a bidirectional layer: a "
+                          f"Dense layer [I | I] after it")
+        return Seq(depth, seq.axes, seq.last_step)
+
     def _layout(self, node, name, args):
         value = args[0]
         if isinstance(value, State):
@@ -588,10 +695,13 @@ class TorchProgramConverter:
                 perm[a], perm[b] = perm[b], perm[a]
             elif name == "t":
                 perm = list(range(len(axes)))[::-1]
-            else:
-                perm = list(args[1].value)
+            else:  # the dims come as a list of values (aten.permute's int[])
+                perm = [p.value for p in args[1]] if isinstance(args[1], list) else \
+                    list(args[1].value)
             axes = [axes[p] for p in perm]
         else:  # view / reshape / flatten: only unit axes may come and go
+            if any(isinstance(a, tuple) for a in axes):
+                raise self.fail(node, f"{name} of features already split by a view")
             real = [a for a in axes if a != "1"]
             if name == "flatten":
                 if len(real) > 1:
@@ -607,6 +717,10 @@ class TorchProgramConverter:
                     # a single feature is a unit axis too (darts views its one-target
                     # predictions as (batch, time, 1, 1)); it comes back as the last unit
                     real = [a for a in real if a != "F"]
+                if len(kept) > len(real) and real and real[-1] == "F" and not one_feature:
+                    # the features viewed as several axes
+                    return Seq(seq.depth, self._split_features(node, name, shape, real,
+                                                               width), seq.last_step)
                 sizes = [width if a == "F" else self.sizes[a] for a in real]
                 if len(kept) != len(real) or shape.count(-1) > 1 or \
                         any(d not in (-1, size) for d, size in zip(kept, sizes)):
@@ -621,6 +735,26 @@ class TorchProgramConverter:
                     last_unit = len(axes) - 1 - axes[::-1].index("1")
                     axes[last_unit] = "F"
         return Seq(seq.depth, tuple(axes), seq.last_step)
+
+    def _split_features(self, node, name, shape, real, width) -> Tuple:
+        """A view that keeps the time and batch axes and splits the features into several
+        axes (darts views its per-step predictions as (batch, time, target, params)): each
+        part becomes a feature axis ("F", size, stride), row-major. Only the output may have
+        them (a Linear or a softmax needs the features whole)."""
+        lead = len(real) - 1
+        kept = [d for d in shape if d != 1]
+        for d, label in zip(kept[:lead], real[:lead]):
+            if d not in (-1, self.sizes[label]):
+                raise self.fail(node, f"{name} to {shape} changes the size of axis {label}")
+        parts = kept[lead:]
+        if any(d < 1 for d in parts) or int(np.prod(parts)) != width:
+            raise self.fail(node, f"{name} to {shape} does not split the {width} features "
+                                  f"into {parts}")
+        strides = [int(np.prod(parts[k + 1:])) for k in range(len(parts))]
+        labels = list(real[:lead]) + [("F", size, stride) for size, stride in
+                                      zip(parts, strides)]
+        it = iter(labels)
+        return tuple("1" if d == 1 else next(it) for d in shape)
 
     def _getitem(self, node, args):
         container, index = args[0], args[1].value
@@ -654,6 +788,8 @@ class TorchProgramConverter:
                 for label in value.axes:
                     if label == "F":
                         axes.append(["F", layers[-1].output_size, 1])
+                    elif isinstance(label, tuple):  # a part of the features (a view)
+                        axes.append(list(label))
                     elif label == "1":
                         axes.append("1")
                     else:
@@ -672,8 +808,8 @@ class TorchProgramConverter:
                                       f"network ({type(value).__name__})")
         axes = []
         for label in self.sequence_axes:
-            if label == "F":
-                axes.append("F")
+            if label in ("F", "1"):
+                axes.append(label)
                 continue
             role = self.binding.get(label)
             if role is None:

@@ -359,24 +359,72 @@ def test_torchscript_with_more_inputs_names_them_instead_of_asking_for_the_size(
 
 @pytest.mark.parametrize("name", ["darts_rnnmodel_lstm", "darts_rnnmodel_gru_params",
                                   "darts_blockrnn_gru", "darts_blockrnn_lstm",
-                                  "neuralforecast_lstm", "neuralforecast_gru"])
-def test_forecasting_library_modules_convert_from_torch(name):
-    """darts' RNNModel/BlockRNNModel and neuralforecast's LSTM/GRU module patterns (built with
-    torch alone in tests/onnx_zoo.py), through torch.export rather than ONNX. The aten walker
-    does not split features yet: darts' view of 2 targets x 3 parameters is refused by name
-    (its ONNX export converts)."""
+                                  "neuralforecast_lstm", "neuralforecast_gru",
+                                  "torchaudio_deepspeech", "deepspeech_clip_reached"])
+def test_library_modules_convert_from_torch(name):
+    """darts' RNNModel/BlockRNNModel, neuralforecast's LSTM/GRU and torchaudio's DeepSpeech
+    module patterns (built with torch alone in tests/onnx_zoo.py), through torch.export rather
+    than ONNX: darts' view of 2 targets x 3 parameters splits the features into two output
+    axes; DeepSpeech takes (batch, 1, time, features), clips its ReLUs (hardtanh) and sums the
+    two halves of its bidirectional RNN's features."""
     import onnx_zoo
     module, inputs, _, _ = onnx_zoo.build(name)
-    if name == "darts_rnnmodel_gru_params":
-        with pytest.raises(ConversionError, match="view of axes .* changes more than unit "
-                                                  "axes"):
-            convert_torch(module, inputs)
-        return
     conversion = convert_torch(module, inputs, tolerance=TOLERANCE)
     assert conversion.report.passed, conversion.report.lines()
-    X = torch.randn(3, 9, onnx_zoo.FEATURES)
+    shape = (3, 1, 9, onnx_zoo.FEATURES) if name in onnx_zoo.CHANNEL_INPUT else \
+        (3, 9, onnx_zoo.FEATURES)
+    X = torch.randn(*shape)
     ours = run_signature(conversion.model, conversion.signature, {"x": X.numpy()})
     with torch.no_grad():
         expected = module(X).numpy()
     np.testing.assert_allclose(next(iter(ours.values())), expected, atol=TOLERANCE,
                                rtol=TOLERANCE)
+
+
+class Clamped(nn.Module):
+    """Linear -> [ReLU] -> a clamp -> GRU: the fully connected front of DeepSpeech, small."""
+
+    def __init__(self, clamp, relu):
+        super().__init__()
+        self.fc, self.rnn = nn.Linear(F, 5), nn.GRU(5, H, batch_first=True)
+        self.clamp, self.relu = clamp, relu
+        with torch.no_grad():
+            self.fc.weight.mul_(4)   # so that the bounds are reached
+
+    def forward(self, x):
+        y = self.fc(x)
+        y = torch.relu(y) if self.relu else y
+        return self.rnn(self.clamp(y))[0]
+
+
+@pytest.mark.parametrize("clamp,relu,scaled", [
+    (lambda y: nn.functional.hardtanh(y, 0.0, 0.5), True, True),
+    (lambda y: nn.functional.hardtanh(y), False, True),
+    (lambda y: nn.functional.relu6(y), False, True),
+    (lambda y: torch.clamp(y, -0.3, 0.7), False, True),
+    (lambda y: torch.clamp(y, -0.3, 0.7), True, True),
+    (lambda y: torch.clamp(y, min=0.0), False, False),      # a ReLU
+], ids=["relu-hardtanh", "hardtanh", "relu6", "clamp", "relu-clamp", "clamp-min-0"])
+def test_clamps_are_a_hard_sigmoid_and_a_scale(clamp, relu, scaled):
+    module = Clamped(clamp, relu).eval()
+    conversion = convert_torch(module, torch.randn(2, 7, F), tolerance=TOLERANCE)
+    assert conversion.report.passed, conversion.report.lines()
+    kinds = [layer.type_name for layer in conversion.model.layers]
+    # the clamp rides on the Linear (a HardSigmoid), with a Scale layer after it
+    assert kinds == (["Dense", "Scale", "GRU"] if scaled else ["Dense", "GRU"]), kinds
+
+
+@pytest.mark.parametrize("tail,message", [
+    (lambda y: torch.clamp(y, min=-1.0), "clamps with both bounds finite"),
+    (lambda y: y[..., :3], "selects features; lstmlite follows only the two halves"),
+])
+def test_clamps_and_feature_selections_lstmlite_cannot_follow_are_refused(tail, message):
+    class Tail(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(F, H, batch_first=True)
+
+        def forward(self, x):
+            return tail(self.rnn(x)[0])
+    with pytest.raises(ConversionError, match=message):
+        convert_torch(Tail().eval(), torch.randn(2, 5, F))
