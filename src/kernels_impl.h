@@ -86,8 +86,17 @@ static inline float LL_FN(ll_exp1)(float x)
 {
     x = x > LL_EXP_HI ? LL_EXP_HI : x; /* comparisons are false for NaN: NaN stays NaN */
     x = x < LL_EXP_LO ? LL_EXP_LO : x;
-    float n = (x * LL_LOG2E + LL_ROUND_MAGIC) - LL_ROUND_MAGIC;
-    n = (n == n) ? n : 0.0f; /* NaN: any finite exponent; r below carries the NaN */
+    /* t = MAGIC + n with n = round(x / ln 2): n is t - MAGIC as a float, and as an integer
+     * the difference of the two bit patterns (a float of MAGIC's binade holds its integer
+     * part in the low mantissa bits). Reading n from the bits instead of converting it
+     * keeps a NaN lane well defined (its scale is garbage, r carries the NaN) without a
+     * select on n, which made GCC compute the polynomial twice per vector. */
+    const float t = x * LL_LOG2E + LL_ROUND_MAGIC;
+    const float n = t - LL_ROUND_MAGIC;
+    const float magic = LL_ROUND_MAGIC;
+    uint32_t t_bits, magic_bits;
+    memcpy(&t_bits, &t, sizeof t_bits);
+    memcpy(&magic_bits, &magic, sizeof magic_bits);
     const float r = (x - n * LL_LN2_HI) - n * LL_LN2_LO;
     float p = 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
@@ -97,7 +106,7 @@ static inline float LL_FN(ll_exp1)(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    const uint32_t bits = (t_bits - magic_bits + 127u) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
