@@ -217,7 +217,9 @@ def _folded_elements(node, inputs, where: str) -> int:
 class OnnxGraphConverter:
     """Converts one ModelProto; `convert()` returns (layers, signature, notes)."""
 
-    def __init__(self, model, source_name: str):
+    def __init__(self, model, source_name: str, loop_reasons: Optional[Dict[str, str]] = None):
+        """loop_reasons: why each Loop left in the graph is not a recurrent cell
+        (onnx_loops.rewrite_recurrent_loops), for the refusal that names it."""
         import onnx
         from onnx import numpy_helper
         self.onnx, self.numpy_helper = onnx, numpy_helper
@@ -238,6 +240,7 @@ class OnnxGraphConverter:
         self.sequence_input: Optional[str] = None
         self.sequence_input_axes: Tuple[str, ...] = ()
         self.notes: List[str] = []
+        self.loop_reasons = dict(loop_reasons or {})
         self.consumers: Dict[str, int] = {}
         self.graph_outputs = {o.name for o in self.graph.output}
         self.producer = {out: node for node in self.graph.node for out in node.output if out}
@@ -285,7 +288,9 @@ class OnnxGraphConverter:
                     f"({', '.join(ops) or 'no ops'}). lstmlite converts a Loop that steps a "
                     f"Keras LSTM, GRU or SimpleRNN cell as tf2onnx writes it (one Gather of the "
                     f"time-major input per step, kernels carried unchanged, states from zeros; "
-                    f"converters/onnx_loops.py) and this loop is not one: export the cell as an "
+                    f"converters/onnx_loops.py) and this loop is not one"
+                    + (f" ({self.loop_reasons[loop.name]})" if loop.name in self.loop_reasons
+                       else "") + ": export the cell as an "
                     f"ONNX LSTM/GRU/RNN op (torch.onnx.export(..., dynamo=False) keeps "
                     f"nn.LSTM/GRU/RNN as one node)")
         return None

@@ -170,8 +170,9 @@ def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLE
     model_proto = _prepare(model_proto, name)
     # Loops that step a recurrent cell become the ONNX node they compute; verification below
     # still runs the graph as given
-    converted_proto, loop_notes = rewrite_recurrent_loops(model_proto, name)
-    layers, signature, notes = OnnxGraphConverter(converted_proto, name).convert()
+    converted_proto, loop_notes, unrecognised = rewrite_recurrent_loops(model_proto, name)
+    layers, signature, notes = OnnxGraphConverter(converted_proto, name,
+                                                  loop_reasons=unrecognised).convert()
     notes = loop_notes + list(notes)
     source_record = {"format": "onnx", "file": os.path.basename(name),
                      "producer": f"{model_proto.producer_name} "

@@ -339,13 +339,15 @@ def _onnx_node_weights(kind, W, U, bias, reset_after):
 
 
 def rewrite_recurrent_loops(model_proto, source: str):
-    """(model, notes): model_proto with every top-level Loop that steps a Keras-style cell
-    replaced by the equivalent ONNX LSTM/GRU/RNN node (Squeezed to the Loop's outputs), and a
-    note per loop; unchanged (the same object) when there is none."""
+    """(model, notes, unrecognised): model_proto with every top-level Loop that steps a
+    Keras-style cell replaced by the equivalent ONNX LSTM/GRU/RNN node (Squeezed to the Loop's
+    outputs), unchanged (the same object) when there is none; a note per loop rewritten; and
+    for each Loop left as it is, by name, the role it lacks (for the converter's refusal)."""
     import onnx
     loops = [n for n in model_proto.graph.node if n.op_type == "Loop"]
+    unrecognised: Dict[str, str] = {}
     if not loops:
-        return model_proto, []
+        return model_proto, [], unrecognised
     model = onnx.ModelProto()
     model.CopyFrom(model_proto)
     graph = model.graph
@@ -356,7 +358,8 @@ def rewrite_recurrent_loops(model_proto, source: str):
     for loop in [n for n in graph.node if n.op_type == "Loop"]:
         try:
             cell = _LoopCell(onnx, graph, loop, source)
-        except _NotACell:
+        except _NotACell as reason:
+            unrecognised[loop.name] = str(reason)
             continue
         cell._model_opsets = list(model.opset_import)
         try:
@@ -391,9 +394,9 @@ def rewrite_recurrent_loops(model_proto, source: str):
                      f"{cell.kind} layer, its body checked against the cell to "
                      f"{MATCH_TOLERANCE:g}")
     if not notes:
-        return model_proto, []
+        return model_proto, [], unrecognised
     _prune(graph)
-    return model, notes
+    return model, notes, unrecognised
 
 
 def _describe_activation(candidate) -> str:

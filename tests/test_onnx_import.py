@@ -541,7 +541,8 @@ def test_a_loop_is_called_a_loop(rng):
                                               "whose body computes the cell \\(Identity, MatMul, "
                                               "Tanh\\). lstmlite converts a Loop that steps a "
                                               "Keras LSTM, GRU or SimpleRNN cell .* and this "
-                                              "loop is not one"):
+                                              "loop is not one \\(no step counter that "
+                                              "indexes an outer tensor\\)"):
         convert_onnx(model.SerializeToString())
 
 
