@@ -283,15 +283,15 @@ class OnnxGraphConverter:
             body = next((onnx.helper.get_attribute_value(a) for a in loop.attribute
                          if a.name == "body"), None)
             ops = sorted({n.op_type for n in body.node}) if body is not None else []
+            reason = self.loop_reasons.get(loop.name)
+            why = f" ({reason})" if reason else ""
             return (f"{self.source}: the recurrence is the {loop.op_type} node {loop.name!r}, "
                     f"a loop over the time steps whose body computes the cell "
                     f"({', '.join(ops) or 'no ops'}). lstmlite converts a Loop that steps a "
                     f"Keras LSTM, GRU or SimpleRNN cell as tf2onnx writes it (one Gather of the "
                     f"time-major input per step, kernels carried unchanged, states from zeros; "
-                    f"converters/onnx_loops.py) and this loop is not one"
-                    + (f" ({self.loop_reasons[loop.name]})" if loop.name in self.loop_reasons
-                       else "") + ": export the cell as an "
-                    f"ONNX LSTM/GRU/RNN op (torch.onnx.export(..., dynamo=False) keeps "
+                    f"converters/onnx_loops.py) and this loop is not one{why}: export the cell "
+                    f"as an ONNX LSTM/GRU/RNN op (torch.onnx.export(..., dynamo=False) keeps "
                     f"nn.LSTM/GRU/RNN as one node)")
         return None
 
