@@ -1,12 +1,10 @@
 """`lstmlite convert` as a user runs it: success, verification failure and every error class,
 each with its exit code, a one-line message and no file left behind."""
-import json
 import os
 import re
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
