@@ -59,6 +59,13 @@ def test_convert_with_output_name_and_int8_verifies_the_stored_weights(tmp_path)
     out = tmp_path / "small.lstm"
     strict = run_cli("convert", source, "-o", out, "--weights-dtype", "int8")
     assert strict.returncode == 1 and "differs from onnxruntime" in strict.stderr
+    # the refusal says that the float32 conversion passed, that it is the int8 weights, by
+    # how much, and how to accept them, on one line
+    assert re.search(r"with int8 weights as loaded from the file \(the float32 conversion "
+                     r"differs by [0-9.e-]+\): int8 weights change the outputs by their own "
+                     r"rounding .* give a --tolerance that allows it", strict.stderr), \
+        strict.stderr
+    assert len(strict.stderr.strip().splitlines()) == 1
     assert files(tmp_path) == ["m.onnx"]
     # an int8 file runs the int8 kernels (weights and per-step activations quantized):
     # measured 5.1e-3 to 6.9e-3 against onnxruntime over seeds 0..4
