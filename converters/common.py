@@ -52,6 +52,20 @@ def build_layers(chain: List[dict], where: str) -> List[Layer]:
     return layers
 
 
+def clip_drafts(low: float, high: float, features: int):
+    """clip(x, low, high) (ONNX's Clip, torch's hardtanh/relu6/clamp) as the engine runs it:
+    it has no clip activation, but clip(x, lo, hi) = lo + (hi - lo) HardSigmoid((x - lo) /
+    (hi - lo)), the HardSigmoid clamping to [0, 1]. Returns the activation for the layer
+    (alpha 1 / (hi - lo), beta -lo / (hi - lo)) and the Scale draft (hi - lo, lo) after it;
+    the roundings of x / (hi - lo) * (hi - lo) are all it adds. Both bounds finite, high > low
+    (the caller refuses the rest)."""
+    width = high - low
+    activation = ("HardSigmoid", 1.0 / width, -low / width)
+    scale = {"scale": np.full(features, width, np.float32),
+             "offset": np.full(features, low, np.float32)}
+    return activation, scale
+
+
 def draft_output_size(draft: dict) -> int:
     if "layer" in draft:
         return draft["layer"].output_size

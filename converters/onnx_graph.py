@@ -27,7 +27,7 @@ import numpy as np
 
 from lstmlite.errors import ConversionError, ModelError
 
-from .common import build_layers, first_line
+from .common import build_layers, clip_drafts, first_line
 from .onnx_recurrent import RecurrentNode
 from .signature import recipe_leaves
 
@@ -974,11 +974,9 @@ class OnnxGraphConverter:
         return [replace(seq, depth=depth)]
 
     def _op_Clip(self, node):
-        """Clip(lo, hi) (torch's hardtanh, relu6): the engine has no clip activation, but
-        clip(x, lo, hi) = lo + (hi - lo) HardSigmoid(x / (hi - lo) - lo / (hi - lo)), so the
-        layer (or an identity Dense) takes that HardSigmoid and a Scale layer (hi - lo, lo)
-        follows; the two roundings of x / (hi - lo) * (hi - lo) are all it adds. A Relu the
-        layer already applies is absorbed (it only raises lo to 0). Clip(0, inf) is Relu."""
+        """Clip(lo, hi) (torch's hardtanh, relu6): a HardSigmoid on the layer (or an identity
+        Dense) and a Scale layer after it (common.clip_drafts). A Relu the layer already
+        applies is absorbed (it only raises lo to 0). Clip(0, inf) is Relu."""
         attrs = self._attributes(node, ("min", "max"))  # attributes before opset 11
         lo, hi = float(attrs.get("min", -np.inf)), float(attrs.get("max", np.inf))
         if len(node.input) > 1 and node.input[1]:
@@ -997,14 +995,11 @@ class OnnxGraphConverter:
             raise ConversionError(
                 f"{self._where(node)}: clips to [{lo:g}, {hi:g}]; lstmlite converts a Clip with "
                 f"both bounds finite (as hardtanh and relu6 give) or Clip(0, inf) (a Relu)")
-        width = hi - lo
-        clipped, = self._activate(node, ("HardSigmoid", 1.0 / width, -lo / width))
-        N = clipped.axes[-1].size
-        depth = self._append(node, clipped, {"scale": np.full(N, width, np.float32),
-                                             "offset": np.full(N, lo, np.float32)})
+        activation, scale = clip_drafts(lo, hi, seq.axes[-1].size)
+        clipped, = self._activate(node, activation)
+        depth = self._append(node, clipped, scale)
         self.notes.append(f"node {node.name or node.output[0]!r} clips to [{lo:g}, {hi:g}]: "
-                          f"a HardSigmoid({1 / width:g}, {-lo / width:g}) then a Scale layer "
-                          f"({width:g}, {lo:g})")
+                          f"a HardSigmoid then a Scale layer ({hi - lo:g}, {lo:g})")
         return [replace(clipped, depth=depth)]
 
     def _op_Softmax(self, node):

@@ -18,7 +18,7 @@ import numpy as np
 from lstmlite.errors import ConversionError
 from lstmlite.layers import GRU, LSTM, RNN
 
-from .common import build_layers, draft_output_size
+from .common import build_layers, clip_drafts, draft_output_size
 from .signature import recipe_leaves
 
 
@@ -503,10 +503,9 @@ class TorchProgramConverter:
         return Seq(depth, seq.axes, seq.last_step)
 
     def _clamp(self, node, name, args):
-        """hardtanh(lo, hi), relu6, clamp with both bounds: the engine has no clip activation,
-        but clip(x, lo, hi) = lo + (hi - lo) HardSigmoid((x - lo) / (hi - lo)): a HardSigmoid
-        on the layer and a Scale layer (hi - lo, lo) after it, as the ONNX importer does. A
-        ReLU the layer already applies is absorbed (it only raises lo to 0)."""
+        """hardtanh(lo, hi), relu6, clamp with both bounds: a HardSigmoid on the layer and a
+        Scale layer after it (common.clip_drafts, as for ONNX's Clip). A ReLU the layer
+        already applies is absorbed (it only raises lo to 0); clamp(min=0) is a ReLU."""
         defaults = {"hardtanh": (-1.0, 1.0), "relu6": (0.0, 6.0)}.get(name, (None, None))
         bounds = [a.value if isinstance(a, Param) else None for a in args[1:3]]
         lo = bounds[0] if len(bounds) > 0 and bounds[0] is not None else defaults[0]
@@ -528,13 +527,11 @@ class TorchProgramConverter:
             last["activation"] = "Identity"  # a clamp with lo >= 0 of a ReLU is that clamp
             last["output"] = None
         lo, hi = float(lo), float(hi)
-        width = hi - lo
-        clipped = self._activate(node, seq, ("HardSigmoid", 1.0 / width, -lo / width))
-        N = self._width(clipped)
-        depth = self._append(node, clipped, {"scale": np.full(N, width, np.float32),
-                                             "offset": np.full(N, lo, np.float32)})
+        activation, scale = clip_drafts(lo, hi, self._width(seq))
+        clipped = self._activate(node, seq, activation)
+        depth = self._append(node, clipped, scale)
         self.notes.append(f"{node.name} ({name}) clips to [{lo:g}, {hi:g}]: a HardSigmoid "
-                          f"then a Scale layer ({width:g}, {lo:g})")
+                          f"then a Scale layer ({hi - lo:g}, {lo:g})")
         return Seq(depth, clipped.axes, clipped.last_step)
 
     def _width(self, seq: Seq) -> int:
