@@ -52,6 +52,37 @@ def build_layers(chain: List[dict], where: str) -> List[Layer]:
     return layers
 
 
+@dataclass
+class Half:
+    """One direction of a bidirectional layer's output, cut out by a Slice: of its direction
+    axis (tf2onnx's Keras Bidirectional), or the first or second half of its features
+    (`y[..., :H]`, `y[..., H:]`, as torchaudio's DeepSpeech writes). `seq` is the importer's
+    sequence value for it. Only the two halves together may use it: summed (summed_directions)
+    or, in ONNX graphs, concatenated back."""
+    seq: Any
+    direction: int              # 0 forward, 1 reverse
+    hidden: int
+
+
+def feature_half(start: int, end: int, hidden: int) -> Optional[int]:
+    """0 or 1 when the slice [start:end] of a bidirectional output's 2 hidden features
+    (forward then reverse) is the forward or the reverse half (negative and past-the-end
+    bounds as Python's), else None."""
+    width = 2 * hidden
+    start = start + width if start < 0 else start
+    end = min(end + width if end < 0 else end, width)
+    if (start, end) not in ((0, hidden), (hidden, width)):
+        return None
+    return start // hidden
+
+
+def summed_directions(hidden: int) -> dict:
+    """The Dense draft [I | I] that sums a bidirectional output's two directions."""
+    identity = np.eye(hidden, dtype=np.float32)
+    return {"dense": np.concatenate([identity, identity], axis=1), "bias": None,
+            "activation": "Identity"}
+
+
 def clip_drafts(low: float, high: float, features: int):
     """clip(x, low, high) (ONNX's Clip, torch's hardtanh/relu6/clamp) as the engine runs it:
     it has no clip activation, but clip(x, lo, hi) = lo + (hi - lo) HardSigmoid((x - lo) /

@@ -27,7 +27,8 @@ import numpy as np
 
 from lstmlite.errors import ConversionError, ModelError
 
-from .common import build_layers, clip_drafts, first_line
+from .common import (Half, build_layers, clip_drafts, feature_half, first_line,
+                     summed_directions)
 from .onnx_recurrent import RecurrentNode
 from .signature import recipe_leaves
 
@@ -89,17 +90,6 @@ class Lengths:
     may read it."""
     time: Any                   # the time extent (Sym or int)
     batch: Any                  # the batch extent
-
-
-@dataclass
-class Half:
-    """One direction of a bidirectional layer's output, cut out of its direction axis by a
-    Slice (as tf2onnx writes Keras' Bidirectional): `seq` with that axis as a unit axis. Only
-    Squeeze, Transpose, and the Concat (merge_mode="concat") or Add ("sum") of the two halves
-    may use it."""
-    seq: Seq
-    direction: int              # 0 forward, 1 reverse
-    hidden: int
 
 
 @dataclass
@@ -1568,12 +1558,11 @@ class OnnxGraphConverter:
                 _is_full_features(target, seq):
             # the first or second half of the features (.., 2 hidden), as PyTorch code
             # writes y[..., :H] and y[..., H:] (torchaudio's DeepSpeech sums them)
-            start = start + 2 * H if start < 0 else start
-            end = min(end + 2 * H if end < 0 else end, 2 * H)
-            if (start, end) not in ((0, H), (H, 2 * H)):
+            direction = feature_half(start, end, H)
+            if direction is None:
                 return None
             axes = seq.axes[:axis] + (Axis("feat", size=H, stride=1),)
-            return Half(replace(seq, axes=axes), start // H, H)
+            return Half(replace(seq, axes=axes), direction, H)
         return None
 
     def _join_halves(self, node, first: Half, second: Half, how: str) -> Seq:
@@ -1591,9 +1580,7 @@ class OnnxGraphConverter:
         if how == "concatenates":
             return full
         hidden = first.hidden
-        identity = np.eye(hidden, dtype=np.float32)
-        depth = self._append(node, full, {"dense": np.concatenate([identity, identity], axis=1),
-                                          "bias": None, "activation": "Identity"})
+        depth = self._append(node, full, summed_directions(hidden))
         self.notes.append(f"node {node.name or node.output[0]!r} sums the two directions of a "
                           f"bidirectional layer: a Dense layer [I | I] after it")
         return replace(seq, depth=depth, axes=seq.axes[:-1] + (Axis("feat", size=hidden),))

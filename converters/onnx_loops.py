@@ -21,13 +21,14 @@ graph in onnxruntime, so a wrong recognition cannot pass. A Loop this module doe
 recognise is left in place, and the converter refuses it saying what its body computes.
 """
 import itertools
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from lstmlite.errors import ConversionError
 
 from .common import first_line
+from .onnx_recurrent import LSTM_ENGINE_TO_ONNX, reorder_gates
 
 MATCH_TOLERANCE = 1e-5
 _PROBE_BATCH = 3
@@ -68,14 +69,19 @@ def _attribute(onnx, node, name, default=None):
     return default
 
 
-def _nodes_computing(graph, names) -> list:
-    """The nodes of graph that the values `names` depend on, in graph order."""
+def _nodes_computing(graph, names) -> Tuple[list, set]:
+    """The nodes of graph that the values `names` depend on, in graph order, and every name
+    they read (a subgraph's reads from the enclosing scope included)."""
     needed, keep = set(names), []
     for node in reversed(list(graph.node)):
         if any(out in needed for out in node.output):
             keep.append(node)
             needed.update(name for name in node.input if name)
-    return keep[::-1]
+            for attribute in node.attribute:
+                for sub in ([attribute.g] if attribute.HasField("g") else []) + \
+                        list(attribute.graphs):
+                    needed.update(_outer_names(sub))
+    return keep[::-1], needed
 
 
 def _outer_names(body) -> List[str]:
@@ -89,8 +95,9 @@ def _outer_names(body) -> List[str]:
 class _LoopCell:
     """One top-level Loop's roles (see the module docstring), or _NotACell."""
 
-    def __init__(self, onnx, graph, loop, source: str):
+    def __init__(self, onnx, graph, loop, source: str, opsets):
         self.onnx, self.graph, self.loop = onnx, graph, loop
+        self.opsets = list(opsets)  # the model's, for the body evaluated on its own
         self.where = f"{source}: the Loop node {loop.name!r}"
         self.body = _attribute(onnx, loop, "body")
         if self.body is None:
@@ -128,7 +135,7 @@ class _LoopCell:
         self.step_read = steps[0]
         self.sequence = self.step_read.input[0]  # (T, B, I), time-major
         # the nodes that compute the states and the scan output (not the loop condition)
-        self.cell_nodes = _nodes_computing(body, self.carried_out + self.scan_out)
+        self.cell_nodes, _ = _nodes_computing(body, self.carried_out + self.scan_out)
         outer = {name for node in self.cell_nodes for name in node.input} & \
             set(_outer_names(body))
         if outer != {self.sequence}:
@@ -174,8 +181,9 @@ class _LoopCell:
             raise _NotACell(f"a bias of shape {self.bias.shape}")
         self.input_size = W.shape[0]
         # states must start at zero: the engine's initial state
+        outer_producer = {out: node for node in graph.node for out in node.output}
         for j in self.states:
-            if not self._is_zero(loop.input[2 + j]):
+            if not self._is_zero(loop.input[2 + j], outer_producer, initializers):
                 raise ConversionError(
                     f"{self.where} steps {_an(self.kind)} cell from an initial state "
                     f"{loop.input[2 + j]!r} that is not zeros; a converted model starts from "
@@ -190,10 +198,10 @@ class _LoopCell:
                         return j
         return None
 
-    def _is_zero(self, name: str) -> bool:
+    def _is_zero(self, name: str, producer, initializers) -> bool:
+        """Whether the enclosing graph's value `name` is all zeros: a zero initializer, or
+        zeros expanded or filled to a shape."""
         onnx = self.onnx
-        producer = {out: node for node in self.graph.node for out in node.output}
-        initializers = {t.name: t for t in self.graph.initializer}
         if name in initializers:
             return not np.any(onnx.numpy_helper.to_array(initializers[name]))
         node = producer.get(name)
@@ -219,8 +227,7 @@ class _LoopCell:
         outputs = [body.output[1 + j] for j in self.states] + [body.output[-1]]
         probe_graph = onnx.helper.make_graph(self.cell_nodes, "loop_body_probe",
                                              graph_inputs, outputs, list(body.initializer))
-        opsets = [onnx.helper.make_opsetid(o.domain, o.version)
-                  for o in self._model_opsets]
+        opsets = [onnx.helper.make_opsetid(o.domain, o.version) for o in self.opsets]
         probe_model = onnx.helper.make_model(probe_graph, opset_imports=opsets)
         x = rng.uniform(-2, 2, (1, _PROBE_BATCH, self.input_size))
         states = [rng.uniform(-1, 1, (_PROBE_BATCH, self.hidden)) for _ in self.states]
@@ -248,8 +255,6 @@ class _LoopCell:
         inputs = {"x": x[0].astype(np.float32).astype(np.float64),
                   "states": [s.astype(np.float32).astype(np.float64) for s in states]}
         return inputs, {"states": new_states, "sequence": sequence_out}
-
-    _model_opsets: Sequence[Any] = ()
 
 
 def _keras_cell(kind, W, U, bias, x, states, gate, act, reset_after):
@@ -316,26 +321,22 @@ def _recognise(cell: _LoopCell, rng):
     return None
 
 
-def _onnx_node_weights(kind, W, U, bias, reset_after):
+def _onnx_node_weights(kind, W, U, bias):
     """ONNX's W (1, k H, I), R (1, k H, H), B (1, 2 k H) from Keras' kernels and bias."""
     H = U.shape[0]
-    W, U = W.T, U.T                       # (k H, I), (k H, H)
-    b_in = np.zeros(W.shape[0], np.float32)
-    b_rec = np.zeros(W.shape[0], np.float32)
+    W, R = W.T[None], U.T[None]           # (1, k H, I), (1, k H, H)
+    b_in = np.zeros(W.shape[1], np.float32)
+    b_rec = np.zeros(W.shape[1], np.float32)
     if bias is not None:
-        if bias.size == 2 * W.shape[0]:
+        if bias.size == 2 * W.shape[1]:
             b_in, b_rec = bias.reshape(2, -1)
         else:
             b_in = bias.reshape(-1)
-    if kind == "LSTM":                    # Keras i f c o -> ONNX i o f c
-        order = [0, 3, 1, 2]
-
-        def reorder(a):
-            return np.concatenate([a[k * H:(k + 1) * H] for k in order])
-        W, U, b_in, b_rec = reorder(W), reorder(U), reorder(b_in), reorder(b_rec)
-    B = np.concatenate([b_in, b_rec])
-    return (W[None].astype(np.float32), U[None].astype(np.float32),
-            B[None].astype(np.float32))
+    if kind == "LSTM":  # Keras' i f c o is the engine's i f g o; ONNX's is i o f c
+        W, R, b_in, b_rec = (reorder_gates(a, LSTM_ENGINE_TO_ONNX, H)
+                             for a in (W, R, b_in, b_rec))
+    B = np.concatenate([b_in, b_rec])[None]
+    return W.astype(np.float32), R.astype(np.float32), B.astype(np.float32)
 
 
 def rewrite_recurrent_loops(model_proto, source: str):
@@ -357,11 +358,10 @@ def rewrite_recurrent_loops(model_proto, source: str):
         {o.name for o in graph.output}
     for loop in [n for n in graph.node if n.op_type == "Loop"]:
         try:
-            cell = _LoopCell(onnx, graph, loop, source)
+            cell = _LoopCell(onnx, graph, loop, source, model.opset_import)
         except _NotACell as reason:
             unrecognised[loop.name] = str(reason)
             continue
-        cell._model_opsets = list(model.opset_import)
         try:
             found = _recognise(cell, rng)
         except Exception as exc:  # the evaluator's errors have no common base class
@@ -379,9 +379,8 @@ def rewrite_recurrent_loops(model_proto, source: str):
                 f"{MATCH_TOLERANCE:g})")
         gate, act, reset_after, h_index = found
         used = [out for out in loop.output if out in consumers]
-        final_states = {loop.output[j] for j in cell.states}
         carried = len(loop.input) - 2
-        allowed = {loop.output[carried]} | set(final_states)
+        allowed = {loop.output[carried]} | {loop.output[j] for j in cell.states}
         if set(used) - allowed:
             raise _refuse_outputs(cell, sorted(set(used) - allowed))
         _replace(onnx, graph, loop, cell, gate, act, reset_after, h_index)
@@ -415,7 +414,7 @@ def _refuse_outputs(cell, names):
 def _replace(onnx, graph, loop, cell, gate, act, reset_after, h_index):
     helper = onnx.helper
     W, U = cell.weights[cell.step_kernel], cell.weights[cell.recurrent_kernel]
-    Wo, Ro, Bo = _onnx_node_weights(cell.kind, W, U, cell.bias, reset_after)
+    Wo, Ro, Bo = _onnx_node_weights(cell.kind, W, U, cell.bias)
     prefix = f"{loop.name or 'loop'}__cell"
     names = [f"{prefix}_W", f"{prefix}_R", f"{prefix}_B"]
     for name, value in zip(names, (Wo, Ro, Bo)):
@@ -423,11 +422,11 @@ def _replace(onnx, graph, loop, cell, gate, act, reset_after, h_index):
     axes1, axes0 = f"{prefix}_axes1", f"{prefix}_axes0"
     graph.initializer.append(onnx.numpy_helper.from_array(np.array([1], np.int64), axes1))
     graph.initializer.append(onnx.numpy_helper.from_array(np.array([0], np.int64), axes0))
-    activations = ([gate[0]] if gate else []) + [act[0]] * (2 if cell.kind == "LSTM" else 1)
-    params = [p for p in ([gate] if gate else []) + [act] * (2 if cell.kind == "LSTM" else 1)]
+    # ONNX's f (gates), then g (and h for LSTM), each (name, alpha, beta, function)
+    params = ([gate] if gate else []) + [act] * (2 if cell.kind == "LSTM" else 1)
     alphas = [p[1] for p in params if p[1] is not None]
     betas = [p[2] for p in params if p[2] is not None]
-    attributes = {"hidden_size": int(cell.hidden), "activations": activations}
+    attributes = {"hidden_size": int(cell.hidden), "activations": [p[0] for p in params]}
     if alphas:
         attributes["activation_alpha"] = [float(a) for a in alphas]
     if betas:
@@ -437,7 +436,7 @@ def _replace(onnx, graph, loop, cell, gate, act, reset_after, h_index):
     Y, Y_h, Y_c = f"{prefix}_Y", f"{prefix}_Y_h", f"{prefix}_Y_c"
     outputs = [Y, Y_h] + ([Y_c] if cell.kind == "LSTM" else [])
     nodes = [helper.make_node(cell.kind, [cell.sequence, *names], outputs,
-                              name=f"{prefix}", **attributes),
+                              name=prefix, **attributes),
              helper.make_node("Squeeze", [Y, axes1], [loop.output[len(loop.input) - 2]],
                               name=f"{prefix}_sequence")]
     state_outputs = [Y_h, Y_c] if cell.kind == "LSTM" else [Y_h]
@@ -455,17 +454,7 @@ def _replace(onnx, graph, loop, cell, gate, act, reset_after, h_index):
 def _prune(graph):
     """Drops the nodes nothing downstream of the graph's outputs reads (the loop's trip count
     and condition), and initializers no node reads."""
-    needed = {o.name for o in graph.output}
-    keep = []
-    for node in reversed(list(graph.node)):
-        if any(out in needed for out in node.output):
-            keep.append(node)
-            needed.update(name for name in node.input if name)
-            for attribute in node.attribute:  # subgraphs read outer names too
-                for sub in ([attribute.g] if attribute.HasField("g") else []) + \
-                        list(attribute.graphs):
-                    needed.update(_outer_names(sub))
-    keep.reverse()
+    keep, needed = _nodes_computing(graph, [o.name for o in graph.output])
     del graph.node[:]
     graph.node.extend(keep)
     initializers = [t for t in graph.initializer if t.name in needed]

@@ -18,7 +18,8 @@ import numpy as np
 from lstmlite.errors import ConversionError
 from lstmlite.layers import GRU, LSTM, RNN
 
-from .common import build_layers, clip_drafts, draft_output_size
+from .common import (Half, build_layers, clip_drafts, draft_output_size, feature_half,
+                     summed_directions)
 from .signature import recipe_leaves
 
 
@@ -37,15 +38,6 @@ class Seq:
     #: x[:, t] with a constant t: (the Seq it came from, the axis label, t). Only a cell
     #: stepped in a loop may read it, unless t is the last step.
     step_of: Optional[tuple] = None
-
-
-@dataclass
-class Half:
-    """y[..., :H] or y[..., H:] of a bidirectional last layer's output (features forward then
-    reverse): only their sum (a Dense [I | I]) may use it."""
-    seq: Seq
-    direction: int              # 0 forward, 1 reverse
-    hidden: int
 
 
 @dataclass
@@ -648,10 +640,8 @@ class TorchProgramConverter:
         H = layer.h_size
         start = args[2].value if len(args) > 2 and args[2].value is not None else 0
         end = args[3].value if len(args) > 3 and args[3].value is not None else 2 * H
-        start, end = (start + 2 * H if start < 0 else start), min(end, 2 * H)
-        if (start, end) not in ((0, H), (H, 2 * H)):
-            return None
-        return Half(seq, start // H, H)
+        direction = feature_half(start, end, H)
+        return None if direction is None else Half(seq, direction, H)
 
     def _join_halves(self, node, name, first, second) -> Seq:
         """The forward and reverse halves summed: a Dense [I | I] after the layer
@@ -660,10 +650,8 @@ class TorchProgramConverter:
                 {first.direction, second.direction} != {0, 1} or first.seq != second.seq:
             raise self.fail(node, f"{name} of a half of a bidirectional output with something "
                                   f"else; lstmlite follows the two halves summed")
-        seq, H = first.seq, first.hidden
-        identity = np.eye(H, dtype=np.float32)
-        depth = self._append(node, seq, {"dense": np.concatenate([identity, identity], axis=1),
-                                         "bias": None, "activation": "Identity"})
+        seq = first.seq
+        depth = self._append(node, seq, summed_directions(first.hidden))
         self.notes.append(f"{node.name} sums the two directions of a bidirectional layer: a "
                           f"Dense layer [I | I] after it")
         return Seq(depth, seq.axes, seq.last_step)

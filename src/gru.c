@@ -58,10 +58,11 @@ void ll_gru_cell(const ll_layer *L, int dir, int B, float *gx_all, float *h, voi
             memset(gh_all + (size_t)b * G, 0, sizeof(float) * G);
     }
     /* r and z rows always see h; the n rows see h or r * h (W_hh is packed in those two parts,
-     * pack.c, so they are two products either way) */
-    ll_matrix_acc(w_hh, 2 * H, B, H, h, H, gh_all, G, work);
+     * pack.c): with h, both parts in one call (h quantized once for int8) */
     if (L->linear_before_reset)
-        ll_matrix_acc(ll_matrix_rows(w_hh, 2 * H, H), H, B, H, h, H, gh_all + 2 * H, G, work);
+        ll_matrix_acc_two_parts(w_hh, 2 * H, G, B, H, h, H, gh_all, G, work);
+    else
+        ll_matrix_acc(w_hh, 2 * H, B, H, h, H, gh_all, G, work);
 
     for (int b = 0; b < B; b++) {
         float *gx = gx_all + (size_t)b * G, *gh = gh_all + (size_t)b * G;

@@ -257,20 +257,42 @@ ll_int8_work ll_int8_work_alone(const ll_layer *L, void *scratch, int N, int K, 
     return ll_int8_work_at(L, scratch, offsets);
 }
 
-void ll_matrix_acc(ll_matrix A, int M, int N, int K, const float *X, int ldx, float *Y,
-                   int ldy, ll_int8_work work)
+/* Y[n, m] += A[m,:] . X[n*ldx + :] for the rows of A in up to two parts: [0, row0) and
+ * [row0, M), the second at ll_matrix_rows(A, row0, K) (row0 = M: one part). int8: the columns
+ * are quantized once for both parts, whose sums land in one acc, and the float side is one
+ * pass over the M rows. */
+static void matrix_acc_parts(ll_matrix A, int row0, int M, int N, int K, const float *X,
+                             int ldx, float *Y, int ldy, ll_int8_work work)
 {
+    const ll_kernel_table *kernels = ll_active_kernels;
     if (A.q == NULL) {
-        ll_active_kernels->gemm_acc(M, N, K, A.w, X, ldx, Y, ldy);
+        kernels->gemm_acc(row0, N, K, A.w, X, ldx, Y, ldy);
+        if (M > row0)
+            kernels->gemm_acc(M - row0, N, K, ll_matrix_rows(A, row0, K).w, X, ldx, Y + row0,
+                              ldy);
         return;
     }
-    const ll_kernel_table *kernels = ll_active_kernels;
     for (int n = 0; n < N; n++)
         work.sx[n] = kernels->quantize_s8(X + (size_t)n * ldx, K, work.qx + (size_t)n * K);
-    ll_s8_product(A, M, N, K, work.qx, K, work.acc, M);
+    ll_s8_product(A, row0, N, K, work.qx, K, work.acc, M);
+    if (M > row0)
+        ll_s8_product(ll_matrix_rows(A, row0, K), M - row0, N, K, work.qx, K,
+                      work.acc + row0, M);
     for (int n = 0; n < N; n++)
         kernels->scale_acc_s8(M, work.acc + (size_t)n * M, A.s, work.sx[n],
                               Y + (size_t)n * ldy);
+}
+
+void ll_matrix_acc(ll_matrix A, int M, int N, int K, const float *X, int ldx, float *Y,
+                   int ldy, ll_int8_work work)
+{
+    matrix_acc_parts(A, M, M, N, K, X, ldx, Y, ldy, work);
+}
+
+void ll_matrix_acc_two_parts(ll_matrix A, int row0, int M, int N, int K, const float *X,
+                             int ldx, float *Y, int ldy, ll_int8_work work)
+{
+    matrix_acc_parts(A, row0, M, N, K, X, ldx, Y, ldy, work);
 }
 
 const char *ll_dtype_name(int dtype)

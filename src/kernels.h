@@ -174,6 +174,10 @@ ll_int8_work ll_int8_work_alone(const ll_layer *layer, void *scratch, int N, int
  * Y += s[m] * (sx[n] * acc) in float32 (int8.c). Every column gets the bits it gets alone. */
 void ll_matrix_acc(ll_matrix A, int M, int N, int K, const float *X, int ldx, float *Y,
                    int ldy, ll_int8_work work);
+/* ll_matrix_acc of a matrix packed in two parts, rows [0, row0) and [row0, M) (GRU's W_hh,
+ * ll_layer_pack), both parts by the same columns: int8 quantizes the columns once. */
+void ll_matrix_acc_two_parts(ll_matrix A, int row0, int M, int N, int K, const float *X,
+                             int ldx, float *Y, int ldy, ll_int8_work work);
 
 /* A recurrent layer's recurrent matrix for one direction. */
 static inline ll_matrix ll_matrix_hh(const ll_layer *L, int dir)
