@@ -394,21 +394,26 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _aligned_buffer(path: str, size: int) -> np.ndarray:
+    """A writeable uint8 buffer of `size` bytes starting on a 64-byte boundary (so the
+    tensors, at 64-aligned offsets, are aligned for the kernels)."""
+    if size > MAX_FILE_BYTES:
+        raise FormatError(f"{path}: the file has {size} bytes; this reader loads files of "
+                          f"at most {MAX_FILE_BYTES} bytes")
+    try:
+        storage = np.empty(size + ALIGNMENT, dtype=np.uint8)
+    except MemoryError:
+        raise FormatError(f"{path}: not enough memory to load its {size} bytes") from None
+    start = -storage.ctypes.data % ALIGNMENT
+    return storage[start:start + size]
+
+
 def _read_file(path: str) -> np.ndarray:
-    """The whole file, read once into a private read-only buffer that starts on a 64-byte
-    boundary (so the tensors, at 64-aligned offsets, are aligned for the kernels). A copy
-    rather than a memory map: what happens to the file afterwards cannot reach the model."""
+    """The whole file, read once into a private read-only aligned buffer. A copy rather than
+    a memory map: what happens to the file afterwards cannot reach the model."""
     with open_regular(path, ".lstm file", FormatError) as handle:
         size = os.fstat(handle.fileno()).st_size
-        if size > MAX_FILE_BYTES:
-            raise FormatError(f"{path}: the file has {size} bytes; this reader loads files of "
-                              f"at most {MAX_FILE_BYTES} bytes")
-        try:
-            storage = np.empty(size + ALIGNMENT, dtype=np.uint8)
-        except MemoryError:
-            raise FormatError(f"{path}: not enough memory to load its {size} bytes") from None
-        start = -storage.ctypes.data % ALIGNMENT
-        buffer = storage[start:start + size]
+        buffer = _aligned_buffer(path, size)
         view = memoryview(buffer)
         filled = 0
         while filled < size:
@@ -426,7 +431,13 @@ def read_info(path: "os.PathLike[str] | str", verify_checksum: bool = True
     """Validates the header, manifest and tensor table of a file; returns its FileInfo and
     the buffer (a private copy of the file) the tensors live in."""
     path = os.fspath(path)
-    buffer = _read_file(path)
+    return _validated_info(path, _read_file(path), verify_checksum)
+
+
+def _validated_info(path: str, buffer: np.ndarray, verify_checksum: bool = True
+                    ) -> Tuple[FileInfo, Any]:
+    """read_info() on bytes already in an aligned read-only buffer; `path` names them in
+    errors."""
     reader = _Reader(path, buffer)
     version, manifest_size, data_offset, data_size, crc = reader.header()
     computed = reader.checksum()
@@ -633,6 +644,26 @@ def load(path: "os.PathLike[str] | str", compute: Optional[str] = None) -> Model
         if isinstance(exc, FormatError):
             raise
         raise FormatError(f"{path}: cannot map the file: {exc}") from None
+    return model_from_info(info, buffer, compute)
+
+
+def loads(data: "bytes | bytearray | memoryview", compute: Optional[str] = None,
+          name: str = "<bytes>") -> Model:
+    """load() on the bytes of a .lstm file held in memory (what encode() returns, a file read
+    elsewhere, a pickled Model): the same checks, the same Model. The bytes are copied once
+    into a private aligned buffer; `name` stands for the file in error messages."""
+    if compute not in COMPUTE_CHOICES:
+        raise FormatError(f"loads: compute must be None (as stored) or 'float32', got "
+                          f"{compute!r}")
+    try:
+        source = memoryview(data).cast("B")
+    except TypeError:
+        raise FormatError(f"{name}: expected the bytes of a .lstm file, got "
+                          f"{type(data).__name__}") from None
+    buffer = _aligned_buffer(name, source.nbytes)
+    buffer[:] = np.frombuffer(source, dtype=np.uint8)
+    buffer.flags.writeable = False
+    info, buffer = _validated_info(name, buffer)
     return model_from_info(info, buffer, compute)
 
 

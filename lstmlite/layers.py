@@ -53,6 +53,9 @@ class Activation(Tuple[str, float, float]):
     def __new__(cls, name: str, alpha: float, beta: float):
         return super().__new__(cls, (name, float(alpha), float(beta)))
 
+    def __getnewargs__(self):  # copy and pickle call __new__ with these, not tuple's one
+        return tuple(self)
+
     @property
     def name(self) -> str:
         return self[0]

@@ -81,6 +81,16 @@ class Model:
         from .format import save
         save(self, path, metadata=metadata, weights_dtype=weights_dtype)
 
+    def __reduce__(self):
+        """Pickling, copy.copy and copy.deepcopy: the model travels as the bytes of its .lstm
+        file (save()'s encoding: int8 layers as int8, the rest float32, metadata kept) and is
+        rebuilt by lstmlite.format.loads, through the same reader and checks as load(); the
+        copy computes the same bits. A pickle runs code when it is read, whatever it holds:
+        pickles are for passing models between your own processes, .lstm files for anything
+        received from elsewhere."""
+        from .format import encode, loads
+        return loads, (encode(self),)
+
     # ---- int8 ----------------------------------------------------------------------------
 
     def quantize(self, dtype: str = "int8", layers: Optional[Sequence[int]] = None) -> "Model":

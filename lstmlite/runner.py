@@ -1,8 +1,10 @@
 """`lstmlite run`: a model over a recording or a live stream, as an edge app runs it.
 
 Inputs:
-  .wav   16-bit PCM mono at the sample rate of the model's front end (metadata "frontend");
-         another rate, more channels or another sample width is refused with what to do.
+  .wav   mono at the sample rate of the model's front end (metadata "frontend"): 8-, 16-,
+         24-, 32-bit PCM or 32-, 64-bit float, WAVE_FORMAT_EXTENSIBLE too (lstmlite.wavfile);
+         another rate, more channels or another encoding is refused with the sox command
+         that converts it.
   .npy   a (T, features) array of numbers, one row per step.
   .csv   rows of `features` numbers separated by commas (a header line of names is skipped).
   stdin  raw 16-bit little-endian PCM mono (audio models), or CSV rows (the others).
@@ -21,11 +23,11 @@ import io
 import os
 import sys
 import time
-import wave
 from typing import BinaryIO, Callable, Iterator, List, Optional, TextIO
 
 import numpy as np
 
+from . import wavfile
 from .detection import Detector
 from .errors import LstmliteError
 from .features import METADATA_KEY as FRONTEND_KEY, LogMel
@@ -42,33 +44,10 @@ class RunError(LstmliteError):
 
 
 def read_wav(path: str, sample_rate: int) -> np.ndarray:
-    """The int16 samples of a 16-bit PCM mono .wav file at `sample_rate` Hz."""
-    with open_regular(path, "wav file", RunError) as handle:
-        try:
-            with wave.open(handle) as wav:
-                channels, width = wav.getnchannels(), wav.getsampwidth()
-                rate, count = wav.getframerate(), wav.getnframes()
-                if channels != 1:
-                    raise RunError(f"{path}: has {channels} channels; the model takes one "
-                                   f"(mono): mix down first, e.g. sox {path} -c 1 mono.wav")
-                if width != 2:
-                    raise RunError(f"{path}: has {8 * width}-bit samples; expected 16-bit PCM")
-                if rate != sample_rate:
-                    raise RunError(f"{path}: is {rate} Hz; the model's front end takes "
-                                   f"{sample_rate} Hz (not resampled here: resample first, e.g. "
-                                   f"sox {path} -r {sample_rate} resampled.wav)")
-                if count > MAX_INPUT_VALUES:
-                    raise RunError(f"{path}: declares {count} samples, more than the "
-                                   f"{MAX_INPUT_VALUES} this reader accepts")
-                data = wav.readframes(count)
-        except (wave.Error, EOFError) as exc:
-            raise RunError(f"{path}: not a readable .wav file ({exc or 'truncated'})") from None
-    if len(data) != 2 * count:
-        raise RunError(f"{path}: truncated: the header declares {count} samples, the file "
-                       f"holds {len(data) // 2}")
-    if count == 0:
-        raise RunError(f"{path}: has no samples")
-    return np.frombuffer(data, dtype="<i2").astype(np.int16)
+    """The samples of a mono .wav file at `sample_rate` Hz (lstmlite.wavfile: 8-, 16-, 24-,
+    32-bit PCM, 32- and 64-bit float, WAVE_FORMAT_EXTENSIBLE); int16 for 16-bit PCM, float32
+    in [-1, 1] otherwise."""
+    return wavfile.read_wav(path, sample_rate, RunError)
 
 
 def read_rows(path: str, features: int) -> np.ndarray:

@@ -134,7 +134,26 @@ class Stream(_core.StreamCore):
         other._state_buffer[...] = self._state_buffer
         return other
 
+    def __reduce__(self):
+        """Pickling and copying: the model (as its .lstm bytes, see Model.__reduce__), the
+        batch and a copy of the state. A stream rebuilt from it continues with the same bits
+        as one that never stopped (a device's checkpoint across a restart). copy.copy shares
+        the model, copy.deepcopy copies it too; the state is always copied."""
+        return _restore_stream, (self.model, self.batch, self._state_buffer.copy())
+
     def __repr__(self) -> str:
         batch = f", batch={self.batch}" if self.batch else ""
         return (f"<lstmlite.Stream {self.model.input_size} -> {self.model.output_size}"
                 f"{batch}>")
+
+
+def _restore_stream(model: Model, batch: Optional[int], state_buffer: np.ndarray) -> Stream:
+    """A Stream of `model` whose state is `state_buffer` (what Stream.__reduce__ saved)."""
+    stream = Stream(model, batch)
+    saved = np.asarray(state_buffer)
+    if saved.dtype != stream._state_buffer.dtype or saved.shape != stream._state_buffer.shape:
+        raise ShapeError(f"Stream: a saved state of dtype {saved.dtype} and shape "
+                         f"{saved.shape} does not fit this model's "
+                         f"{stream._state_buffer.shape} {stream._state_buffer.dtype} state")
+    stream._state_buffer[...] = saved
+    return stream

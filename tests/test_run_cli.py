@@ -8,6 +8,7 @@ import wave
 
 import numpy as np
 import pytest
+import soundfile
 
 import lstmlite as ll
 from lstmlite.detection import Detector
@@ -124,8 +125,9 @@ def bad_inputs(tmp_path):
     write_wav(tmp_path / "8k.wav", pcm[::2], rate=8000)
     cases["8 kHz"] = (KWS, tmp_path / "8k.wav", "is 8000 Hz; the model's front end takes "
                                                  "16000 Hz (not resampled here")
-    write_wav(tmp_path / "8bit.wav", (pcm >> 8).astype(np.uint8), width=1)
-    cases["8-bit"] = (KWS, tmp_path / "8bit.wav", "has 8-bit samples; expected 16-bit PCM")
+    soundfile.write(tmp_path / "mulaw.wav", pcm, 16000, subtype="ULAW")
+    cases["mu-law"] = (KWS, tmp_path / "mulaw.wav", "is format 0x0007 (mu-law); this reader "
+                                                    "takes integer PCM and float wav files")
     (tmp_path / "empty.wav").write_bytes(b"")
     cases["empty"] = (KWS, tmp_path / "empty.wav", "not a readable .wav file")
     write_wav(tmp_path / "whole.wav", pcm)
