@@ -17,9 +17,11 @@ import torch
 def export_and_convert(module: torch.nn.Module, features: int, input_name: str,
                        output_name: str, labels: Optional[Sequence[str]],
                        metadata: Dict[str, Any],
-                       outputs: List[Tuple[str, str, str]]) -> None:
-    """outputs: (path, weights dtype, verification tolerance) per .lstm file to write; labels
-    None for a model whose outputs are not classes."""
+                       outputs: List[Tuple[str, str]], tolerance: str = "1e-4") -> None:
+    """outputs: (path, weights dtype) per .lstm file to write; labels None for a model whose
+    outputs are not classes. tolerance: the float32 verification against onnxruntime (a
+    float16/int8 file is then checked against the float32 conversion at the converter's
+    default quantized tolerance)."""
     work = tempfile.mkdtemp()
     try:
         onnx_path = os.path.join(work, "model.onnx")
@@ -34,7 +36,7 @@ def export_and_convert(module: torch.nn.Module, features: int, input_name: str,
         metadata_path = os.path.join(work, "metadata.json")
         with open(metadata_path, "w") as handle:
             json.dump(metadata, handle)
-        for path, dtype, tolerance in outputs:
+        for path, dtype in outputs:
             subprocess.run([sys.executable, "-m", "lstmlite", "convert", onnx_path, "-o", path,
                             *label_args, "--metadata", metadata_path,
                             "--weights-dtype", dtype, "--tolerance", tolerance], check=True)

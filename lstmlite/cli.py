@@ -173,16 +173,24 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     try:
-        from lstmlite.converters.files import convert_source, read_labels, verify_stored
+        from lstmlite.converters.files import (DEFAULT_QUANTIZED_TOLERANCE, convert_source,
+                                               read_labels, source_kind, verify_stored)
         from lstmlite.converters.signature import describe
     except ImportError as exc:  # the converters' optional dependencies
         raise LstmliteError(f"converting needs {exc.name or 'an optional package'}: pip "
                             f"install 'lstmlite[onnx]' or 'lstmlite[torch]'") from None
-    from .fileio import check_output_path
+    from .fileio import check_writable_output, open_regular
+    if args.quantized_tolerance is not None and args.weights_dtype == "float32":
+        raise LstmliteError("--quantized-tolerance bounds a model stored with --weights-dtype "
+                            "float16 or int8; with float32 weights --tolerance is the check")
+    quantized_tolerance = args.quantized_tolerance or DEFAULT_QUANTIZED_TOLERANCE
+    open_regular(args.source, "model file", LstmliteError).close()
+    source_kind(args.source)  # an .lstm source, or an unknown kind: refused before any work
     output = args.output or os.path.splitext(args.source)[0] + ".lstm"
-    if os.path.abspath(output) == os.path.abspath(args.source):
+    if os.path.abspath(output) == os.path.abspath(args.source) or (
+            os.path.exists(output) and os.path.samefile(output, args.source)):
         raise LstmliteError(f"{output}: the output would overwrite the source")
-    check_output_path(output)  # before the work: a symlink or device is never replaced
+    check_writable_output(output)  # before the work: a symlink or device is never replaced
     options = {"head_activation": args.head_activation, "input_size": args.input_size}
     conversion = convert_source(args.source, verify=not args.no_verify,
                                 tolerance=args.tolerance, seed=args.seed, options=options,
@@ -202,16 +210,21 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     report = conversion.report
     if args.no_verify:
         print("verification: off (--no-verify)")
-    elif report is not None:
-        for line in report.lines():
-            print(line)
-        if args.weights_dtype != "float32" and not report.skipped:
-            stored, accuracy = verify_stored(conversion, args.weights_dtype, args.seed)
-            print(f"with {args.weights_dtype} weights, as loaded from the file:")
-            for line in stored.lines()[1:]:
+    else:
+        if report is not None:
+            for line in report.lines():
                 print(line)
-            print(f"  against the float32 conversion: {accuracy}")
-            metadata["verification"] = stored.as_metadata()
+        if args.weights_dtype != "float32":
+            accuracy = verify_stored(conversion, args.weights_dtype, args.seed,
+                                     quantized_tolerance, where=args.source)
+            print(f"with {args.weights_dtype} weights, as loaded from the file, against the "
+                  f"float32 conversion (4 x 50 seeded random steps; quantized tolerance "
+                  f"{quantized_tolerance:g} of the largest output): {accuracy}  ok")
+            metadata["verification"] = dict(model.metadata.get("verification", {}), stored={
+                "weights_dtype": args.weights_dtype, "against": "float32 conversion",
+                "max_abs_difference": accuracy.max_abs, "relative": accuracy.relative,
+                "cosine": accuracy.cosine, "top1_agreement": accuracy.top1,
+                "quantized_tolerance": quantized_tolerance})
     model.save(output, metadata=metadata, weights_dtype=args.weights_dtype)
     print(f"wrote {output} ({os.path.getsize(output)} bytes)")
     return 0
@@ -275,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
                                             "before anything is written")
     convert.add_argument("--tolerance", type=_positive_number, default=None,
                          help="largest max abs difference accepted (default 1e-4)")
+    convert.add_argument("--quantized-tolerance", type=_positive_number, default=None,
+                         help="with --weights-dtype float16 or int8: the largest difference "
+                              "accepted between the stored model and the float32 conversion, "
+                              "as a fraction of the float32 outputs' largest magnitude "
+                              "(default 0.1); --tolerance stays the float32 check against the "
+                              "source")
     convert.add_argument("--no-verify", action="store_true", help="skip the verification")
     convert.add_argument("--seed", type=_count(0, 2 ** 63 - 1), default=0, help="seed of the verification "
                                                              "inputs (0)")

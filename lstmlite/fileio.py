@@ -79,6 +79,19 @@ def check_output_path(path: str, error: Type[LstmliteError] = LstmliteError) -> 
     return stat.S_IMODE(mode)
 
 
+def check_writable_output(path: str, error: Type[LstmliteError] = LstmliteError) -> None:
+    """Everything about an output path that can be known before the work that fills it:
+    check_output_path's refusals, a directory that does not exist or is not a directory, and
+    one this process cannot create files in."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        what = "does not exist" if not os.path.lexists(directory) else "is not a directory"
+        raise error(f"{path}: cannot write here: the directory {directory} {what}")
+    check_output_path(path, error)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise error(f"{path}: cannot write here: no permission to create files in {directory}")
+
+
 def write_atomic(path: str, payload: bytes, error: Type[LstmliteError] = LstmliteError) -> None:
     """Writes `payload` to `path` atomically (temporary file in the same directory, fsync,
     rename). An existing regular file keeps its permission bits; a new one gets 0666 less the

@@ -119,15 +119,26 @@ class CompareReport:
     top1: fraction of steps whose largest output is the same feature in both (for
     classifiers: the agreement of their decisions).
     steps: how many output vectors were compared.
+    reference_max_abs: the largest |output| of the reference, the scale `relative` uses.
+    relative: max_abs / reference_max_abs (max_abs itself when the reference is all zeros):
+    the error as a fraction of the outputs' range, comparable across models whatever units
+    their outputs are in (probabilities, millimetres, ...).
     """
     max_abs: float
     mean_abs: float
     cosine: float
     top1: float
     steps: int
+    reference_max_abs: float = 0.0
+
+    @property
+    def relative(self) -> float:
+        return self.max_abs / self.reference_max_abs if self.reference_max_abs > 0 \
+            else self.max_abs
 
     def __str__(self) -> str:
-        return (f"max abs {self.max_abs:.3g}, mean abs {self.mean_abs:.3g}, cosine "
+        return (f"max abs {self.max_abs:.3g} ({100 * self.relative:.2g}% of the largest "
+                f"output, {self.reference_max_abs:.3g}), mean abs {self.mean_abs:.3g}, cosine "
                 f"{self.cosine:.6f}, top-1 agreement {100 * self.top1:.2f}% over "
                 f"{self.steps} steps")
 
@@ -160,4 +171,5 @@ def compare(reference, candidate, X, **run_options) -> CompareReport:
     top1 = np.argmax(actual, axis=1) == np.argmax(expected, axis=1)
     return CompareReport(max_abs=float(np.max(diff)),  # NaN if either model gave NaN
                          mean_abs=float(np.mean(diff)), cosine=float(np.mean(cosine)),
-                         top1=float(np.mean(top1)), steps=int(expected.shape[0]))
+                         top1=float(np.mean(top1)), steps=int(expected.shape[0]),
+                         reference_max_abs=float(np.max(np.abs(expected))))

@@ -31,7 +31,7 @@ from . import wavfile
 from .detection import Detector
 from .errors import LstmliteError
 from .features import METADATA_KEY as FRONTEND_KEY, LogMel
-from .fileio import check_output_path, open_regular, write_atomic
+from .fileio import check_writable_output, open_regular, write_atomic
 
 #: the largest input read whole: 2^28 numbers (a GiB of float32), far beyond any recording
 MAX_INPUT_VALUES = 1 << 28
@@ -236,7 +236,7 @@ def check_output(path: Optional[str]) -> None:
         return
     if os.path.splitext(path)[1].lower() not in (".npy", ".csv"):
         raise RunError(f"{path}: the output must be a .npy or .csv file")
-    check_output_path(path, RunError)
+    check_writable_output(path, RunError)
 
 
 def run_file(model, input_path: str, output: Optional[str] = None,

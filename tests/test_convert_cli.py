@@ -53,31 +53,63 @@ def test_convert_writes_beside_the_source_with_labels(tmp_path):
     assert model.metadata["signature"]["outputs"]["last"]["last_step"] is True
 
 
-def test_convert_with_output_name_and_int8_verifies_the_stored_weights(tmp_path):
+def test_int8_is_checked_against_the_float32_conversion_at_its_own_tolerance(tmp_path):
+    """--tolerance stays the float32 check against onnxruntime (default 1e-4); the stored int8
+    model is compared with the float32 conversion at --quantized-tolerance, a fraction of the
+    largest output (default 0.1), and the report is printed and recorded."""
     source = tmp_path / "m.onnx"
     onnx.save(recurrent_model("LSTM", state_inputs=True), str(source))
     out = tmp_path / "small.lstm"
-    strict = run_cli("convert", source, "-o", out, "--weights-dtype", "int8")
-    assert strict.returncode == 1 and "differs from onnxruntime" in strict.stderr
-    # the refusal says that the float32 conversion passed, that it is the int8 weights, by
-    # how much, and how to accept them, on one line
-    assert re.search(r"with int8 weights as loaded from the file \(the float32 conversion "
-                     r"differs by [0-9.e-]+\): int8 weights change the outputs by their own "
-                     r"rounding .* give a --tolerance that allows it", strict.stderr), \
-        strict.stderr
-    assert len(strict.stderr.strip().splitlines()) == 1
-    assert files(tmp_path) == ["m.onnx"]
-    # an int8 file runs the int8 kernels (weights and per-step activations quantized):
-    # measured 5.1e-3 to 6.9e-3 against onnxruntime over seeds 0..4
-    loose = run_cli("convert", source, "-o", out, "--weights-dtype", "int8",
-                    "--tolerance", "0.02")
-    assert loose.returncode == 0, loose.stderr
-    assert "with int8 weights, as loaded from the file" in loose.stdout
-    assert re.search(r"against the float32 conversion: max abs [0-9.e-]+, mean abs .*, "
-                     r"top-1 agreement [0-9.]+% over 200 steps", loose.stdout), loose.stdout
+    result = run_cli("convert", source, "-o", out, "--weights-dtype", "int8")
+    assert result.returncode == 0, result.stderr
+    assert "tolerance 0.0001" in result.stdout and "FAILED" not in result.stdout
+    match = re.search(r"with int8 weights, as loaded from the file, against the float32 "
+                      r"conversion \(4 x 50 seeded random steps; quantized tolerance 0.1 of the "
+                      r"largest output\): max abs ([0-9.e-]+) \(([0-9.e-]+)% of the largest "
+                      r"output, [0-9.e-]+\), mean abs .*, top-1 agreement [0-9.]+% over 200 "
+                      r"steps  ok", result.stdout)
+    assert match, result.stdout
+    assert 0 < float(match.group(1)) < 0.05 and float(match.group(2)) < 10
     from lstmlite.format import read_info
     info, _ = read_info(str(out))
     assert "int8" in {t.dtype for t in info.tensors.values()}
+    recorded = info.metadata["verification"]
+    assert recorded["max_abs_difference"]["Y"] < 1e-4          # the float32 check
+    assert recorded["stored"]["weights_dtype"] == "int8"
+    assert recorded["stored"]["max_abs_difference"] == pytest.approx(float(match.group(1)),
+                                                                     rel=1e-2)
+    # a quantized tolerance below what this model's int8 weights measure: refused, one line
+    # saying it is the int8 weights against the float32 conversion, and how to accept them
+    strict = run_cli("convert", source, "-o", tmp_path / "strict.lstm", "--weights-dtype",
+                     "int8", "--quantized-tolerance", "1e-5")
+    assert_one_line_error(strict, "m.onnx: with int8 weights as loaded from the file, the "
+                                  "model differs from the float32 conversion (which passed "
+                                  "its own verification) by more than the quantized "
+                                  "tolerance 1e-05", "--quantized-tolerance accepts",
+                          "Nothing was written")
+    assert not (tmp_path / "strict.lstm").exists()
+    # float16 passes the default by far
+    half = run_cli("convert", source, "-o", tmp_path / "half.lstm", "--weights-dtype",
+                   "float16")
+    assert half.returncode == 0 and "with float16 weights" in half.stdout, half.stderr
+    assert_one_line_error(run_cli("convert", source, "--quantized-tolerance", "0.1"),
+                          "--quantized-tolerance bounds a model stored with --weights-dtype")
+
+
+def test_a_broken_quantization_is_caught_at_the_default(tmp_path, monkeypatch, capsys):
+    """int8 weights whose scales are off by 2x (a broken quantizer) are refused at the default
+    quantized tolerance, though the float32 conversion passes."""
+    import lstmlite.format as FORMAT
+    source = tmp_path / "m.onnx"
+    onnx.save(recurrent_model("GRU"), str(source))
+    quantize_rows = FORMAT.quantize_rows
+    monkeypatch.setattr(FORMAT, "quantize_rows",
+                        lambda array: (lambda q, s: (q, s * 2))(*quantize_rows(array)))
+    assert main(["convert", str(source), "--weights-dtype", "int8"]) == 1
+    captured = capsys.readouterr()
+    assert "max abs difference" in captured.out and "FAILED" not in captured.out
+    assert "by more than the quantized tolerance 0.1" in captured.err, captured.err
+    assert files(tmp_path) == ["m.onnx"]
 
 
 def test_verification_failure_writes_nothing(tmp_path, monkeypatch, capsys):
@@ -160,3 +192,42 @@ def test_option_errors(tmp_path):
                           "--head-activation", "does not apply to ONNX models")
     assert_one_line_error(run_cli("convert", source, "-o", source), "overwrite the source")
     assert files(tmp_path) == ["labels.txt", "m.onnx"]
+
+
+def test_output_errors_come_before_any_work(tmp_path, monkeypatch, capsys):
+    """A path that cannot be written is refused before the source is even read as a model:
+    the converter is never called."""
+    from lstmlite.converters import files as converter_files
+    source = tmp_path / "m.onnx"
+    onnx.save(keras_style_lstm("LSTM"), str(source))
+    calls = []
+    monkeypatch.setattr(converter_files, "convert_source", lambda *a, **k: calls.append(a))
+    (tmp_path / "plain").write_text("")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    (tmp_path / "elsewhere.lstm").write_text("keep")
+    os.symlink(tmp_path / "elsewhere.lstm", tmp_path / "alias.lstm")
+    os.link(source, tmp_path / "hardlink.lstm")
+    cases = [
+        (tmp_path / "missing" / "x.lstm", "the directory " + str(tmp_path / "missing") +
+         " does not exist"),
+        (tmp_path / "plain" / "x.lstm", "is not a directory"),
+        (tmp_path, "exists and is a directory"),
+        (tmp_path / "alias.lstm", "exists and is a symbolic link"),
+        (source, "the output would overwrite the source"),
+        (tmp_path / "hardlink.lstm", "the output would overwrite the source"),
+    ]
+    if os.geteuid() != 0:  # root may write anywhere
+        cases.append((locked / "x.lstm", "no permission to create files in"))
+    for output, message in cases:
+        assert main(["convert", str(source), "-o", str(output)]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (output, err)
+    assert calls == [] and (tmp_path / "elsewhere.lstm").read_text() == "keep"
+
+
+def test_an_lstm_source_is_named_for_what_it_is(tmp_path):
+    model = tmp_path / "kws.lstm"
+    model.write_bytes(open(lstmlite.examples.path("kws"), "rb").read())
+    assert_one_line_error(run_cli("convert", model), "kws.lstm: is already an .lstm file, "
+                          "lstmlite's own format", "lstmlite info", "convert takes .onnx")

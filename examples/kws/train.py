@@ -111,10 +111,9 @@ def save(model: KeywordSpotter) -> None:
     metadata = {"frontend": D.front_end().config(), "detection": DETECTION,
                 "task": "keyword spotting: 10 Speech Commands keywords, synthesized speech "
                         "(examples/kws)"}
-    # int8 weights move posteriors by up to a few 1e-3: verified at 0.05, not 1e-4
     export_and_convert(model, 40, "logmel", "probabilities", D.LABELS, metadata,
-                       [(os.path.join(OUTPUT, "kws.lstm"), "float32", "1e-4"),
-                        (os.path.join(OUTPUT, "kws-int8.lstm"), "int8", "0.05")])
+                       [(os.path.join(OUTPUT, "kws.lstm"), "float32"),
+                        (os.path.join(OUTPUT, "kws-int8.lstm"), "int8")])
 
 
 if __name__ == "__main__":

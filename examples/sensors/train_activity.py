@@ -103,7 +103,7 @@ def main():
         module, X_train.shape[-1], "motion", "probabilities", D.ACTIVITIES,
         {"task": "activity recognition from a smart watch: aeon's BasicMotions "
                  "(examples/sensors)", "input_channels": D.CHANNELS, "step_seconds": 0.1},
-        [(paths["float32"], "float32", "1e-4"), (paths["int8"], "int8", "0.05")])
+        [(paths["float32"], "float32"), (paths["int8"], "int8")])
     np.savez_compressed(os.path.join(ROOT, "tests", "data", "basic_motions_test.npz"),
                         X=X_test, y=y_test)
 
