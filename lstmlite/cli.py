@@ -56,12 +56,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the largest exit status `run` gives for failed inputs (above it shells read signals)
+MAX_FAILED_STATUS = 125
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .format import load
     from .runner import RunError, check_output, run_file, run_stdin
-    if args.stdin == (args.input is not None):
-        raise RunError("give an INPUT file or --stdin, not both" if args.stdin
+    if args.stdin == bool(args.inputs):
+        raise RunError("give INPUT files or --stdin, not both" if args.stdin
                        else "give an INPUT file (.wav, .npy, .csv) or --stdin")
+    many = len(args.inputs) > 1 or (args.output is not None and os.path.isdir(args.output))
+    if many:
+        return _run_many(args)
     model = load(args.model)
     if not model.streamable:
         raise RunError(f"{args.model}: has reverse or bidirectional layers, which need whole "
@@ -81,7 +88,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 handle.close()
         print(f"# {summary['steps']} steps", file=sys.stderr)
         return 0
-    summary = run_file(model, args.input, args.output, out=emit,
+    summary = run_file(model, args.inputs[0], args.output, out=emit,
                        progress=sys.stdout.isatty())
     seconds = f", {summary['seconds']:.2f} s of input" if summary.get("seconds") else ""
     front = (f"front end {summary['front_end_us']:.1f} us + " if summary["front_end_us"]
@@ -89,6 +96,53 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"# {summary['steps']} steps{seconds}; per step: {front}model "
           f"{summary['model_us']:.1f} us" + (f"; outputs in {args.output}" if args.output
                                              else ""), file=sys.stderr)
+    return 0
+
+
+def _run_many(args: argparse.Namespace) -> int:
+    """run with several inputs (or -o a directory): each through its own stream, in
+    --jobs worker processes; lines prefixed by the file; the exit status counts failures."""
+    from .fileio import check_writable_output
+    from .format import load
+    from .runner import RunError, output_paths, run_many
+    directory = args.output
+    if directory is not None:
+        if os.path.splitext(directory)[1].lower() in (".npy", ".csv") and \
+                not os.path.isdir(directory):
+            raise RunError(f"{directory}: with several inputs -o names a directory, where each "
+                           f"input's outputs are written as <name>.{args.output_format}")
+        if not os.path.isdir(directory):
+            check_writable_output(directory, RunError)
+    outputs = output_paths(args.inputs, directory, "." + args.output_format)
+    model = load(args.model)
+    if not model.streamable:
+        raise RunError(f"{args.model}: has reverse or bidirectional layers, which need whole "
+                       f"sequences; run steps a stream")
+    if directory is not None and not os.path.isdir(directory):
+        os.mkdir(directory)
+    jobs = args.jobs or os.cpu_count() or 1
+    results = run_many(model, args.inputs, outputs, jobs,
+                       out=lambda line: print(line, flush=True),
+                       error=lambda message: print(f"lstmlite run: error: {message}",
+                                                   file=sys.stderr, flush=True),
+                       progress=sys.stderr.isatty())
+    done = [r["summary"] for r in results if r["error"] is None]
+    failed = len(results) - len(done)
+    steps = sum(summary["steps"] for summary in done)
+    seconds = sum(summary.get("seconds") or 0.0 for summary in done)
+    model_us = sum(summary["model_us"] * summary["steps"] for summary in done) / max(steps, 1)
+    print(f"# {len(results)} files: {len(done)} done, {failed} failed; {steps} steps"
+          + (f", {seconds:.2f} s of input" if seconds else "")
+          + f"; per step: model {model_us:.1f} us; {min(jobs, len(results))} "
+          f"worker{'s' if min(jobs, len(results)) > 1 else ''}"
+          + (f"; outputs in {directory}" if directory else ""), file=sys.stderr)
+    return min(failed, MAX_FAILED_STATUS)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .runner import compare_files
+    for line in compare_files(args.reference, args.candidate, args.input):
+        print(line)
     return 0
 
 
@@ -251,11 +305,22 @@ def build_parser() -> argparse.ArgumentParser:
                     "with labels and a detection config, one per change of the top label for "
                     "models with labels; a summary on stderr.")
     run.add_argument("model", help="a .lstm file")
-    run.add_argument("input", nargs="?", help="a .wav, .npy (steps, features) or .csv file")
+    run.add_argument("inputs", nargs="*", metavar="INPUT",
+                     help=".wav, .npy (steps, features) or .csv files; with several, each "
+                          "runs through its own stream and its lines are prefixed by its "
+                          "path")
     run.add_argument("-o", "--output",
-                     help="write the per-step outputs to this .npy or .csv (written whole at "
-                          "the end; with --stdin a .csv that follows the stream, a row per "
-                          "step as it comes, so it holds the steps before any error)")
+                     help="one input: write the per-step outputs to this .npy or .csv "
+                          "(written whole at the end; with --stdin a .csv that follows the "
+                          "stream, a row per step as it comes, so it holds the steps before "
+                          "any error); several inputs: a directory (made if missing) where "
+                          "each input's outputs go to <its name>.npy")
+    run.add_argument("--jobs", "-j", type=_count(0, 1024), default=1,
+                     help="with several inputs: worker processes (1; 0 for one per core). "
+                          "A file that fails is reported in one line and the rest still run; "
+                          "the exit status is the number that failed")
+    run.add_argument("--output-format", choices=("npy", "csv"), default="npy",
+                     help="with several inputs: the outputs' format in the -o directory (npy)")
     run.add_argument("--stdin", action="store_true",
                      help="read standard input until it ends: raw 16-bit little-endian mono "
                           "PCM at the front end's rate (e.g. arecord -f S16_LE -r 16000 -c 1 "
@@ -268,6 +333,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=_count(1, MAX_STEPS), default=2000, help="steps per run (2000)")
     bench.add_argument("--repeats", type=_count(1, MAX_REPEATS), default=15, help="runs per figure (15)")
     bench.set_defaults(handler=_cmd_bench)
+    compare = commands.add_parser(
+        "compare", help="how far one model's outputs are from another's on your own input",
+        description="Run both models over INPUT (a .wav through each model's front end, or "
+                    ".npy/.csv rows) and report the candidate's outputs against the "
+                    "reference's: max and mean absolute difference (and as a fraction of the "
+                    "reference's largest output), cosine, top-1 agreement, and for models with "
+                    "labels and detection settings the detections that differ. E.g. what int8 "
+                    "costs: lstmlite compare kws.lstm kws-int8.lstm recording.wav")
+    compare.add_argument("reference", help="a .lstm file (e.g. the float32 model)")
+    compare.add_argument("candidate", help="a .lstm file with the same inputs and outputs "
+                                           "(e.g. its int8 version)")
+    compare.add_argument("input", help="a .wav, .npy (steps, features) or .csv file")
+    compare.set_defaults(handler=_cmd_compare)
     info = commands.add_parser("info", help="describe a .lstm file")
     info.add_argument("file", help="a .lstm file")
     info.set_defaults(handler=_cmd_info)

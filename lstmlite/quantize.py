@@ -156,10 +156,18 @@ def compare(reference, candidate, X, **run_options) -> CompareReport:
         raise ModelError(f"compare: the models differ in shape: {reference.input_size} -> "
                          f"{reference.output_size} and {candidate.input_size} -> "
                          f"{candidate.output_size}")
-    expected = np.asarray(reference.run(X, **run_options), dtype=np.float64)
-    actual = np.asarray(candidate.run(X, **run_options), dtype=np.float64)
-    expected = expected.reshape(-1, reference.output_size)
-    actual = actual.reshape(-1, reference.output_size)
+    return compare_outputs(reference.run(X, **run_options), candidate.run(X, **run_options))
+
+
+def compare_outputs(expected, actual) -> CompareReport:
+    """compare()'s figures for two models' outputs of the same shape (..., features), the
+    reference's first."""
+    expected, actual = np.asarray(expected, np.float64), np.asarray(actual, np.float64)
+    if expected.shape != actual.shape or expected.ndim < 1:
+        raise ModelError(f"compare: the outputs differ in shape: {expected.shape} and "
+                         f"{actual.shape}")
+    expected = expected.reshape(-1, expected.shape[-1])
+    actual = actual.reshape(-1, expected.shape[-1])
     if expected.shape[0] == 0:
         raise ModelError("compare: X has no time steps")
     diff = np.abs(actual - expected)

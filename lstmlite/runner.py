@@ -350,3 +350,213 @@ def run_stdin(model, source: BinaryIO, output: Optional[TextIO] = None,
             emit(stream.step(row))
             steps += 1
     return {"steps": steps, "lines": reporter.lines}
+
+
+# ---- lstmlite compare -----------------------------------------------------------------------
+
+#: two detections of the same label at most this far apart are the same detection
+SAME_DETECTION_SECONDS = 0.1
+
+
+def input_features(model, input_path: str):
+    """(features (T, input_size) float32, seconds per step or None, seconds at the end of each
+    step or None): a .wav through the model's own front end, or .npy/.csv rows, as
+    `lstmlite run` reads them."""
+    front = LogMel.from_model(model) if FRONTEND_KEY in model.metadata else None
+    is_wav = os.path.splitext(input_path)[1].lower() == ".wav"
+    if front is not None and is_wav:
+        X = front.transform(read_wav(input_path, front.sample_rate))
+        ends = [front.frame_end_seconds(t) for t in range(X.shape[0])]
+        return X, front.frame_seconds, ends
+    if front is not None or is_wav:
+        raise RunError(f"{input_path}: the model takes "
+                       + ("audio through its front end; give a .wav file" if front is not None
+                          else f"{model.input_size} features per step (.npy or .csv), it has "
+                               f"no audio front end"))
+    rows = read_rows(input_path, model.input_size)
+    seconds = _step_seconds(model)
+    return rows, seconds, None
+
+
+def _detections(model, outputs: np.ndarray, step_seconds: Optional[float],
+                ends: Optional[List[float]]) -> List[tuple]:
+    """(seconds, label, score) of every detection `lstmlite run` would print for these
+    outputs with `model`'s labels and detection settings."""
+    labels = model.metadata["labels"]
+    detector = Detector.from_model(model, step_seconds or 1.0)
+    found = []
+    for step, row in enumerate(outputs):
+        hit = detector.update(row)
+        if hit is not None:
+            seconds = ends[step] if ends is not None else (step + 1) * detector.frame_seconds
+            found.append((round(seconds, 2), labels[hit[0]], float(hit[1])))
+    return found
+
+
+def compare_files(reference_path: str, candidate_path: str, input_path: str
+                  ) -> List[str]:
+    """`lstmlite compare`: the lines reporting how far the candidate model's outputs are from
+    the reference's on the user's own input (each model reading it through its own front
+    end): lstmlite.compare's figures, and for models with labels and detection settings
+    the detections that differ (same label within SAME_DETECTION_SECONDS is the same)."""
+    from .format import load
+    from .quantize import compare_outputs
+    reference, candidate = load(reference_path), load(candidate_path)
+    if (reference.input_size, reference.output_size) != (candidate.input_size,
+                                                          candidate.output_size):
+        raise RunError(f"{candidate_path}: takes {candidate.input_size} and gives "
+                       f"{candidate.output_size} values per step; {reference_path} takes "
+                       f"{reference.input_size} and gives {reference.output_size}")
+    X_reference, step_seconds, ends = input_features(reference, input_path)
+    X_candidate = input_features(candidate, input_path)[0]
+    if X_candidate.shape != X_reference.shape:
+        raise RunError(f"{input_path}: gives {X_reference.shape[0]} steps through "
+                       f"{reference_path}'s front end and {X_candidate.shape[0]} through "
+                       f"{candidate_path}'s")
+    expected, actual = reference.run(X_reference), candidate.run(X_candidate)
+    report = compare_outputs(expected, actual)
+    lines = [f"{candidate_path} against {reference_path} on {input_path} "
+             f"({report.steps} steps):", f"  {report}"]
+    if _labels(reference) is not None and "detection" in reference.metadata:
+        # the candidate's own settings if it has them, else the reference's
+        settings = candidate if _labels(candidate) is not None and \
+            "detection" in candidate.metadata else reference
+        found = _detections(reference, expected, step_seconds, ends)
+        other = _detections(settings, actual, step_seconds, ends)
+        only_reference, only_candidate = _unmatched(found, other), _unmatched(other, found)
+        lines.append(f"  detections: {len(found)} by {reference_path}, {len(other)} by "
+                     f"{candidate_path}, {len(found) - len(only_reference)} the same "
+                     f"(label, within {SAME_DETECTION_SECONDS:g} s)")
+        for name, missing in ((reference_path, only_reference), (candidate_path,
+                                                                 only_candidate)):
+            for seconds, label, score in missing:
+                lines.append(f"  only {name}:\t{seconds:.2f}\t{label}\t{score:.3f}")
+    return lines
+
+
+def _unmatched(these: List[tuple], those: List[tuple]) -> List[tuple]:
+    """The detections in `these` with no detection of the same label within
+    SAME_DETECTION_SECONDS in `those` (each of `those` matches once)."""
+    free = list(those)
+    missing = []
+    for seconds, label, score in these:
+        match = next((other for other in free if other[1] == label and
+                      abs(other[0] - seconds) <= SAME_DETECTION_SECONDS + 1e-9), None)
+        if match is None:
+            missing.append((seconds, label, score))
+        else:
+            free.remove(match)
+    return missing
+
+
+# ---- many inputs: lstmlite run MODEL INPUT... [-o OUTDIR] [--jobs N] -----------------------
+
+#: the model of a worker process, set once when the worker starts (see run_many)
+_worker_model = None
+
+
+def output_paths(inputs: List[str], directory: Optional[str], extension: str
+                 ) -> List[Optional[str]]:
+    """Per input, the output file named after it in `directory` (None without one); two
+    inputs that would write the same file are refused before anything runs."""
+    if directory is None:
+        return [None] * len(inputs)
+    paths = [os.path.join(directory, os.path.splitext(os.path.basename(path))[0] + extension)
+             for path in inputs]
+    seen: dict = {}
+    for source, path in zip(inputs, paths):
+        if path in seen:
+            raise RunError(f"{source} and {seen[path]} would both write {path}: give inputs "
+                           f"with different names")
+        seen[path] = source
+    return paths
+
+
+def score_file(model, input_path: str, output: Optional[str]) -> dict:
+    """One input of run_many: its report lines, summary, or the one-line error that stopped
+    it (a bad file is a result, not an exception, so the other files still run)."""
+    lines: List[str] = []
+    try:
+        summary = run_file(model, input_path, output, out=lines.append)
+        return {"input": input_path, "lines": lines, "summary": summary, "error": None}
+    except (LstmliteError, OSError) as exc:
+        return {"input": input_path, "lines": lines, "summary": None, "error": str(exc)}
+
+
+def _start_worker(model) -> None:
+    global _worker_model
+    _worker_model = model
+
+
+def _score_in_worker(input_path: str, output: Optional[str]) -> dict:
+    return score_file(_worker_model, input_path, output)
+
+
+class FileProgress:
+    """`[#####     ] 12/40 files, 1 failed` on stderr, redrawn in place, when it is a
+    terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.done, self.failed = total, enabled, 0, 0
+
+    def advance(self, failed: bool) -> None:
+        self.done += 1
+        self.failed += failed
+        self.draw()
+
+    def draw(self) -> None:
+        if self.enabled:
+            bar = "#" * (25 * self.done // self.total)
+            failed = f", {self.failed} failed" if self.failed else ""
+            sys.stderr.write(f"\r[{bar:<25}] {self.done}/{self.total} files{failed}")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def run_many(model, inputs: List[str], outputs: List[Optional[str]], jobs: int,
+             out: Callable[[str], None] = print, error: Callable[[str], None] = print,
+             progress: bool = False) -> List[dict]:
+    """Streams each input through its own Stream of `model` (run_file), in `jobs` worker
+    processes (1: in this process). Each file's report lines are passed to `out` prefixed by
+    its path and a tab, in the order of `inputs`, as soon as the files before it are done;
+    a file that fails is reported by `error` in one line and the rest still run. The model
+    is sent to each worker once (it pickles as its .lstm bytes). Returns every file's
+    result (score_file's dicts) in input order."""
+    results: List[Optional[dict]] = [None] * len(inputs)
+    show = FileProgress(len(inputs), progress)
+    printed = 0
+
+    def finish(index: int, result: dict) -> None:
+        nonlocal printed
+        results[index] = result
+        show.advance(result["error"] is not None)
+        while printed < len(results) and results[printed] is not None:
+            show.clear()
+            done = results[printed]
+            for line in done["lines"]:
+                out(f"{done['input']}\t{line}")
+            if done["error"] is not None:
+                error(done["error"])
+            printed += 1
+            show.draw()
+
+    if jobs <= 1 or len(inputs) == 1:
+        for index, (path, output) in enumerate(zip(inputs, outputs)):
+            finish(index, score_file(model, path, output))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        # spawn: a worker starts clean whatever threads this process runs (numpy's BLAS)
+        with ProcessPoolExecutor(max_workers=min(jobs, len(inputs)),
+                                 mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_start_worker, initargs=(model,)) as pool:
+            futures = {pool.submit(_score_in_worker, path, output): index
+                       for index, (path, output) in enumerate(zip(inputs, outputs))}
+            for future in as_completed(futures):
+                finish(futures[future], future.result())
+    show.clear()
+    return results  # type: ignore[return-value]

@@ -176,7 +176,7 @@ def test_bad_inputs_get_one_line_errors(tmp_path):
 
 @pytest.mark.parametrize("args,stdin,message", [
     (["run", KWS], None, "give an INPUT file (.wav, .npy, .csv) or --stdin"),
-    (["run", KWS, SENTENCE, "--stdin"], None, "give an INPUT file or --stdin, not both"),
+    (["run", KWS, SENTENCE, "--stdin"], None, "give INPUT files or --stdin, not both"),
     (["run", KWS, "--stdin"], b"\x01\x02\x03", "ended in the middle of a sample"),
     (["run", ACTIVITY, "--stdin"], b"1,2,3\n", "stdin: line 1: has 3 values"),
     (["run", ACTIVITY, "--stdin"], b"\xff\xfe,1\n", "not UTF-8 text"),
@@ -221,3 +221,142 @@ def test_long_inputs_show_progress_when_asked(tmp_path, capsys):
     assert summary["steps"] == 1200
     err = capsys.readouterr().err
     assert err.count("\r") == 101 and err.endswith("100% (1200/1200 steps)\n"), err[-200:]
+
+
+# ---- many inputs ------------------------------------------------------------------------
+
+def _recordings(tmp_path):
+    """Three good recordings (one of them 24-bit, one shorter) and two bad ones."""
+    import soundfile
+    pcm = sentence_pcm()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_wav(folder / "a.wav", pcm)
+    soundfile.write(folder / "b.wav", pcm, 16000, subtype="PCM_24")
+    write_wav(folder / "c.wav", pcm[: len(pcm) // 2])
+    write_wav(folder / "stereo.wav", np.repeat(pcm[:1600], 2), channels=2)
+    (folder / "junk.wav").write_bytes(b"not audio")
+    return folder, ["a.wav", "b.wav", "junk.wav", "c.wav", "stereo.wav"]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_many_inputs_each_through_its_own_stream(tmp_path, jobs):
+    folder, names = _recordings(tmp_path)
+    inputs = [folder / name for name in names]
+    result = lstmlite("run", KWS, *inputs, "-o", tmp_path / "out", "--jobs", jobs)
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr          # the number of inputs that failed
+    errors = [line for line in stderr.splitlines() if line.startswith("lstmlite run: error:")]
+    assert len(errors) == 2 and "junk.wav: not a readable .wav file" in errors[0] and \
+        "stereo.wav: has 2 channels" in errors[1], stderr
+    assert "# 5 files: 3 done, 2 failed" in stderr and "Traceback" not in stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.npy", "b.npy", "c.npy"]
+    # every file's outputs and detections are what it gives alone, in input order
+    lines = result.stdout.decode().splitlines()
+    prefixes = [line.split("\t", 1)[0] for line in lines]
+    assert prefixes == sorted(prefixes, key=lambda p: names.index(os.path.basename(p)))
+    for name in ("a.wav", "b.wav", "c.wav"):
+        alone = lstmlite("run", KWS, folder / name, "-o", tmp_path / "alone.npy")
+        np.testing.assert_array_equal(np.load(tmp_path / "out" / name.replace(".wav", ".npy")),
+                                      np.load(tmp_path / "alone.npy"))
+        mine = [line.split("\t", 1)[1] for line in lines if line.startswith(str(folder / name))]
+        assert mine == alone.stdout.decode().splitlines() and mine, name
+
+
+def test_many_inputs_csv_outputs_and_no_output_directory(tmp_path):
+    X, _ = activity_recording()
+    np.save(tmp_path / "one.npy", X)
+    np.save(tmp_path / "two.npy", X[:40])
+    result = lstmlite("run", ACTIVITY, tmp_path / "one.npy", tmp_path / "two.npy",
+                      "-o", tmp_path / "csv", "--output-format", "csv", "-j", "0")
+    assert result.returncode == 0, result.stderr
+    expected = ll.load(ACTIVITY).run(X)
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "csv" / "two.csv", delimiter=",",
+                                          skiprows=1), expected[:40], rtol=1e-6, atol=1e-7)
+    plain = lstmlite("run", ACTIVITY, tmp_path / "one.npy", tmp_path / "two.npy")
+    assert plain.returncode == 0 and plain.stdout.decode().startswith(f"{tmp_path}/one.npy\t")
+
+
+def test_many_inputs_refusals_before_any_work(tmp_path):
+    X, _ = activity_recording()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    np.save(tmp_path / "a" / "x.npy", X)
+    np.save(tmp_path / "b" / "x.npy", X)
+    cases = [
+        ([tmp_path / "a" / "x.npy", tmp_path / "b" / "x.npy", "-o", tmp_path / "out"],
+         "would both write"),
+        ([tmp_path / "a" / "x.npy", tmp_path / "b" / "x.npy", "-o", tmp_path / "out.npy"],
+         "with several inputs -o names a directory"),
+        ([tmp_path / "a" / "x.npy", tmp_path / "b" / "x.npy", "-o",
+          tmp_path / "missing" / "out"], "does not exist"),
+    ]
+    for args, message in cases:
+        result = lstmlite("run", ACTIVITY, *args)
+        stderr = result.stderr.decode()
+        assert result.returncode == 1 and message in stderr, stderr
+        assert len(stderr.splitlines()) == 1
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+
+
+def test_file_progress_bar(tmp_path, capsys):
+    from lstmlite.runner import run_many
+    X, _ = activity_recording()
+    paths = []
+    for index in range(4):
+        np.save(tmp_path / f"{index}.npy", X)
+        paths.append(str(tmp_path / f"{index}.npy"))
+    paths.append(str(tmp_path / "missing.npy"))
+    printed, errors = [], []
+    results = run_many(ll.load(ACTIVITY), paths, [None] * 5, 1, out=printed.append,
+                       error=errors.append, progress=True)
+    err = capsys.readouterr().err
+    assert "5/5 files, 1 failed" in err and err.endswith("\r\033[K")
+    assert [r["error"] is None for r in results] == [True] * 4 + [False]
+    assert len(errors) == 1 and "missing.npy" in errors[0]
+
+
+# ---- lstmlite compare --------------------------------------------------------------------
+
+def test_compare_reports_int8_against_float32_on_a_recording(tmp_path):
+    from lstmlite.quantize import compare
+    result = lstmlite("compare", KWS, ll.examples.path("kws-int8"), SENTENCE)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode().splitlines()
+    model, model8 = ll.load(KWS), ll.load(ll.examples.path("kws-int8"))
+    report = compare(model, model8, LogMel.from_model(model).transform(sentence_pcm()))
+    assert out[1].strip() == str(report)
+    assert out[2].startswith("  detections: ") and "the same (label, within 0.1 s)" in out[2]
+    # a model against itself: no difference, every detection the same
+    same = lstmlite("compare", KWS, KWS, SENTENCE).stdout.decode().splitlines()
+    assert "max abs 0 (0% of the largest output" in same[1] and "cosine 1.000000" in same[1]
+    count = int(same[2].split("detections: ")[1].split()[0])
+    assert count > 0 and f"{count} the same" in same[2] and len(same) == 3
+
+
+def test_compare_lists_the_detections_that_differ(tmp_path):
+    """A candidate whose head is blind to 'yes' misses the reference's 'yes' detections."""
+    model = ll.load(KWS)
+    head = model.layers[-1]
+    yes = model.metadata["labels"].index("yes")
+    bias = head.arrays()["bias"].copy()
+    bias[yes] -= 50.0
+    blind = ll.Model(list(model.layers[:-1]) + [ll.Dense(head.arrays()["weight"], bias,
+                                                         activation="softmax")],
+                     metadata=model.metadata)
+    blind.save(tmp_path / "blind.lstm")
+    out = lstmlite("compare", KWS, tmp_path / "blind.lstm", SENTENCE).stdout.decode()
+    missed = [line for line in out.splitlines() if line.startswith(f"  only {KWS}:")]
+    assert missed and all(line.split("\t")[2] == "yes" for line in missed), out
+
+
+def test_compare_refusals(tmp_path):
+    for args, message in [
+        ((KWS, ACTIVITY, SENTENCE), "takes 6 and gives 4 values per step"),
+        ((ACTIVITY, ACTIVITY, SENTENCE), "has no audio front end"),
+        ((KWS, KWS, tmp_path / "missing.wav"), "cannot read the wav file"),
+    ]:
+        result = lstmlite("compare", *args)
+        stderr = result.stderr.decode()
+        assert result.returncode == 1 and message in stderr, stderr
+        assert len(stderr.splitlines()) == 1
