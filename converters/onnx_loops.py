@@ -394,7 +394,7 @@ def rewrite_recurrent_loops(model_proto, source: str):
                      f"{MATCH_TOLERANCE:g}")
     if not notes:
         return model_proto, [], unrecognised
-    _prune(graph)
+    prune(graph)
     return model, notes, unrecognised
 
 
@@ -451,7 +451,7 @@ def _replace(onnx, graph, loop, cell, gate, act, reset_after, h_index):
         graph.node.insert(position + offset, node)
 
 
-def _prune(graph):
+def prune(graph):
     """Drops the nodes nothing downstream of the graph's outputs reads (the loop's trip count
     and condition), and initializers no node reads."""
     keep, needed = _nodes_computing(graph, [o.name for o in graph.output])

@@ -122,10 +122,75 @@ def test_packed_sequences_convert_and_take_lengths_in_any_order():
     np.testing.assert_allclose(next(iter(ours.values())), expected, atol=1e-5, rtol=1e-5)
 
 
-def test_packed_sequences_sorted_in_the_graph_are_refused_with_the_way_out():
+class PackedUnsorted(torch.nn.Module):
+    """pack_padded_sequence(enforce_sorted=False) -> a recurrent layer -> pad_packed_sequence,
+    optionally returning h_n too (which torch unsorts as well)."""
+
+    def __init__(self, kind: str, batch_first: bool, bidirectional: bool, num_layers: int,
+                 return_state: bool):
+        super().__init__()
+        self.rnn = getattr(torch.nn, kind)(FEATURES, HIDDEN, batch_first=batch_first,
+                                           bidirectional=bidirectional, num_layers=num_layers)
+        self.batch_first, self.return_state = batch_first, return_state
+
+    def forward(self, x, lengths):
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+        packed = pack_padded_sequence(x, lengths, batch_first=self.batch_first,
+                                      enforce_sorted=False)
+        y, state = self.rnn(packed)
+        total = x.shape[1] if self.batch_first else x.shape[0]
+        y = pad_packed_sequence(y, batch_first=self.batch_first, total_length=total)[0]
+        if self.return_state:
+            return y, (state[0] if isinstance(state, tuple) else state)
+        return y
+
+
+@pytest.mark.parametrize("kind,batch_first,bidirectional,num_layers,return_state", [
+    ("LSTM", True, False, 1, False), ("LSTM", False, False, 1, True),
+    ("GRU", True, True, 1, False), ("RNN", True, False, 2, True),
+    ("LSTM", True, True, 2, True)])
+def test_packed_sequences_sorted_in_the_graph_convert(kind, batch_first, bidirectional,
+                                                       num_layers, return_state):
+    """The sort and unsort of enforce_sorted=False are inverse permutations of the batch: the
+    conversion drops them and matches torch on lengths in an order torch must sort."""
+    from lstmlite.converters import run_signature
+    torch.manual_seed(3)
+    module = PackedUnsorted(kind, batch_first, bidirectional, num_layers, return_state).eval()
+    example = torch.randn(3, 7, FEATURES) if batch_first else torch.randn(7, 3, FEATURES)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        names = ["y", "h_n"] if return_state else ["y"]
+        axes = {"x": {0: "b", 1: "t"} if batch_first else {0: "t", 1: "b"}, "lengths": {0: "b"}}
+        torch.onnx.export(module, (example, torch.tensor([7, 5, 2])), buffer, dynamo=False,
+                          input_names=["x", "lengths"], output_names=names, dynamic_axes=axes)
+    conversion = convert_onnx(buffer.getvalue(), tolerance=1e-5)
+    assert conversion.report.passed and any("enforce_sorted=False" in note
+                                            for note in conversion.notes)
+    X = np.random.default_rng(2).standard_normal((4, 9, FEATURES)).astype(np.float32)
+    if not batch_first:
+        X = np.ascontiguousarray(X.transpose(1, 0, 2))
+    lengths = np.array([4, 9, 6, 1])
+    ours = run_signature(conversion.model, conversion.signature, {"x": X, "lengths": lengths})
+    with torch.no_grad():
+        expected = module(torch.from_numpy(X), torch.from_numpy(lengths))
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    for name, want in zip(names, expected):
+        np.testing.assert_allclose(ours[name], want.numpy(), atol=1e-5, rtol=1e-5,
+                                   err_msg=name)
+
+
+def test_a_sort_used_for_anything_else_is_still_refused():
+    """The rewrite needs the whole pattern; sorted lengths that the graph also outputs leave
+    the sort in place, and the converter refuses it saying how to export instead."""
+    import onnx
     from lstmlite import ConversionError
     _, data = _export_packed(False)
+    model = onnx.load_from_string(data)
+    topk = next(node for node in model.graph.node if node.op_type == "TopK")
+    model.graph.output.append(onnx.helper.make_tensor_value_info(topk.output[0],
+                                                                 onnx.TensorProto.INT64, ["b"]))
     with pytest.raises(ConversionError, match="reorders the sequence by indices computed from "
                                               "graph input 'lengths'.*export with "
                                               "enforce_sorted=True"):
-        convert_onnx(data)
+        convert_onnx(model)
