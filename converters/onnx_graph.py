@@ -1762,16 +1762,24 @@ class OnnxGraphConverter:
                         f"output, after its last layer")
                 axes = []
                 for axis in value.axes:
+                    label = axis.label
                     if axis.kind == "merged":
-                        raise ConversionError(
-                            f"{self.source}: graph output {name!r} has its time and batch "
-                            f"axes flattened into one ({axis.label}); lstmlite's outputs keep "
-                            f"them apart (reshape back before the output)")
-                    if axis.kind == "seq":
-                        role = self.binding.get(axis.label)
+                        # flattening with an axis of static size 1 leaves the other in order:
+                        # (1, T) -> (T,) is the time axis itself
+                        sized = [part for part in label.split(MERGE)
+                                 if self.static_sizes.get(part) != 1]
+                        if len(sized) != 1:
+                            raise ConversionError(
+                                f"{self.source}: graph output {name!r} has its time and batch "
+                                f"axes flattened into one ({label}); lstmlite's outputs keep "
+                                f"them apart (reshape back before the output) unless one of "
+                                f"them has a static size of 1")
+                        label = sized[0]
+                    if axis.kind in ("seq", "merged"):
+                        role = self.binding.get(label)
                         if role is None:
                             raise ConversionError(f"{self.source}: graph output {name!r}: "
-                                                  f"axis {axis.label} is never used as time "
+                                                  f"axis {label} is never used as time "
                                                   f"or batch")
                         axes.append(role)
                     elif axis.is_unit:

@@ -194,3 +194,60 @@ def test_a_sort_used_for_anything_else_is_still_refused():
                                               "graph input 'lengths'.*export with "
                                               "enforce_sorted=True"):
         convert_onnx(model)
+
+
+class FlatHead(torch.nn.Module):
+    """A recurrent layer whose output is flattened to (batch x time, hidden) before the head,
+    as many training scripts write it for a per-frame loss."""
+
+    def __init__(self, batch_first: bool):
+        super().__init__()
+        self.rnn = torch.nn.GRU(FEATURES, HIDDEN, batch_first=batch_first)
+        self.head = torch.nn.Linear(HIDDEN, CLASSES)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.head(y.reshape(-1, y.shape[-1]))
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_time_and_batch_flattened_in_the_output_with_a_static_batch_of_one(dynamo,
+                                                                            batch_first):
+    """(1, T, H) flattened to (T, H) is the time axis itself: it converts, and runs at another
+    length as the module does."""
+    torch.manual_seed(4)
+    module = FlatHead(batch_first).eval()
+    example = torch.randn(1, 6, FEATURES) if batch_first else torch.randn(6, 1, FEATURES)
+    time_axis = 1 if batch_first else 0
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            torch.onnx.export(module, (example,), buffer, dynamo=True, input_names=["x"],
+                              dynamic_shapes=({time_axis: torch.export.Dim("t")},))
+        else:
+            torch.onnx.export(module, (example,), buffer, dynamo=False, input_names=["x"],
+                              output_names=["y"], dynamic_axes={"x": {time_axis: "t"},
+                                                                "y": {0: "t"}})
+    conversion = convert_onnx(buffer.getvalue(), tolerance=1e-5)
+    assert conversion.report.passed
+    X = np.random.default_rng(5).standard_normal((1, 11, FEATURES)).astype(np.float32)
+    if not batch_first:
+        X = np.ascontiguousarray(X.transpose(1, 0, 2))
+    from lstmlite.converters import run_signature
+    ours = run_signature(conversion.model, conversion.signature, {"x": X})
+    with torch.no_grad():
+        expected = module(torch.from_numpy(X)).numpy()
+    (name, value), = ours.items()
+    assert value.shape == expected.shape == (11, CLASSES)
+    np.testing.assert_allclose(value, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_time_and_batch_flattened_with_a_dynamic_batch_is_refused():
+    from lstmlite import ConversionError
+    module = FlatHead(True).eval()
+    data = export(module, torch.randn(2, 6, FEATURES), False, {"x": {0: "b", 1: "t"}})
+    with pytest.raises(ConversionError, match="has its time and batch axes flattened into one "
+                                              ".* unless one of them has a static size of 1"):
+        convert_onnx(data)
