@@ -62,7 +62,8 @@ class Axis:
     Keras' Dense over a sequence does (Reshape to (-1, F), MatMul, Reshape back): only
     position-wise ops may see it, and a Reshape must split it again. `reversed`: a time axis
     in the opposite order to the graph input's (ReverseSequence over every step, as tf2onnx
-    writes Keras' go_backwards); it travels with the axis through every layout op."""
+    writes Keras' go_backwards); it travels with the axis through every layout op and
+    through a merge (a merged axis holding the reversed time axis is marked reversed)."""
     kind: str
     label: str = ""
     size: Optional[int] = None
@@ -1357,9 +1358,8 @@ class OnnxGraphConverter:
         if any(a.kind in ("seq", "merged") for a in seq.axes[lead:]) or \
                 any(isinstance(d, int) and d == -1 for d in target[1:]):
             return None
-        if any(a.reversed for a in sequence):
-            return None  # a reversed time axis is not merged: its order would be lost
-        merged = Axis("merged", label=label)
+        # a reversed time axis stays reversed through the merge (_reshape_split restores it)
+        merged = Axis("merged", label=label, reversed=any(a.reversed for a in sequence))
         features = replace(seq, axes=(merged,) + seq.axes[lead:])
         return self._reshape_seq(node, features, [Sym(merged.label)] + list(target[1:]))
 
@@ -1368,7 +1368,10 @@ class OnnxGraphConverter:
         them in order (as Shape of the sequence before the merge gives them)."""
         merged = seq.axes[0]
         labels = merged.label.split(MERGE)
-        restored = tuple(Axis("seq", label=label) for label in labels)
+        # only the time axis is ever reversed (ReverseSequence binds it before any merge)
+        restored = tuple(Axis("seq", label=label,
+                              reversed=merged.reversed and self.binding.get(label) == "T")
+                         for label in labels)
         for label, d in zip(labels, target):
             static = self.static_sizes.get(label)
             if not (isinstance(d, Sym) and d.label == label or
@@ -1794,7 +1797,7 @@ class OnnxGraphConverter:
                                  "last_step": bool(value.last_step)}
                 if value.first_step:
                     outputs[name]["first_step"] = True
-                if any(a.kind == "seq" and a.reversed for a in value.axes):
+                if any(a.kind in ("seq", "merged") and a.reversed for a in value.axes):
                     outputs[name]["reversed"] = True
             elif isinstance(value, State):
                 outputs[name] = {"kind": "state", "recipe": value.recipe}

@@ -33,6 +33,7 @@ EXPECTED = {
     "bidirectional_lstm_concat": None,      # direction-axis Slices joined by Concat
     "bidirectional_lstm_sum": None,         # ... and by Add: a Dense [I | I] after the layer
     "lstm_go_backwards": None,              # ReverseSequence, then a forward LSTM
+    "lstm_go_backwards_sequence_dense": None,  # ... and a Dense over the reversed sequence
 }
 
 #: fixture -> what the note says the Loop was recognised as (Keras 3; tf_keras 2 below)

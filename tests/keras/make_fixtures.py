@@ -8,6 +8,7 @@ Run by hand, not in CI (TensorFlow is heavy), in a venv of its own:
     /tmp/tfvenv/bin/pip install tensorflow-cpu tf_keras tf2onnx
     /tmp/tfvenv/bin/python tests/keras/make_fixtures.py             # Keras 3
     /tmp/tfvenv/bin/python tests/keras/make_fixtures.py tf_keras2   # Keras 2 (tf_keras)
+    /tmp/tfvenv/bin/python tests/keras/make_fixtures.py keras3 NAME...  # only these models
 
 Versions used for the committed files: see versions.json beside them. Every model gets
 random weights (biases too: tf2onnx folds away an Add of zeros) from a fixed seed.
@@ -18,8 +19,9 @@ import sys
 import zlib
 
 FLAVOR = sys.argv[1] if len(sys.argv) > 1 else "keras3"
+ONLY = set(sys.argv[2:])
 if FLAVOR not in ("keras3", "tf_keras2"):
-    sys.exit(f"usage: make_fixtures.py [keras3|tf_keras2], got {FLAVOR!r}")
+    sys.exit(f"usage: make_fixtures.py [keras3|tf_keras2] [NAME...], got {FLAVOR!r}")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if FLAVOR == "tf_keras2":
     os.environ["TF_USE_LEGACY_KERAS"] = "1"   # tf.keras and tf2onnx then use tf_keras
@@ -59,6 +61,9 @@ def models():
                                                    merge_mode="sum")],
         "normalization_lstm": [normalization, L.LSTM(8, return_sequences=True), L.Dense(2)],
         "lstm_go_backwards": [L.LSTM(8, go_backwards=True)],
+        "lstm_go_backwards_sequence_dense": [L.LSTM(8, go_backwards=True,
+                                                    return_sequences=True), L.Dense(3)],
+        "bidirectional_gru_last": [L.Bidirectional(L.GRU(6)), L.Dense(3)],
         "lstm_no_bias_hard_sigmoid": [L.LSTM(8, return_sequences=True, use_bias=False,
                                              recurrent_activation="hard_sigmoid")],
         "masking_lstm": [L.Masking(0.0), L.LSTM(8, return_sequences=True)],
@@ -76,6 +81,8 @@ def main():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((BATCH, STEPS, FEATURES)).astype(np.float32)
     for name, layers in models().items():
+        if ONLY and name not in ONLY:
+            continue
         inputs = keras.Input((None, FEATURES))
         y = inputs
         for layer in layers:
