@@ -231,6 +231,8 @@ class OnnxGraphConverter:
         self.sequence_input: Optional[str] = None
         self.sequence_input_axes: Tuple[str, ...] = ()
         self.notes: List[str] = []
+        #: the direction of the bidirectional half an op is applied to (_on_half), else None
+        self._half_direction: Optional[int] = None
         self.loop_reasons = dict(loop_reasons or {})
         self.consumers: Dict[str, int] = {}
         self.graph_outputs = {o.name for o in self.graph.output}
@@ -1418,9 +1420,23 @@ class OnnxGraphConverter:
 
     # ---- selection --------------------------------------------------------------------------
 
+    def _on_half(self, node, half: Half, handler):
+        """A layout or selection op on one direction of a bidirectional layer: applied to its
+        sequence, the result still that direction (the halves join later, _join_halves).
+        While it runs, _select knows which direction it selects from."""
+        name = node.input[0]
+        self.values[name], self._half_direction = half.seq, half.direction
+        try:
+            outputs = handler(node)
+        finally:
+            self.values[name], self._half_direction = half, None
+        return [replace(half, seq=out) if isinstance(out, Seq) else out for out in outputs]
+
     def _op_Gather(self, node):
         attrs = self._attributes(node, ("axis",))
         value = self._get(node, 0)
+        if isinstance(value, Half):
+            return self._on_half(node, value, self._op_Gather)
         indices = self._const(node, 1, "indices")
         axis = attrs.get("axis", 0)
         rank = self._rank(node, value)
@@ -1462,7 +1478,13 @@ class OnnxGraphConverter:
         if role == "B":
             raise ConversionError(f"{where}: selects sequence {index} of the batch; lstmlite "
                                   f"keeps the batch whole")
-        if not is_last:
+        # the reverse direction of a bidirectional layer ends at the first step (in the
+        # graph's order): its final h, joined later with the forward direction's last step
+        final_of_reverse = self._half_direction == 1 and (
+            index == 0 or (static is not None and index == -static))
+        if final_of_reverse:
+            is_last = False
+        elif not is_last:
             raise ConversionError(
                 f"{where}: selects time step {index}; lstmlite can select only the last "
                 f"step (-1). A graph that picks step after step looks like an exporter that "
@@ -1478,8 +1500,10 @@ class OnnxGraphConverter:
         else:
             axes.pop(axis)
         # the last step of a reversed time axis (Keras' go_backwards without
-        # return_sequences) is the model's first: a reverse layer's output there
-        return replace(seq, axes=tuple(axes), last_step=True, first_step=target.reversed)
+        # return_sequences) is the model's first: a reverse layer's output there; so is the
+        # first step of one that is not reversed
+        return replace(seq, axes=tuple(axes), last_step=True,
+                       first_step=target.reversed != final_of_reverse)
 
     def _slice_params(self, node, rank):
         attrs = self._attributes(node, ("starts", "ends", "axes"))
@@ -1501,6 +1525,8 @@ class OnnxGraphConverter:
 
     def _op_Slice(self, node):
         value = self._get(node, 0)
+        if isinstance(value, Half):
+            return self._on_half(node, value, self._op_Slice)
         rank = self._rank(node, value)
         params = self._slice_params(node, max(rank, 1))
         if isinstance(value, ShapeVec):
@@ -1530,6 +1556,10 @@ class OnnxGraphConverter:
                 if step == 1 and end >= _BIG and start == -1 or \
                         (size is not None and step == 1 and start in (size - 1, -1) and end >= size):
                     value = self._select(node, value, axis, np.array([-1]), keep=True)
+                    continue
+                if self._half_direction == 1 and step == 1 and start == 0 and end == 1:
+                    # the first step of the reverse direction: its final h (_select)
+                    value = self._select(node, value, axis, np.array([0]), keep=True)
                     continue
                 raise ConversionError(
                     f"{self._where(node)}: slices [{start}:{end}:{step}] along axis {axis} of "
@@ -1572,10 +1602,27 @@ class OnnxGraphConverter:
         """The forward and reverse halves back together: concatenated (lstmlite's own
         bidirectional output) or summed (a Dense [I | I] after the layer)."""
         where = self._where(node)
-        if (first.direction, second.direction) != (0, 1) or first.seq != second.seq:
+        if (first.direction, second.direction) != (0, 1) or first.seq.axes != second.seq.axes \
+                or first.seq.depth != second.seq.depth:
             raise ConversionError(f"{where}: {how} the two directions of a bidirectional layer "
                                   f"other than forward then reverse, on the same axes")
         seq = first.seq
+        if first.seq != second.seq:
+            final = first.seq.last_step and not first.seq.first_step and \
+                second.seq.last_step and second.seq.first_step
+            layer = self.chain[-1].get("layer") if seq.depth == len(self.chain) else None
+            if not final or layer is None or how != "concatenates":
+                raise ConversionError(
+                    f"{where}: {how} different steps of the two directions of a bidirectional "
+                    f"layer; lstmlite joins them at the same step, or as the layer's final "
+                    f"states concatenated (the forward direction's last step, the reverse "
+                    f"direction's first)")
+            # Keras' Bidirectional(return_sequences=False): the layer's output="final"
+            self.chain[-1]["layer"] = layer.with_output("final")
+            self.notes.append(f"node {node.name or node.output[0]!r} concatenates the forward "
+                              f"direction's last step and the reverse direction's first: the "
+                              f"bidirectional layer's final states (output='final')")
+            seq = replace(seq, first_step=False)
         if not _is_full_features(seq.axes[-1], seq) or seq.axes[-1].size != first.hidden:
             raise ConversionError(f"{where}: {how} the directions of a bidirectional layer "
                                   f"before its features are the last axis")
@@ -1654,6 +1701,8 @@ class OnnxGraphConverter:
     def _op_Shape(self, node):
         attrs = self._attributes(node, ("start", "end"))
         value = self._get(node, 0)
+        if isinstance(value, Half):  # one direction has the shape of its sequence value
+            value = value.seq
         if isinstance(value, Seq):
             dims = tuple(a.size if a.kind == "feat" else self._axis_dim(a) for a in value.axes)
         elif isinstance(value, State):
@@ -1722,6 +1771,8 @@ class OnnxGraphConverter:
         attrs = self._attributes(node, ("batch_axis", "time_axis"))
         where = self._where(node)
         seq, lengths = self._get(node, 0), self._get(node, 1)
+        if isinstance(seq, Half):
+            return self._on_half(node, seq, self._op_ReverseSequence)
         if not isinstance(seq, Seq):
             raise self._kind_error(node, seq)
         time_index, batch_index = attrs.get("time_axis", 0), attrs.get("batch_axis", 1)
@@ -1795,6 +1846,8 @@ class OnnxGraphConverter:
                                           f" of the {layers[-1].output_size} features")
                 outputs[name] = {"kind": "sequence", "axes": axes,
                                  "last_step": bool(value.last_step)}
+                if any(getattr(layer, "output", "") == "final" for layer in layers):
+                    outputs[name]["final"] = True
                 if value.first_step:
                     outputs[name]["first_step"] = True
                 if any(a.kind in ("seq", "merged") and a.reversed for a in value.axes):

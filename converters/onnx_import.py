@@ -165,6 +165,7 @@ def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLE
     """Converts and (unless verify=False) verifies. Raises ConversionError for anything the
     engine cannot honour, VerificationError when the outputs differ beyond `tolerance`."""
     from .onnx_graph import OnnxGraphConverter
+    from .onnx_directions import merge_direction_pairs
     from .onnx_loops import rewrite_recurrent_loops
     from .onnx_sorted_batches import rewrite_sorted_batches
     model_proto, name = load_onnx(source)
@@ -172,11 +173,13 @@ def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLE
     # Loops that step a recurrent cell become the ONNX node they compute; verification below
     # still runs the graph as given
     converted_proto, loop_notes, unrecognised = rewrite_recurrent_loops(model_proto, name)
+    # two forward nodes, the second over the reversed sequence, are one bidirectional layer
+    converted_proto, pair_notes = merge_direction_pairs(converted_proto, name)
     # pack_padded_sequence(enforce_sorted=False)'s sort of the batch and its undoing go too
     converted_proto, sort_notes = rewrite_sorted_batches(converted_proto, name)
     layers, signature, notes = OnnxGraphConverter(converted_proto, name,
                                                   loop_reasons=unrecognised).convert()
-    notes = loop_notes + sort_notes + list(notes)
+    notes = loop_notes + pair_notes + sort_notes + list(notes)
     source_record = {"format": "onnx", "file": os.path.basename(name),
                      "producer": f"{model_proto.producer_name} "
                                  f"{model_proto.producer_version}".strip(),

@@ -183,7 +183,12 @@ def describe(signature: Dict[str, Any]) -> List[str]:
                      f"(run(sequence_lengths=...))")
     for name, spec in signature["outputs"].items():
         if spec["kind"] == "sequence":
-            if spec.get("first_step") or spec.get("reversed"):
+            if spec.get("final"):
+                lines.append(f"output {name!r}: the bidirectional layer's final states (its "
+                             f"output='final') through the layers after it: one output per "
+                             f"sequence, run() returns it as one step; a bidirectional layer "
+                             f"cannot stream")
+            elif spec.get("first_step") or spec.get("reversed"):
                 what = ("the first step of the output (the graph reversed the sequence: "
                         "a reverse layer's output after it has seen every step)"
                         if spec.get("first_step") else

@@ -36,7 +36,7 @@ import numpy as np
 from .errors import FormatError, LstmliteError
 from .errors import ModelError
 from .fileio import open_regular, write_atomic
-from .layers import (ACTIVATION_NAMES, DIRECTIONS, DTYPE_IDS, GRU, LSTM, RNN,
+from .layers import (ACTIVATION_NAMES, DIRECTIONS, DTYPE_IDS, GRU, LSTM, OUTPUTS, RNN,
                      Dense, Layer, Normalize, Scale)
 from .model import Model
 from .quantize import QuantizedWeight, quantize_rows
@@ -67,6 +67,7 @@ COMPUTE_CHOICES = (None, "float32")
 # told apart by "mode".
 LAYER_TYPE_IDS = {"LSTM": 1, "GRU": 2, "RNN": 3, "Dense": 4, "Normalize": 5, "Scale": 5}
 DIRECTION_IDS = {name: i for i, name in enumerate(DIRECTIONS)}
+OUTPUT_IDS = {name: i for i, name in enumerate(OUTPUTS)}
 
 # Arrays each layer type stores, in file order, and whether they may be absent.
 LAYER_TENSORS = {
@@ -90,6 +91,8 @@ def _layer_record(index: int, layer: Layer, names: Dict[str, str]) -> Dict[str, 
             input_size=layer.input_size, hidden_size=layer.hidden_size,
             direction=DIRECTION_IDS[layer.direction], clip=layer.clip,
             activations=[[a.id, a[1], a[2]] for a in layer.activations])
+        if layer.output != "sequence":  # absent in every file written before the option
+            record["output"] = OUTPUT_IDS[layer.output]
         if isinstance(layer, LSTM):
             record.update(proj_size=layer.proj_size, input_forget=int(layer.input_forget))
         if isinstance(layer, GRU):
@@ -543,6 +546,8 @@ def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: An
         4: {"in_features", "out_features", "activation"},
         5: {"features", "mode"},
     }[type_id]
+    if type_id in (1, 2, 3) and "output" in attributes:
+        expected_keys = expected_keys | {"output"}  # optional: "sequence" when absent
     if set(attributes) != expected_keys:
         raise reader.fail(where, f"expected the attributes {sorted(expected_keys)}, found "
                                  f"{sorted(attributes)}")
@@ -576,7 +581,11 @@ def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: An
             clip = attributes["clip"]
             if clip is not None and (not isinstance(clip, (int, float)) or isinstance(clip, bool)):
                 raise reader.fail(where + ".clip", f"expected a number or null, found {clip!r}")
-            common = dict(clip=clip, direction=DIRECTIONS[direction],
+            output = attributes.get("output", OUTPUT_IDS["sequence"])
+            if not _is_int(output) or not 0 <= output < len(OUTPUTS):
+                raise reader.fail(where + ".output", f"expected 0 (sequence) or 1 (final), "
+                                                     f"found {output!r:.40}")
+            common = dict(clip=clip, direction=DIRECTIONS[direction], output=OUTPUTS[output],
                           activations=[activation(a, f"activations[{i}]")
                                        for i, a in enumerate(acts)])
             weights = [arrays.get(k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]

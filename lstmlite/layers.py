@@ -143,6 +143,11 @@ def _check_shape(array: np.ndarray, expected: Tuple[int, ...], name: str, where:
 
 
 DIRECTIONS = ("forward", "reverse", "bidirectional")
+#: What a recurrent layer outputs: "sequence", h at every step (for bidirectional layers
+#: [forward h_t, reverse h_t]); "final" (bidirectional only), one vector per sequence,
+#: [forward h at the last step, reverse h at the first]: both directions' final states, as
+#: Keras' Bidirectional(return_sequences=False) and ONNX's Y_h concatenated give them.
+OUTPUTS = ("sequence", "final")
 
 
 #: Tensor dtype name -> id, from the C enum (src/lstmlite.h, enum ll_dtype); also the .lstm
@@ -228,19 +233,35 @@ class Layer:
 
 
 class _Recurrent(Layer):
-    """Shared parts of LSTM, GRU and RNN: direction, clip, activations, per-direction arrays."""
+    """Shared parts of LSTM, GRU and RNN: direction and output (OUTPUTS), clip, activations,
+    per-direction arrays."""
 
     recurrent = True
     gates = 1
     gate_order = ""
     default_activations: Tuple[str, ...] = ()
 
-    def _setup_direction(self, direction: str) -> None:
+    def _setup_direction(self, direction: str, output: str = "sequence") -> None:
         if direction not in DIRECTIONS:
             raise ModelError(f"{self.type_name}: direction must be one of {DIRECTIONS}, got "
                              f"{direction!r}")
+        if output not in OUTPUTS:
+            raise ModelError(f"{self.type_name}: output must be one of {OUTPUTS}, got "
+                             f"{output!r}")
+        if output == "final" and direction != "bidirectional":
+            raise ModelError(f"{self.type_name}: output='final' is for bidirectional layers "
+                             f"(a {direction} layer's final output is its "
+                             f"{'last' if direction == 'forward' else 'first'} step: select it "
+                             f"from run()'s output)")
         self.direction = direction
+        self.output = output
         self.num_directions = 2 if direction == "bidirectional" else 1
+
+    def with_output(self, output: str) -> "_Recurrent":
+        """A copy of this layer with another `output` (OUTPUTS); the arrays are shared."""
+        layer = copy.copy(self)
+        layer._setup_direction(self.direction, output)
+        return layer
 
     def _weight(self, value: Any, name: str, optional: bool = False):
         """Reads a per-direction array (a weight matrix may be a QuantizedWeight).
@@ -334,6 +355,7 @@ class _Recurrent(Layer):
             "input_size": self.input_size,
             "hidden_size": self.hidden_size,
             "direction": self.direction,
+            "output": self.output,
             "clip": self.clip,
             "activations": [a.name if a.name not in ACTIVATION_DEFAULTS else tuple(a)
                             for a in self.activations],
@@ -351,7 +373,9 @@ class LSTM(_Recurrent):
       peepholes  (3, H)    optional, ONNX's order and meaning: rows i, o, f; i and f see the
                            previous cell, o sees the new one
     With direction="bidirectional" every array has a leading axis of 2 (forward, reverse),
-    and the output is [forward h, reverse h] concatenated: 2P features.
+    and the output is [forward h, reverse h] concatenated: 2P features; with output="final"
+    too, run() gives one step per sequence, [forward h at its last step, reverse h at the
+    first] (layers.OUTPUTS; the same option on GRU and RNN).
     weight_ih, weight_hh and weight_hr may instead all be lstmlite.QuantizedWeight (int8 q of
     the same shape plus one float32 scale per row): the products then run in int8.
 
@@ -373,8 +397,9 @@ class LSTM(_Recurrent):
 
     def __init__(self, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, weight_hr=None,
                  peepholes=None, input_forget: bool = False, clip: Optional[float] = None,
-                 activations: Optional[Sequence[Any]] = None, direction: str = "forward"):
-        self._setup_direction(direction)
+                 activations: Optional[Sequence[Any]] = None, direction: str = "forward",
+                 output: str = "sequence"):
+        self._setup_direction(direction, output)
         w_ih = self._weight(weight_ih, "weight_ih")
         if w_ih.ndim < 2 or w_ih.shape[-2] % 4 or w_ih.shape[-2] == 0 or w_ih.shape[-1] == 0:
             raise ModelError(f"LSTM: weight_ih has shape {tuple(w_ih.shape)}, expected "
@@ -479,8 +504,9 @@ class GRU(_Recurrent):
 
     def __init__(self, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
                  linear_before_reset: bool = True, clip: Optional[float] = None,
-                 activations: Optional[Sequence[Any]] = None, direction: str = "forward"):
-        self._setup_direction(direction)
+                 activations: Optional[Sequence[Any]] = None, direction: str = "forward",
+                 output: str = "sequence"):
+        self._setup_direction(direction, output)
         _init_simple(self, weight_ih, weight_hh, bias_ih, bias_hh)
         if not isinstance(linear_before_reset, (bool, np.bool_, int)) or \
                 linear_before_reset not in (0, 1):
@@ -533,8 +559,9 @@ class RNN(_Recurrent):
 
     def __init__(self, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
                  nonlinearity: Optional[str] = None, clip: Optional[float] = None,
-                 activations: Optional[Sequence[Any]] = None, direction: str = "forward"):
-        self._setup_direction(direction)
+                 activations: Optional[Sequence[Any]] = None, direction: str = "forward",
+                 output: str = "sequence"):
+        self._setup_direction(direction, output)
         _init_simple(self, weight_ih, weight_hh, bias_ih, bias_hh)
         if nonlinearity is not None:
             if nonlinearity not in ("tanh", "relu"):

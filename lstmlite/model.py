@@ -159,7 +159,8 @@ class Model:
         for index, layer in enumerate(self.layers):
             shown = {k: v for k, v in layer.attributes().items()
                      if k not in ("input_size", "hidden_size", "in_features", "out_features",
-                                  "features") and v not in (None, False, 0, "forward")}
+                                  "features") and v not in (None, False, 0, "forward",
+                                                            "sequence")}
             if layer.recurrent and [a.name for a in layer.activations] == \
                     list(layer.default_activations) * layer.num_directions:
                 shown.pop("activations", None)  # the defaults say nothing
@@ -207,7 +208,9 @@ class Model:
           final state is the one at the length; reverse directions start at length - 1.
           Position-wise layers (Dense, Normalize, Scale) still apply at every position.
         Returns Y (T, output_size) or (B, T, output_size), and with return_state=True also
-        the final state in the layout of initial_state.
+        the final state in the layout of initial_state. After a bidirectional layer with
+        output="final" the sequence is one step long: Y is (1, output_size) or
+        (B, 1, output_size).
         """
         X = as_float32_input(X, "run: X")
         if X.ndim not in (2, 3) or X.shape[-1] != self.input_size:
@@ -235,6 +238,10 @@ class Model:
             self._core.run_layer(index, current, out, lengths, h, c, scratch)
             if layer.recurrent:
                 final_states.append((h, c) if c is not None else (h,))
+                if layer.output == "final":
+                    out = _final_outputs(out, lengths, layer.h_size)
+                    T = 1
+                    lengths = None if lengths is None else np.minimum(lengths, 1)
             current = out
 
         Y = current[0] if unbatched else current
@@ -304,6 +311,18 @@ class Model:
                 arrays.append(np.array(array.reshape(full), dtype=np.float32, order="C"))
             parsed.append((arrays[0], arrays[1] if len(arrays) > 1 else None))
         return parsed
+
+
+def _final_outputs(out: np.ndarray, lengths: Optional[np.ndarray], hidden: int) -> np.ndarray:
+    """A bidirectional layer's output="final": (B, T, 2 hidden) -> (B, 1, 2 hidden), each
+    sequence's [forward h at its last step, reverse h at its first] (a sequence of length 0:
+    zeros, the outputs there)."""
+    B, T = out.shape[0], out.shape[1]
+    final = np.empty((B, 1, out.shape[2]), dtype=np.float32)
+    last = np.full(B, T - 1) if lengths is None else np.maximum(lengths.astype(np.int64) - 1, 0)
+    final[:, 0, :hidden] = out[np.arange(B), last, :hidden] if T else 0.0
+    final[:, 0, hidden:] = out[:, 0, hidden:] if T else 0.0
+    return final
 
 
 def _describe(value: Any) -> str:

@@ -209,4 +209,8 @@ def run_model(model, X, initial_state=None, lengths=None):
         X, state = run_layer(layer, X, lengths, state)
         if state is not None:
             finals.append(state)
+        if getattr(layer, "output", "sequence") == "final":
+            # one step per sequence: the two directions' final h, from the final states
+            X = np.concatenate([state[0][0], state[0][1]], axis=-1)[:, None, :]
+            lengths = None if lengths is None else np.minimum(lengths, 1)
     return X, finals

@@ -1,66 +1,86 @@
-"""examples/dask/score_recordings.py on a LocalCluster of worker processes: each file's
-detections and outputs equal `lstmlite run`'s on it alone, a bad file is reported without
-stopping the others, and the model reaches each worker once."""
+"""examples/dask/score_recordings.py on a LocalCluster of worker processes, run as a user
+runs it (in a child process: a Dask client leaves threads that would disturb the allocation
+tests of this process): each file's detections and outputs equal `lstmlite run`'s on it
+alone, a bad file is reported without stopping the others, and the model reaches every worker
+process, not only this one."""
+import json
 import os
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-distributed = pytest.importorskip("dask.distributed")
+pytest.importorskip("dask.distributed")
 import lstmlite as ll  # noqa: E402
 from lstmlite.runner import run_file  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "dask"))
-import score_recordings as recipe  # noqa: E402
-
-from test_run_cli import SENTENCE, sentence_pcm, write_wav  # noqa: E402
+from test_run_cli import sentence_pcm, write_wav  # noqa: E402
 
 KWS = ll.examples.path("kws")
+RECIPE = os.path.join(os.path.dirname(__file__), "..", "examples", "dask",
+                      "score_recordings.py")
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0")
-    with distributed.Client(cluster) as client:
-        yield client
-    cluster.close()
-
-
-def test_scores_a_directory_on_worker_processes(client, tmp_path):
+def _recordings(tmp_path):
     pcm = sentence_pcm()
-    paths = []
+    folder = tmp_path / "recordings"
+    folder.mkdir()
     for index, cut in enumerate([len(pcm), len(pcm) // 2, len(pcm) // 3]):
-        path = tmp_path / f"rec{index}.wav"
-        write_wav(path, pcm[:cut])
-        paths.append(str(path))
-    (tmp_path / "bad.wav").write_bytes(b"RIFF")
-    paths.insert(1, str(tmp_path / "bad.wav"))
+        write_wav(folder / f"rec{index}.wav", pcm[:cut])
+    (folder / "rec1b.wav").write_bytes(b"RIFF")
+    return folder
+
+
+def test_the_recipe_scores_a_directory_on_a_local_cluster(tmp_path):
+    folder = _recordings(tmp_path)
+    result = subprocess.run([sys.executable, RECIPE, KWS, str(folder), "--workers", "2",
+                             "-o", str(tmp_path / "out")], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 1, result.stderr              # one file failed
+    assert f"error: {folder}/rec1b.wav: not a readable .wav file" in result.stderr
+    assert "# 4 files, 1 failed" in result.stderr
     model = ll.load(KWS)
-    results = recipe.score_recordings(client, model, paths, str(tmp_path))
-    assert [r["input"] for r in results] == paths
-    assert results[1]["error"] and "bad.wav" in results[1]["error"]
-    # every worker process held the model (sent once by scatter), not this process's object
-    pids = client.run(os.getpid)
-    assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
-    for result in results[:1] + results[2:]:
-        assert result["error"] is None
+    expected_lines = []
+    for name in ("rec0.wav", "rec1.wav", "rec2.wav"):
         lines = []
-        run_file(model, result["input"], str(tmp_path / "alone.npy"), out=lines.append)
-        assert result["lines"] == lines
-        name = os.path.splitext(os.path.basename(result["input"]))[0] + ".npy"
-        np.testing.assert_array_equal(np.load(tmp_path / name), np.load(tmp_path / "alone.npy"))
-    assert results[0]["lines"], "the bundled sentence has keywords"
+        run_file(model, str(folder / name), str(tmp_path / "alone.npy"), out=lines.append)
+        expected_lines += [f"{folder}/{name}\t{line}" for line in lines]
+        np.testing.assert_array_equal(np.load(tmp_path / "out" / name.replace(".wav", ".npy")),
+                                      np.load(tmp_path / "alone.npy"))
+    assert result.stdout.splitlines() == expected_lines and expected_lines
 
 
-def test_the_command_line_on_a_local_cluster(tmp_path, capsys):
-    for name in ("a.wav", "b.wav"):
-        write_wav(tmp_path / name, sentence_pcm())
-    assert recipe.main([KWS, str(tmp_path), "--workers", "2"]) == 0
-    captured = capsys.readouterr()
-    expected = []
-    run_file(ll.load(KWS), str(tmp_path / "a.wav"), out=expected.append)
-    assert expected and captured.out.splitlines() == \
-        [f"{tmp_path}/{name}\t{line}" for name in ("a.wav", "b.wav") for line in expected]
-    assert "# 2 files, 0 failed" in captured.err
+WORKERS_SCRIPT = """
+import json, os, sys
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+from dask.distributed import Client, LocalCluster
+import lstmlite, score_recordings
+with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                  dashboard_address=":0") as cluster, Client(cluster) as client:
+    results = score_recordings.score_recordings(client, lstmlite.load(sys.argv[2]),
+                                                sys.argv[3:])
+    pids = sorted(set(client.run(os.getpid).values()))
+print(json.dumps({"results": results, "workers": pids, "me": os.getpid()}))
+"""
+
+
+def test_score_recordings_runs_on_worker_processes(tmp_path):
+    folder = _recordings(tmp_path)
+    paths = sorted(str(p) for p in folder.iterdir())
+    result = subprocess.run([sys.executable, "-c", WORKERS_SCRIPT, RECIPE, KWS, *paths],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert len(report["workers"]) == 2 and report["me"] not in report["workers"]
+    results = report["results"]
+    assert [r["input"] for r in results] == paths
+    model = ll.load(KWS)
+    for result in results:
+        if result["input"].endswith("rec1b.wav"):
+            assert "not a readable .wav file" in result["error"] and result["summary"] is None
+            continue
+        lines = []
+        summary = run_file(model, result["input"], out=lines.append)
+        assert result["error"] is None and result["lines"] == lines
+        assert result["summary"]["steps"] == summary["steps"]

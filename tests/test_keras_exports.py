@@ -34,6 +34,9 @@ EXPECTED = {
     "bidirectional_lstm_sum": None,         # ... and by Add: a Dense [I | I] after the layer
     "lstm_go_backwards": None,              # ReverseSequence, then a forward LSTM
     "lstm_go_backwards_sequence_dense": None,  # ... and a Dense over the reversed sequence
+    "bidirectional_gru_last": None,         # the final states: output="final" (Keras 3: two
+    "bidirectional_gru_sequence": None,     # GRU Loops, the second reversed, merged into one
+    "bidirectional_lstm_last": None,        # bidirectional layer, converters/onnx_directions)
 }
 
 #: fixture -> what the note says the Loop was recognised as (Keras 3; tf_keras 2 below)
@@ -72,7 +75,32 @@ def test_keras_export(name, flavor):
     loops = (LOOP_NOTES if flavor == "keras3" else LOOP_NOTES_TF_KERAS2).get(name)
     if loops:  # the loop is named as what it was recognised as
         assert any(loops in note for note in conversion.notes), conversion.notes
+    if name.startswith("bidirectional") and name.endswith("_last"):
+        assert [layer.output for layer in conversion.model.layers if layer.recurrent] == \
+            ["final"]
     saved = np.load(os.path.join(directory, f"{name}.npz"))
     outputs = run_signature(conversion.model, conversion.signature, {"x": saved["x"]})
     np.testing.assert_allclose(next(iter(outputs.values())), saved["y"], atol=TOLERANCE,
                                rtol=TOLERANCE)                   # against Keras itself
+
+
+def test_two_directions_that_differ_are_not_merged():
+    """The forward/reversed pair (Keras 3's Bidirectional(GRU): two Loops, two GRU nodes once
+    onnx_loops rewrote them) becomes one bidirectional layer only when the two nodes match
+    exactly; a backward node with a clip of its own stays apart, and the converter then
+    refuses the branch as before."""
+    import onnx
+    from lstmlite.converters.onnx_directions import merge_direction_pairs
+    from lstmlite.converters.onnx_graph import OnnxGraphConverter
+    from lstmlite.converters.onnx_loops import rewrite_recurrent_loops
+    model = onnx.load(os.path.join(HERE, "bidirectional_gru_last.onnx"))
+    rewritten, _, _ = rewrite_recurrent_loops(model, "m")
+    merged, notes = merge_direction_pairs(rewritten, "m")
+    assert len(notes) == 1 and "one bidirectional GRU layer" in notes[0]
+    assert [n.op_type for n in merged.graph.node].count("GRU") == 1
+    backward = [n for n in rewritten.graph.node if n.op_type == "GRU"][1]
+    backward.attribute.append(onnx.helper.make_attribute("clip", 3.0))
+    unchanged, notes = merge_direction_pairs(rewritten, "m")
+    assert notes == [] and unchanged is rewritten
+    with pytest.raises(ConversionError, match="the graph branches"):
+        OnnxGraphConverter(unchanged, "m").convert()
