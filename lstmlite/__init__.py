@@ -15,7 +15,7 @@ from .errors import (ConversionError, FormatError, InputTypeError, LstmliteError
                      ShapeError, StreamingError, VerificationError)
 from .layers import (ACTIVATION_IDS, GRU, LSTM, RNN, Activation, Dense, Layer, Normalize,
                      Scale)
-from .format import load
+from .format import load, loads
 from .model import Model
 from .quantize import CompareReport, QuantizedWeight, compare
 from .stream import Stream
@@ -24,7 +24,7 @@ from . import examples  # lstmlite.examples.path("kws")
 __version__ = "0.1.0"
 
 __all__ = [
-    "Model", "Stream", "load", "LSTM", "GRU", "RNN", "Dense", "Normalize", "Scale", "Layer",
+    "Model", "Stream", "load", "loads", "LSTM", "GRU", "RNN", "Dense", "Normalize", "Scale", "Layer",
     "Activation", "ACTIVATION_IDS", "cpu_info", "QuantizedWeight", "compare", "CompareReport",
     "LstmliteError", "ModelError", "ShapeError", "InputTypeError", "StreamingError",
     "FormatError", "ConversionError", "VerificationError", "examples", "__version__",
