@@ -1,0 +1,120 @@
+/*
+ * An LSTM stack stepped frame by frame in C, on the engine's own kernels, for instruction
+ * counts under qemu (bench_arm.py runs it with `steps` T and 2T: the difference divided by T
+ * is one step, model building and start-up cancelled out):
+ *
+ *   step_count I H L float32|int8 STEPS [KERNELS]     (KERNELS: a set name, default the best)
+ *
+ * The weights are bench_int8.py's shapes ((4H, I or H), (4H, H), biases; uniform in
+ * +-1/sqrt(H)), int8 with one scale per row as lstmlite.quantize makes them. One stream
+ * (batch 1), as a device steps it; the frames are random and fixed.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lstmlite.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static float uniform(void) /* in [-1, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (2.0 / (1ull << 24)) - 1.0);
+}
+
+static void *allocate(size_t bytes)
+{
+    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) {
+        fprintf(stderr, "step_count: out of memory\n");
+        exit(2);
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+static float *random_floats(size_t n, float scale)
+{
+    float *a = allocate(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        a[i] = scale * uniform();
+    return a;
+}
+
+/* symmetric per-row int8, as lstmlite.quantize.quantize_rows: q = round(w / s), s = max|w|/127 */
+static void quantize_rows(const float *w, int rows, int cols, const int8_t **q,
+                          const float **s)
+{
+    int8_t *qa = allocate((size_t)rows * cols);
+    float *sa = allocate((size_t)rows * sizeof(float));
+    for (int r = 0; r < rows; r++) {
+        float peak = 0.0f;
+        for (int c = 0; c < cols; c++)
+            peak = fmaxf(peak, fabsf(w[(size_t)r * cols + c]));
+        sa[r] = peak > 0 ? peak / 127.0f : 1.0f;
+        for (int c = 0; c < cols; c++)
+            qa[(size_t)r * cols + c] = (int8_t)lrintf(w[(size_t)r * cols + c] / sa[r]);
+    }
+    *q = qa;
+    *s = sa;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 6 || argc > 7) {
+        fprintf(stderr, "usage: step_count I H L float32|int8 STEPS [KERNELS]\n");
+        return 2;
+    }
+    const int I = atoi(argv[1]), H = atoi(argv[2]), L = atoi(argv[3]);
+    const int int8 = strcmp(argv[4], "int8") == 0;
+    const long steps = atol(argv[5]);
+    if (I < 1 || H < 1 || L < 1 || steps < 0 || (!int8 && strcmp(argv[4], "float32"))) {
+        fprintf(stderr, "step_count: bad arguments\n");
+        return 2;
+    }
+    /* the package chooses its set at import; here the best one unless a name is given */
+    if (ll_kernels_select(argc == 7 ? argv[6] : NULL) != 0) {
+        fprintf(stderr, "step_count: kernel set %s is not available here\n", argv[6]);
+        return 3;
+    }
+    ll_layer *layers = allocate(sizeof(ll_layer) * (size_t)L);
+    const float bound = 1.0f / sqrtf((float)H);
+    for (int k = 0; k < L; k++) {
+        ll_layer *layer = &layers[k];
+        const int fan_in = k == 0 ? I : H;
+        layer->kind = LL_LAYER_LSTM;
+        layer->input_size = fan_in;
+        layer->hidden_size = H;
+        layer->num_directions = 1;
+        layer->clip = INFINITY;
+        layer->act[0][0].kind = LL_ACT_SIGMOID;
+        layer->act[0][1].kind = LL_ACT_TANH;
+        layer->act[0][2].kind = LL_ACT_TANH;
+        layer->w_ih[0] = random_floats((size_t)4 * H * fan_in, bound);
+        layer->w_hh[0] = random_floats((size_t)4 * H * H, bound);
+        layer->b_ih[0] = random_floats((size_t)4 * H, bound);
+        layer->b_hh[0] = random_floats((size_t)4 * H, bound);
+        if (int8) {
+            layer->weight_dtype = LL_DTYPE_INT8;
+            quantize_rows(layer->w_ih[0], 4 * H, fan_in, &layer->q_ih[0], &layer->s_ih[0]);
+            quantize_rows(layer->w_hh[0], 4 * H, H, &layer->q_hh[0], &layer->s_hh[0]);
+        }
+        const size_t packed = ll_layer_packed_bytes(layer);
+        ll_layer_pack(layer, packed ? allocate(packed) : NULL);
+    }
+    const ll_model model = {L, layers};
+    float *state = allocate(ll_model_state_bytes(&model, 1));
+    void *scratch = allocate(ll_model_scratch_bytes(&model, 1));
+    float *frames = random_floats((size_t)16 * I, 1.0f);
+    float *out = allocate((size_t)H * sizeof(float));
+    for (long t = 0; t < steps; t++)
+        ll_model_step(&model, 1, frames + (t % 16) * I, state, scratch, out);
+    printf("%s %s %g\n", ll_kernels_active(), argv[4], (double)out[0]);
+    return 0;
+}
