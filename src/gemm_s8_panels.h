@@ -1,13 +1,14 @@
 /*
- * The int8 product acc[n*ldacc + m] = W[m,:] . X[n*ldx + :] on W in VNNI panels
+ * The int8 product acc[n*ldacc + m] = W[m,:] . X[n*ldx + :] on W in panels
  * (ll_pack_s8_panels, kernels.h): the loop structure of the sets whose instruction multiplies
- * four unsigned bytes by four signed ones into each int32 lane (vpdpbusd). Each panel holds 16
- * rows, four inputs per row in each 64-byte group, stored + 128: one group loaded is 16 rows'
- * next four weights, and four bytes of a column broadcast to every lane are their inputs. So
- * every lane of an accumulator is one row's sum from the start: nothing is reduced across
- * lanes at the end of K (row-major tiles reduce every (row, column) pair), nothing is flipped
- * per column slice, and the + 128 of the weights comes back as one correction per column,
- * 128 * sum(x), subtracted when the 16 sums are stored.
+ * four bytes by four bytes into each int32 lane (vpdpbusd, unsigned by signed; sdot, signed by
+ * signed). Each panel holds 16 rows, four inputs per row in each 64-byte group, stored
+ * + LL_S8_PANEL_OFFSET (128 on x86, 0 on ARM): one group loaded is 16 rows' next four
+ * weights, and four bytes of a column broadcast to every lane are their inputs. So every lane
+ * of an accumulator is one row's sum from the start: nothing is reduced across lanes at the end
+ * of K (row-major tiles reduce every (row, column) pair), nothing is flipped per column slice,
+ * and the offset of the weights comes back as one correction per column, offset * sum(x),
+ * subtracted when the 16 sums are stored (zero on ARM).
  *
  * Tiles of p panels x c columns (2 x 8, 4 x 4, 4 x 2, 4 x 1 with 32 registers; 1 x 4, 2 x 2,
  * 4 x 1 with 16 registers, where a panel group is two of them; and 1 x c for the last panels
@@ -23,7 +24,8 @@
  *   LL_S8P_ZERO()          a zero LL_S8P_VEC
  *   LL_S8P_LOAD(p)         the 64 bytes at p (one group of a panel)
  *   LL_S8P_BROADCAST(v)    the int32 v in every lane
- *   LL_S8P_DOT(a, w, x)    a + the products of w's unsigned bytes and x's signed ones, four
+ *   LL_S8P_DOT(a, w, x)    a + the products of w's bytes (unsigned with an offset of 128,
+ *                          signed without) and x's signed ones, four
  *                          to a lane
  *   LL_S8P_STORE(p, a, corr, rows)
  *                          p[r] = a's lane r - corr (modulo 2^32) for r < rows (<= 16),
@@ -42,7 +44,7 @@
 /* Panels [0, P) at `panels` against columns [0, C) at X: P and C are constants at every call
  * (P C <= 16 accumulators), so the sums live in registers. `tails` holds each column's last
  * K % 4 values, zero padded to 4 bytes (the group that would read past the column), `corr`
- * each column's 128 * sum(x); `rows` is how many rows of the last panel are rows of W. */
+ * each column's offset * sum(x); `rows` is how many rows of the last panel are rows of W. */
 static inline __attribute__((always_inline)) void
 LL_S8P_TILE(const int P, const int C, int K, const uint8_t *restrict panels,
             size_t panel_bytes, const int8_t *restrict X, size_t ldx,
@@ -68,8 +70,8 @@ LL_S8P_TILE(const int P, const int C, int K, const uint8_t *restrict panels,
         }
     }
     if (full * 4 < K) {
-        /* the last group: its weights beyond K are 0 (as unsigned bytes), so whatever the
-         * padding of the tail holds adds nothing; the tail is what keeps the reads in the
+        /* the last group: the tail holds the column's last values and zeros, so the
+         * panel's padding past K adds nothing; the tail is what keeps the reads in the
          * column */
         _Pragma("GCC unroll 4") for (int p = 0; p < P; p++) {
             const LL_S8P_VEC w =
@@ -119,8 +121,8 @@ static void LL_S8P_NAME(int M, int N, int K, const uint8_t *restrict panels,
             int32_t sum = 0;
             for (int k = 0; k < K; k++)
                 sum += x[k];
-            /* the weights were stored + 128: every sum holds 128 sum(x) too */
-            corr[n - n0] = 128u * (uint32_t)sum;
+            /* the weights were stored + offset: every sum holds offset * sum(x) too */
+            corr[n - n0] = (uint32_t)LL_S8_PANEL_OFFSET * (uint32_t)sum;
             int8_t tail[4] = {0, 0, 0, 0};
             memcpy(tail, x + (K & ~3), (size_t)(K & 3));
             memcpy(&tails[n - n0], tail, 4);

@@ -206,7 +206,7 @@ void ll_pack_s8_panels(int M, int K, const int8_t *restrict W, uint8_t *restrict
         const int r = m % LL_S8_PANEL_ROWS;
         for (int k = 0; k < K; k++)
             panel[(size_t)(k / 4) * 64 + 4 * r + k % 4] =
-                (uint8_t)(W[(size_t)m * K + k] + 128);
+                (uint8_t)(W[(size_t)m * K + k] + LL_S8_PANEL_OFFSET);
     }
 }
 

@@ -90,11 +90,18 @@ void ll_row_sums_s8(int M, int K, const int8_t *W, int32_t *sums);
 /* int8 weights in VNNI panels, the form gemm_s8_panels reads: rows in panels of
  * LL_S8_PANEL_ROWS, each panel a run of 64-byte groups, group g holding inputs 4g .. 4g + 3
  * of the panel's 16 rows, row by row (byte 4 r + j is W[16 panel + r, 4 g + j]), each weight
- * stored + 128 as an unsigned byte. Rows past M and inputs past K are 0 (which, unsigned,
- * adds nothing), so every panel is whole: ll_s8_panels_bytes(M, K) bytes, starting on 64
+ * stored + LL_S8_PANEL_OFFSET: on x86 + 128 as an unsigned byte, for vpdpbusd (unsigned
+ * weights times signed inputs); on ARM as it is, a signed byte, for sdot (signed times
+ * signed). Rows past M and inputs past K are 0 (which, in either form, adds nothing: the
+ * inputs past K are zero), so every panel is whole: ll_s8_panels_bytes(M, K) bytes, starting on 64
  * bytes in a buffer that does. int8 weights are then held twice (row-major for the other
  * sets and inspection, panels for the product), as float32 ones are (arrays and packed). */
 #define LL_S8_PANEL_ROWS 16
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#define LL_S8_PANEL_OFFSET 128
+#else
+#define LL_S8_PANEL_OFFSET 0
+#endif
 static inline size_t ll_s8_panels_bytes(int M, int K)
 {
     return (size_t)((M + LL_S8_PANEL_ROWS - 1) / LL_S8_PANEL_ROWS) * LL_S8_PANEL_ROWS *

@@ -8,6 +8,7 @@
 #ifdef LL_HAVE_DOTPROD_KERNELS
 #pragma GCC target("arch=armv8.2-a+dotprod")
 #include <arm_neon.h>
+#include <string.h>
 
 /* out[r] = the sum of a[r]'s four lanes, by pairwise adds */
 static inline void hsum4_s32_dotprod(const int32x4_t a[4], int32_t out[4])
@@ -31,7 +32,65 @@ static inline void hsum4_s32_dotprod(const int32x4_t a[4], int32_t out[4])
 #define LL_S8_AND(w, mask) vandq_s8(w, mask)
 #include "gemm_s8_tiles.h"
 
+/* The int8 product on panels (gemm_s8_panels.h; ARM's panels hold the weights as signed
+ * bytes): 16 rows' next four weights are four q registers, loaded by one ld1, and sdot adds
+ * each row's four products into its own lane, so no lane is ever reduced with another. A
+ * "vector" of the template is those four registers. */
+typedef struct {
+    int32x4_t q[4];
+} s8p_vec;
+
+static inline s8p_vec s8p_zero(void)
+{
+    const int32x4_t z = vdupq_n_s32(0);
+    return (s8p_vec){{z, z, z, z}};
+}
+
+static inline s8p_vec s8p_load(const uint8_t *p)
+{
+    const int32x4x4_t w = vld1q_s32_x4((const int32_t *)(const void *)p);
+    return (s8p_vec){{w.val[0], w.val[1], w.val[2], w.val[3]}};
+}
+
+static inline s8p_vec s8p_broadcast(int32_t v)
+{
+    const int32x4_t x = vdupq_n_s32(v);
+    return (s8p_vec){{x, x, x, x}};
+}
+
+static inline s8p_vec s8p_dot(s8p_vec a, s8p_vec w, s8p_vec x)
+{
+    const int8x16_t xs = vreinterpretq_s8_s32(x.q[0]);
+    for (int i = 0; i < 4; i++)
+        a.q[i] = vdotq_s32(a.q[i], vreinterpretq_s8_s32(w.q[i]), xs);
+    return a;
+}
+
+/* p[r] = lane r of a for r < rows (corr is 0: ARM's panels have no offset) */
+static inline void s8p_store(int32_t *p, s8p_vec a, uint32_t corr, int rows)
+{
+    (void)corr;
+    if (rows == 16) {
+        vst1q_s32_x4(p, (int32x4x4_t){{a.q[0], a.q[1], a.q[2], a.q[3]}});
+        return;
+    }
+    int32_t lanes[16];
+    vst1q_s32_x4(lanes, (int32x4x4_t){{a.q[0], a.q[1], a.q[2], a.q[3]}});
+    memcpy(p, lanes, sizeof(int32_t) * (size_t)rows);
+}
+
+#define LL_S8P_NAME gemm_s8_panels_dotprod
+#define LL_S8P_VEC s8p_vec
+#define LL_S8P_REGISTERS 16 /* a vector is 4 of the 32 registers: the 16-register tiles */
+#define LL_S8P_ZERO() s8p_zero()
+#define LL_S8P_LOAD(p) s8p_load(p)
+#define LL_S8P_BROADCAST(v) s8p_broadcast(v)
+#define LL_S8P_DOT(a, w, x) s8p_dot(a, w, x)
+#define LL_S8P_STORE(p, a, corr, rows) s8p_store(p, a, corr, rows)
+#include "gemm_s8_panels.h"
+
 #define LL_GEMM_S8 gemm_s8_dotprod
+#define LL_GEMM_S8_PANELS gemm_s8_panels_dotprod
 #define LL_KERNEL_SUFFIX dotprod
 #include "kernels_impl.h"
 #endif

@@ -7,7 +7,8 @@
  *
  * The includer defines LL_KERNEL_SUFFIX (the set's name) before including this file, and may
  * define LL_GEMM_S8 as its own int8 product (gemm_s8_tiles.h with the set's intrinsics);
- * without it the set uses the portable one. LL_GEMM_WIDTH (default 4) is the float product's
+ * without it the set uses the portable one; and LL_GEMM_S8_PANELS, its product on int8
+ * panels (gemm_s8_panels.h), where it has one. LL_GEMM_WIDTH (default 4) is the float product's
  * vector width, the floats one register of the set holds (8 for AVX2, 16 for AVX-512);
  * LL_GEMM_COLS its widest tile in columns; LL_GEMM_IN_REGISTER(w) pins a loaded weight vector
  * to a register (gemm_f32_panels.h).
@@ -164,6 +165,9 @@ static void LL_FN(ll_tanh)(float *restrict x, int n, float clip)
 #ifndef LL_GEMM_S8
 #define LL_GEMM_S8 ll_gemm_s8_portable
 #endif
+#ifndef LL_GEMM_S8_PANELS
+#define LL_GEMM_S8_PANELS NULL /* the set reads row-major int8 weights only */
+#endif
 #ifndef LL_QUANTIZE_WIDTH
 #define LL_QUANTIZE_WIDTH baseline /* int8.c's ll_quantize_s8_<width>, ll_scale_acc_s8_<width> */
 #endif
@@ -175,7 +179,7 @@ const ll_kernel_table LL_CAT(ll_kernels, LL_KERNEL_SUFFIX) = {
     .sigmoid = LL_FN(ll_sigmoid),
     .tanh = LL_FN(ll_tanh),
     .exp = LL_FN(ll_exp),
-    .gemm_s8_panels = NULL,
+    .gemm_s8_panels = LL_GEMM_S8_PANELS,
     .quantize_s8 = LL_CAT(ll_quantize_s8, LL_QUANTIZE_WIDTH),
     .scale_acc_s8 = LL_CAT(ll_scale_acc_s8, LL_QUANTIZE_WIDTH),
 };
