@@ -23,59 +23,30 @@
 #define LL_ROUND_TO_INT 12582912.0f /* 1.5 * 2^23: (v + it) - it rounds |v| < 2^22 to an
                                        integer, half to even, in the default rounding mode */
 
-/* The quantizer and the float side of an int8 product are written once and compiled for each
- * x86 vector width (the wrappers below), all with this file's rounding: the same bits on
- * every set, the bits NumPy gets. Their 64-byte vectors only travel between static inline
- * functions of this file, so GCC's note about their calling convention does not apply. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-typedef float ll_q_floats __attribute__((vector_size(64)));
-typedef int32_t ll_q_ints __attribute__((vector_size(64)));
-typedef int8_t ll_q_bytes __attribute__((vector_size(16)));
-
-/* one of a and b, by lane: a where take is all ones, b where it is zero */
-static inline __attribute__((always_inline)) ll_q_floats ll_q_select(ll_q_ints take,
-                                                                     ll_q_floats a,
-                                                                     ll_q_floats b)
-{
-    return (ll_q_floats)((take & (ll_q_ints)a) | (~take & (ll_q_ints)b));
-}
+/* The quantizer and the float side of an int8 product are written once, as loops over
+ * elements, and compiled for each x86 vector width (the wrappers below), all with this file's
+ * rounding: the same bits on every set, the bits NumPy gets. */
 
 static inline __attribute__((always_inline)) float
 quantize_s8_body(const float *restrict x, int n, int8_t *restrict q)
 {
-    /* 16 running maxima and NaN/inf flags side by side (GCC vectors: one register of a
-     * 16-wide set, four of SSE2), merged at the end: the largest |x| is the same in any
-     * order, and a single running maximum is a chain of dependent comparisons, a few cycles
-     * per value */
-    enum { LANES = 16 };
-    const ll_q_ints magnitude = (ll_q_ints){0} + 0x7fffffff;
-    const ll_q_floats largest = (ll_q_floats){0} + FLT_MAX;
-    ll_q_floats peaks = {0};
-    ll_q_ints non_finite_lanes = {0};
-    int i = 0;
-    for (; i + LANES <= n; i += LANES) {
-        ll_q_floats a;
-        memcpy(&a, x + i, sizeof a);
-        a = (ll_q_floats)((ll_q_ints)a & magnitude);
-        non_finite_lanes |= ~(a <= largest); /* NaN compares false, so this catches it */
-        peaks = ll_q_select(a > peaks, a, peaks);
+    /* The largest |x| as the largest of the bit patterns with the sign cleared: for floats of
+     * one sign the patterns order as the numbers do, +inf above every finite one and every
+     * NaN above +inf. So one integer maximum, which any vector unit computes lane by lane in
+     * any order, gives the peak and tells whether a NaN or an infinity is present. */
+    uint32_t peak_bits = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, x + i, sizeof bits);
+        bits &= 0x7fffffffu;
+        peak_bits = bits > peak_bits ? bits : peak_bits;
     }
-    float peak = 0.0f;
-    int non_finite = 0;
-    for (int j = 0; j < LANES; j++) {
-        non_finite |= non_finite_lanes[j] != 0;
-        peak = peaks[j] > peak ? peaks[j] : peak;
-    }
-    for (; i < n; i++) {
-        const float a = fabsf(x[i]);
-        non_finite |= !(a <= FLT_MAX);
-        peak = a > peak ? a : peak;
-    }
-    if (non_finite) {
+    if (peak_bits >= 0x7f800000u) { /* inf or NaN */
         memset(q, 0, (size_t)n);
         return NAN;
     }
+    float peak;
+    memcpy(&peak, &peak_bits, sizeof peak);
     const float inv = 127.0f / peak;
     if (peak == 0.0f || !(inv <= FLT_MAX)) {
         /* zero, or a peak below 127 / FLT_MAX (about 4e-37): the vector contributes nothing
@@ -84,21 +55,10 @@ quantize_s8_body(const float *restrict x, int n, int8_t *restrict q)
         return 0.0f;
     }
     /* v = x * inv rounded to float, then to an integer (half to even), then clamped to
-     * +-127: lane by lane the scalar tail's operations */
-    const ll_q_floats high = (ll_q_floats){0} + 127.0f, low = -high;
-    for (i = 0; i + LANES <= n; i += LANES) {
-        ll_q_floats v;
-        memcpy(&v, x + i, sizeof v);
-        v = v * inv; /* |v| <= 127 up to one rounding */
-        v = (v + LL_ROUND_TO_INT) - LL_ROUND_TO_INT;
-        v = ll_q_select(v > high, high, v);
-        v = ll_q_select(v < low, low, v);
-        const ll_q_bytes bytes = __builtin_convertvector(__builtin_convertvector(v, ll_q_ints),
-                                                         ll_q_bytes);
-        memcpy(q + i, &bytes, sizeof bytes);
-    }
-    for (; i < n; i++) {
-        float v = x[i] * inv;
+     * +-127: written per element, vectorized by the compiler at the target's width, the
+     * same operations in every lane and on every set */
+    for (int i = 0; i < n; i++) {
+        float v = x[i] * inv; /* |v| <= 127 up to one rounding */
         v = (v + LL_ROUND_TO_INT) - LL_ROUND_TO_INT;
         v = v > 127.0f ? 127.0f : v;
         v = v < -127.0f ? -127.0f : v;
