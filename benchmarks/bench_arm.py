@@ -170,79 +170,92 @@ def c_rows(target: str, plugin: str, work: str):
 
 # ---- the Python level -----------------------------------------------------------------------
 
-PYTHON_SCRIPT = os.path.join(HERE, "arm", "python_step.py")
+#: where tools/arm-check leaves its venv (lstmlite installed from the sdist, as on a Pi)
+GUEST_WORK = "/root/lstmlite-check"
+GUEST_PYTHON = GUEST_WORK + "/venv/bin/python"
+
+
+def guest(system: str, qemu: str, argv: List[str]) -> List[str]:
+    """argv run in the emulated system under proot, as tools/arm-check runs it."""
+    return ["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME=/root", "LANG=C.UTF-8", "PIP_DISABLE_PIP_VERSION_CHECK=1",
+            "PIP_CERT=/etc/ssl/certs/ca-certificates.crt", "OMP_NUM_THREADS=1",
+            "proot", "-q", qemu, "-0", "-r", system, "-w", "/root", "-b", "/dev", "-b",
+            "/proc", "-b", "/sys", "-b", "/etc/resolv.conf", "-b", "/etc/hosts", "-b",
+            f"{os.environ.get('SSL_CERT_FILE', '/etc/ssl/certs/ca-certificates.crt')}:"
+            f"/etc/ssl/certs/ca-certificates.crt"] + argv
+
+
+def prepare_guest(emulator: List[str]) -> str:
+    """The arm64 system with lstmlite installed (tools/arm-check, on first use) and the
+    peers' manylinux aarch64 wheels (downloaded on the host, installed once), and the
+    benchmark scripts copied in; returns the system's root."""
+    system = os.path.join(ARM_ROOT, "arm64")
+    if not os.path.exists(os.path.join(system, GUEST_PYTHON.lstrip("/"))):
+        subprocess.run([os.path.join(ROOT, "tools", "arm-check"), "arm64"], check=True)
+    cpu = emulator[emulator.index("-cpu") + 1]
+    qemu = f"qemu-aarch64 -cpu {cpu}"
+    marker = os.path.join(system, GUEST_WORK.lstrip("/"), "venv", ".peers-installed")
+    if not os.path.exists(marker):
+        wheels = os.path.join(ARM_ROOT, "wheels-aarch64")
+        os.makedirs(wheels, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", wheels,
+                        "--platform", "manylinux2014_aarch64", "--python-version", "3.11",
+                        "--only-binary", ":all:", "onnxruntime", "onnx", "ai-edge-litert"],
+                       check=True)
+        target = os.path.join(system, "root", "wheels")
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(wheels, target)
+        subprocess.run(guest(system, qemu, [GUEST_PYTHON, "-m", "pip", "install", "-q",
+                                            "--no-index", "--find-links", "/root/wheels",
+                                            "onnxruntime", "onnx", "ai-edge-litert"]),
+                       check=True)
+        open(marker, "w").close()
+    scripts = os.path.join(system, "root", "bench")
+    os.makedirs(os.path.join(scripts, "arm"), exist_ok=True)
+    for name in ("bench_int8.py", "bench_step.py"):
+        shutil.copy(os.path.join(HERE, name), os.path.join(scripts, name))
+    shutil.copy(os.path.join(HERE, "arm", "python_step.py"),
+                os.path.join(scripts, "arm", "python_step.py"))
+    return system
 
 
 def python_rows(target: str, plugin: str, work: str):
-    """Per step from Python in tools/arm-check's arm64 system, for lstmlite and the peers
-    (benchmarks/arm/python_step.py runs inside it)."""
+    """Per step from Python in tools/arm-check's arm64 system: lstmlite's stream.step and
+    onnxruntime's session (float32, and int8 by its quantize_dynamic), each checked against
+    lstmlite float32 before the counted steps (benchmarks/arm/python_step.py)."""
     _, emulator, _, _ = TARGETS[target]
-    system = os.path.join(ARM_ROOT, "arm64")
-    venv = "/root/lstmlite-env/bin/python"
-    if not os.path.exists(os.path.join(system, venv.lstrip("/"))):
-        subprocess.run([os.path.join(ROOT, "tools", "arm-check"), "arm64"], check=True)
-    install_peers(system, venv, emulator)
-    shutil.copy(PYTHON_SCRIPT, os.path.join(system, "root", "python_step.py"))
+    system = prepare_guest(emulator)
     cpu = emulator[emulator.index("-cpu") + 1]
+    out = os.path.join(work, "count.txt")
     for config in CONFIGS:
         I, H, L = config
         for runtime in ("lstmlite", "onnxruntime", "litert"):
             for dtype in ("float32", "int8"):
-                if runtime == "litert" and dtype == "int8":
-                    continue  # LiteRT has no dynamic-range int8 LSTM to compare (see README)
-                def command(steps):
-                    return guest(system, cpu, [venv, "/root/python_step.py", runtime, dtype,
-                                               str(I), str(H), str(L), str(steps)])
-                insns = per_step_guest(command, plugin, work)
-                if insns is None:
+                counts = []
+                for steps in (STEPS, 2 * STEPS):
+                    qemu = f"qemu-aarch64 -cpu {cpu} -plugin {plugin},outfile={out}"
+                    result = subprocess.run(
+                        guest(system, qemu, [GUEST_PYTHON, "/root/bench/arm/python_step.py",
+                                             runtime, dtype, str(I), str(H), str(L),
+                                             str(steps)]),
+                        capture_output=True, text=True, timeout=3600)
+                    if result.returncode in (3, 4):
+                        break  # not installed here, or not in agreement: no figure
+                    if result.returncode != 0:
+                        raise RuntimeError(f"{runtime} {dtype} {config} failed in the guest:\n"
+                                           f"{result.stdout}{result.stderr}")
+                    with open(out) as handle:
+                        counts.append(int(handle.read()))
+                if len(counts) != 2:
+                    why = "not installed" if result.returncode == 3 else \
+                        "disagrees with lstmlite float32: " + result.stderr.strip()[-200:]
+                    print(f"# {target} {config_name(config)} {runtime} {dtype}: {why}",
+                          file=sys.stderr)
                     continue
                 yield {"target": target, "config": config_name(config), "runtime": runtime,
-                       "dtype": dtype, "insns_per_step": round(insns), "level": "python"}
-
-
-def guest(system: str, cpu: str, argv: List[str]) -> List[str]:
-    return ["proot", "-0", "-r", system, "-q", f"qemu-aarch64 -cpu {cpu}", "-w", "/root",
-            "-b", "/dev", "-b", "/proc", "-b", "/sys"] + argv
-
-
-def per_step_guest(command_for_steps, plugin, work) -> Optional[float]:
-    """As per_step, with the plugin given to the qemu that proot starts."""
-    out = os.path.join(work, "count.txt")
-    counts = []
-    for steps in (STEPS, 2 * STEPS):
-        command = command_for_steps(steps)
-        index = command.index("-q") + 1
-        command[index] += f" -plugin {plugin},outfile={out}"
-        result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
-        if result.returncode == 3:   # the runtime is not installed in the guest
-            return None
-        if result.returncode != 0:
-            raise RuntimeError(f"{command} failed:\n{result.stdout}{result.stderr}")
-        with open(out) as handle:
-            counts.append(int(handle.read()))
-    return (counts[1] - counts[0]) / STEPS
-
-
-def install_peers(system: str, venv: str, emulator: List[str]) -> None:
-    """onnxruntime's and LiteRT's manylinux aarch64 wheels, downloaded on the host and
-    installed in the guest's venv (once)."""
-    wheels = os.path.join(ARM_ROOT, "wheels-aarch64")
-    marker = os.path.join(system, "root", ".peers-installed")
-    if os.path.exists(marker):
-        return
-    os.makedirs(wheels, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", wheels,
-                    "--platform", "manylinux2014_aarch64", "--python-version", "3.11",
-                    "--only-binary", ":all:", "onnxruntime", "ai-edge-litert", "onnx"],
-                   check=True)
-    target = os.path.join(system, "root", "wheels")
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(wheels, target)
-    cpu = emulator[emulator.index("-cpu") + 1]
-    subprocess.run(guest(system, cpu, [venv, "-m", "pip", "install", "-q", "--no-index",
-                                       "--find-links", "/root/wheels", "onnxruntime",
-                                       "ai-edge-litert", "onnx"]), check=True)
-    open(marker, "w").close()
+                       "dtype": dtype, "insns_per_step": round((counts[1] - counts[0]) / STEPS),
+                       "level": "python"}
 
 
 def main(argv=None) -> int:

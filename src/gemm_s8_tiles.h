@@ -41,6 +41,10 @@
  *                          OFFSET * W_sums[m] (the row sums made when the model was built,
  *                          ll_row_sums_s8) is subtracted; beyond K the weights are zero, so
  *                          the offset column values there add nothing
+ *   LL_S8_XOP_HALF, LL_S8_WOP_HALF, LL_S8_LOADX_HALF(p), LL_S8_LOADW_HALF(p),
+ *   LL_S8_DOT_HALF(a, w, x)
+ *                          (optional) the same on half a slice: where at least half a slice
+ *                          is left after the whole ones, it goes by these, unmasked
  * Either way the last K % LL_S8_WIDTH values of a row are one more slice, never scalar code
  * (at K = 40, a common input size, that would be 8 of 40 products per row).
  */
@@ -112,9 +116,25 @@ LL_S8_TILE(const int R, const int C, int K, const int8_t *restrict W, size_t ldw
                 acc[r][c] = LL_S8_DOT(acc[r][c], w, x[c]);
         }
     }
+#if defined(LL_S8_DOT_HALF)
+    if (K - k >= LL_S8_WIDTH / 2) {
+        /* half a slice (K = 40 is two slices and a half): loads and products of half the
+         * width, no mask */
+        LL_S8_XOP_HALF x[LL_S8_COLS];
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+            x[c] = LL_S8_LOADX_HALF(X + (size_t)c * ldx + k);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            const LL_S8_WOP_HALF w = LL_S8_LOADW_HALF(W + (size_t)r * ldw + k);
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+                acc[r][c] = LL_S8_DOT_HALF(acc[r][c], w, x[c]);
+        }
+        k += LL_S8_WIDTH / 2;
+    }
+#endif
 #if defined(LL_S8_AND)
-    if (k < K && k > 0) {
-        /* the slice ending at K; its first bytes, counted already, zeroed in the weights */
+    if (k < K && K >= LL_S8_WIDTH) {
+        /* the slice ending at K (it starts in the row: K is at least a slice); its first
+         * bytes, counted already, zeroed in the weights */
         const int back = LL_S8_WIDTH - (K - k);
         const LL_S8_WOP keep = LL_S8_LOADW(ll_s8_tail_keep + 32 - back);
         LL_S8_XOP x[LL_S8_COLS];
@@ -280,3 +300,8 @@ static void LL_S8_NAME(int M, int N, int K, const int8_t *restrict W,
 #undef LL_S8_LOADW_TAIL
 #undef LL_S8_X_OFFSET
 #undef LL_S8_AND
+#undef LL_S8_XOP_HALF
+#undef LL_S8_WOP_HALF
+#undef LL_S8_LOADX_HALF
+#undef LL_S8_LOADW_HALF
+#undef LL_S8_DOT_HALF

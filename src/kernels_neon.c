@@ -60,6 +60,11 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t x)
 #define LL_S8_DOT(a, w, x) dot16(a, w, x)
 #define LL_S8_HSUM4(a, out) hsum4_s32(a, out)
 #define LL_S8_AND(w, mask) vandq_s8(w, mask)
+#define LL_S8_XOP_HALF int8x8_t
+#define LL_S8_WOP_HALF int8x8_t
+#define LL_S8_LOADX_HALF(p) vld1_s8(p)
+#define LL_S8_LOADW_HALF(p) vld1_s8(p)
+#define LL_S8_DOT_HALF(a, w, x) vpadalq_s16(a, vmull_s8(w, x))
 #include "gemm_s8_tiles.h"
 
 #if defined(__aarch64__)

@@ -204,12 +204,14 @@ static void make_int8(ll_layer *L)
  * the sets that read them (M around the 16-row panels, K around the groups of 4). */
 static void test_gemm_s8(const char *kernels)
 {
-    /* (M, K, N): K around the slice widths (16, 32, 64) and their tails, M around the tiles'
-     * 4 rows, N around their 1, 2, 4 columns and the 64-column blocks */
+    /* (M, K, N): K around the slice widths (16, 32, 64), their halves and their tails, M
+     * around the tiles' 4 rows, N around their 1, 2, 4 columns and the 64-column blocks */
     const int sizes[][3] = {{1, 1, 1},    {3, 5, 2},     {4, 16, 1},   {5, 31, 3},
                             {7, 32, 4},   {9, 33, 1},    {13, 64, 5},  {256, 40, 8},
                             {33, 129, 2}, {8, 515, 3},   {6, 63, 7},   {11, 65, 9},
-                            {4, 127, 6},  {17, 128, 11}, {10, 24, 67}, {3, 200, 130}};
+                            {4, 127, 6},  {17, 128, 11}, {10, 24, 67}, {3, 200, 130},
+                            /* K of half a NEON slice and more, but under a slice */
+                            {9, 8, 1},    {8, 12, 2},    {12, 15, 5},  {8, 40, 1}};
     const ll_kernel_table *K = ll_active_kernels;
     for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         const int M = sizes[i][0], D = sizes[i][1], N = sizes[i][2];

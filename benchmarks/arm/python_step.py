@@ -1,0 +1,82 @@
+"""One runtime stepping an LSTM stack from Python, for bench_arm.py's instruction counts in the
+emulated arm64 system (run there twice, with T and 2T steps; the difference is T steps).
+
+    python python_step.py RUNTIME DTYPE I H L STEPS
+        RUNTIME: lstmlite | onnxruntime | litert     DTYPE: float32 | int8
+
+The weights are bench_int8.py's; each runtime is built and called as bench_step.py and
+bench_int8.py call it (a stream's step; an onnxruntime session on one thread with the state
+fed back; onnxruntime's quantize_dynamic for int8). Before the timed steps, the runtime's
+outputs on 8 frames are checked against lstmlite's float32 (1e-4 for float32, 0.05 for int8),
+the same work in both runs. Exit status 3: the runtime is not installed here; 4: it does not
+agree.
+"""
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+
+
+def main() -> int:
+    runtime, dtype = sys.argv[1], sys.argv[2]
+    I, H, L, steps = (int(v) for v in sys.argv[3:7])
+    import lstmlite as ll
+    from bench_int8 import build_lstmlite, build_ort_int8, weights
+    stack = weights(I, H, L, 0)
+    try:
+        if runtime == "lstmlite":
+            step = build_lstmlite(stack, dtype)
+        elif runtime == "onnxruntime":
+            import onnxruntime  # noqa: F401
+            directory = tempfile.mkdtemp()
+            step = build_ort_int8(stack, directory) if dtype == "int8" else \
+                build_ort_float(stack, directory)
+        else:
+            return 3  # LiteRT: see bench_arm.py
+    except ImportError:
+        return 3
+    frames = np.random.default_rng(1).standard_normal((16, I)).astype(np.float32)
+    reference = ll.Model([ll.LSTM(*w) for w in stack]).stream()
+    tolerance = 1e-4 if dtype == "float32" else 0.05
+    for frame in frames[:8]:
+        expected = reference.step(frame)
+        got = np.asarray(step(frame)).reshape(-1)
+        if not np.abs(got - expected).max() <= tolerance:
+            print(f"{runtime} {dtype} disagrees with lstmlite float32 by "
+                  f"{np.abs(got - expected).max():.3g}", file=sys.stderr)
+            return 4
+    for t in range(steps):
+        step(frames[t % 16])
+    return 0
+
+
+def build_ort_float(stack, directory):
+    """bench_int8's single-step graph, in float32, on one thread."""
+    import onnx
+    from bench_int8 import build_ort_int8
+    from bench_step import single_thread_session
+    # build_ort_int8 writes the float graph before quantizing it: reuse that file
+    build_ort_int8(stack, directory)
+    I, H, L = stack[0][0].shape[1], stack[0][1].shape[1], len(stack)
+    path = os.path.join(directory, f"lstm_{I}_{H}_{L}.onnx")
+    session = single_thread_session(path)
+    outputs = [o.name for o in onnx.load(path).graph.output]
+    feed = {f"{n}{k}": np.zeros((1, 1, H), np.float32) for k in range(L) for n in "hc"}
+
+    def step(x):
+        feed["X"] = x.reshape(1, 1, I)
+        result = session.run(outputs, feed)
+        for k in range(L):
+            feed[f"h{k}"], feed[f"c{k}"] = result[1 + 2 * k], result[2 + 2 * k]
+        return result[0]
+
+    return step
+
+
+if __name__ == "__main__":
+    sys.exit(main())
