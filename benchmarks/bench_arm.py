@@ -14,8 +14,10 @@ Levels:
           Python, for every kernel set the CPU runs (the best one is the row "lstmlite").
   python  a step from Python in the Debian bookworm arm64 system of tools/arm-check (built on
           first use, about 15 minutes): lstmlite's stream.step, and onnxruntime's and LiteRT's
-          aarch64 wheels called as bench_step.py calls them, after checking that they agree
-          with lstmlite on the same weights. aarch64 targets only (arm-check cannot run armhf).
+          aarch64 wheels called as bench_step.py calls them (benchmarks/arm/python_step.py;
+          LiteRT's models made once by TensorFlow in a venv of its own,
+          benchmarks/arm/make_tflite.py), after checking that they agree with lstmlite on the
+          same weights. aarch64 targets only (arm-check cannot run armhf).
 Each figure is (count(2T steps) - count(T steps)) / T: building the model, loading Python and
 the libraries cancel out. The floor is the multiply-adds of a step divided by what one
 instruction of that set does: fmla 4 (float32, aarch64 and armv7's vmla.f32 q alike), sdot
@@ -200,9 +202,10 @@ def prepare_guest(emulator: List[str]) -> str:
         wheels = os.path.join(ARM_ROOT, "wheels-aarch64")
         os.makedirs(wheels, exist_ok=True)
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", wheels,
-                        "--platform", "manylinux2014_aarch64", "--python-version", "3.11",
-                        "--only-binary", ":all:", "onnxruntime", "onnx", "ai-edge-litert"],
-                       check=True)
+                        "--platform", "manylinux_2_28_aarch64", "--platform",
+                        "manylinux_2_17_aarch64", "--platform", "manylinux2014_aarch64",
+                        "--python-version", "3.11", "--only-binary", ":all:", "onnxruntime",
+                        "onnx", "ai-edge-litert"], check=True)
         target = os.path.join(system, "root", "wheels")
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(wheels, target)
@@ -213,11 +216,33 @@ def prepare_guest(emulator: List[str]) -> str:
         open(marker, "w").close()
     scripts = os.path.join(system, "root", "bench")
     os.makedirs(os.path.join(scripts, "arm"), exist_ok=True)
-    for name in ("bench_int8.py", "bench_step.py"):
+    for name in ("bench_int8.py", "bench_step.py", "lstm_weights.py"):
         shutil.copy(os.path.join(HERE, name), os.path.join(scripts, name))
+    shutil.rmtree(os.path.join(scripts, "tflite"), ignore_errors=True)
+    shutil.copytree(tflite_models(), os.path.join(scripts, "tflite"))
     shutil.copy(os.path.join(HERE, "arm", "python_step.py"),
                 os.path.join(scripts, "arm", "python_step.py"))
     return system
+
+
+def tflite_models() -> str:
+    """LiteRT's models of every config (benchmarks/arm/make_tflite.py), made once by
+    TensorFlow in a venv of its own under LSTMLITE_ARM_ROOT."""
+    directory = os.path.join(ARM_ROOT, "tflite")
+    names = [f"lstm_{I}_{H}_{L}_{dtype}.tflite" for I, H, L in CONFIGS
+             for dtype in ("float32", "int8")]
+    if all(os.path.exists(os.path.join(directory, name)) for name in names):
+        return directory
+    venv = os.path.join(ARM_ROOT, "tf-venv")
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "tensorflow-cpu", "numpy"],
+                       check=True)
+    subprocess.run([python, os.path.join(HERE, "arm", "make_tflite.py"), directory] +
+                   [config_name(c) for c in CONFIGS], check=True,
+                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), stdout=subprocess.DEVNULL)
+    return directory
 
 
 def python_rows(target: str, plugin: str, work: str):

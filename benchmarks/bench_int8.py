@@ -33,20 +33,10 @@ import lstmlite as ll
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_step import measure, single_thread_session, torch_stepper  # noqa: E402
+from lstm_weights import weights  # noqa: E402
 
 SIZES = [(40, 64, 1), (40, 256, 2), (64, 512, 1)]
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def weights(I, H, L, seed):
-    rng = np.random.default_rng(seed)
-    layers = []
-    for index in range(L):
-        fan_in = I if index == 0 else H
-        bound = 1 / np.sqrt(H)
-        layers.append([rng.uniform(-bound, bound, shape).astype(np.float32) for shape in
-                       ((4 * H, fan_in), (4 * H, H), (4 * H,), (4 * H,))])
-    return layers
 
 
 def build_lstmlite(stack, dtype):
