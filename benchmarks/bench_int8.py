@@ -70,6 +70,12 @@ def build_torch_int8(stack):
 
 
 def build_ort_int8(stack, directory):
+    return build_ort(stack, directory, "int8")
+
+
+def build_ort(stack, directory, dtype):
+    """A step of the stack in onnxruntime (one thread, the state fed back): the float32
+    graph, or for int8 its quantize_dynamic (DynamicQuantizeLSTM, reduce_range=True)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -104,10 +110,11 @@ def build_ort_int8(stack, directory):
     float_path = os.path.join(directory, f"lstm_{I}_{H}_{L}.onnx")
     int8_path = float_path.replace(".onnx", "_int8.onnx")
     onnx.save(model, float_path)
-    quantize_dynamic(float_path, int8_path, weight_type=QuantType.QInt8, reduce_range=True)
-    session = single_thread_session(int8_path)
-    ops = {node.op_type for node in onnx.load(int8_path).graph.node}
-    assert "DynamicQuantizeLSTM" in ops, ops
+    if dtype == "int8":
+        quantize_dynamic(float_path, int8_path, weight_type=QuantType.QInt8, reduce_range=True)
+        ops = {node.op_type for node in onnx.load(int8_path).graph.node}
+        assert "DynamicQuantizeLSTM" in ops, ops
+    session = single_thread_session(int8_path if dtype == "int8" else float_path)
     feed = {f"{n}{k}": np.zeros((1, 1, H), np.float32) for k in range(L) for n in "hc"}
     names = [o.name for o in outputs]
 

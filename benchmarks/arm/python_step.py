@@ -27,7 +27,7 @@ def main() -> int:
     runtime, dtype = sys.argv[1], sys.argv[2]
     I, H, L, steps = (int(v) for v in sys.argv[3:7])
     import lstmlite as ll
-    from bench_int8 import build_lstmlite, build_ort_int8
+    from bench_int8 import build_lstmlite, build_ort
     from lstm_weights import weights
     stack = weights(I, H, L, 0)
     try:
@@ -36,8 +36,7 @@ def main() -> int:
         elif runtime == "onnxruntime":
             import onnxruntime  # noqa: F401
             directory = tempfile.mkdtemp()
-            step = build_ort_int8(stack, directory) if dtype == "int8" else \
-                build_ort_float(stack, directory)
+            step = build_ort(stack, directory, dtype)
         else:
             path = os.path.join(os.path.dirname(HERE), "tflite",
                                 f"lstm_{I}_{H}_{L}_{dtype}.tflite")
@@ -79,29 +78,6 @@ def build_litert(path, L):
         for k in range(2 * L):
             state[k] = interpreter.get_tensor(outputs[1 + k])
         return interpreter.get_tensor(outputs[0])
-
-    return step
-
-
-def build_ort_float(stack, directory):
-    """bench_int8's single-step graph, in float32, on one thread."""
-    import onnx
-    from bench_int8 import build_ort_int8
-    from bench_step import single_thread_session
-    # build_ort_int8 writes the float graph before quantizing it: reuse that file
-    build_ort_int8(stack, directory)
-    I, H, L = stack[0][0].shape[1], stack[0][1].shape[1], len(stack)
-    path = os.path.join(directory, f"lstm_{I}_{H}_{L}.onnx")
-    session = single_thread_session(path)
-    outputs = [o.name for o in onnx.load(path).graph.output]
-    feed = {f"{n}{k}": np.zeros((1, 1, H), np.float32) for k in range(L) for n in "hc"}
-
-    def step(x):
-        feed["X"] = x.reshape(1, 1, I)
-        result = session.run(outputs, feed)
-        for k in range(L):
-            feed[f"h{k}"], feed[f"c{k}"] = result[1 + 2 * k], result[2 + 2 * k]
-        return result[0]
 
     return step
 
