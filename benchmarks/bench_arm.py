@@ -18,8 +18,10 @@ Levels:
           LiteRT's models made once by TensorFlow in a venv of its own,
           benchmarks/arm/make_tflite.py), after checking that they agree with lstmlite on the
           same weights. aarch64 targets only (arm-check cannot run armhf).
-Each figure is (count(2T steps) - count(T steps)) / T: building the model, loading Python and
-the libraries cancel out. The floor is the multiply-adds of a step divided by what one
+Each figure is (count(2T steps) - count(T steps)) / T: building the model cancels out; at the
+Python level the counts are also taken only between two marks python_step.py makes around its
+steps (insn_count.c), since starting Python and importing the libraries varies between runs
+by more than a few steps cost. The floor is the multiply-adds of a step divided by what one
 instruction of that set does: fmla 4 (float32, aarch64 and armv7's vmla.f32 q alike), sdot
 16 (int8 with dotprod), smlal 8 (int8 on neon).
 
@@ -172,6 +174,9 @@ def c_rows(target: str, plugin: str, work: str):
 
 # ---- the Python level -----------------------------------------------------------------------
 
+#: onnxruntime's aarch64 wheel: 1.32 dies of SIGSEGV on import under qemu 7.2 (either CPU);
+#: 1.22.1 runs
+ORT_AARCH64 = "onnxruntime==1.22.1"
 #: where tools/arm-check leaves its venv (lstmlite installed from the sdist, as on a Pi)
 GUEST_WORK = "/root/lstmlite-check"
 GUEST_PYTHON = GUEST_WORK + "/venv/bin/python"
@@ -180,7 +185,7 @@ GUEST_PYTHON = GUEST_WORK + "/venv/bin/python"
 def guest(system: str, qemu: str, argv: List[str]) -> List[str]:
     """argv run in the emulated system under proot, as tools/arm-check runs it."""
     return ["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME=/root", "LANG=C.UTF-8", "PIP_DISABLE_PIP_VERSION_CHECK=1",
+            "HOME=/root", "LANG=C.UTF-8", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PYTHONHASHSEED=0",
             "PIP_CERT=/etc/ssl/certs/ca-certificates.crt", "OMP_NUM_THREADS=1",
             "proot", "-q", qemu, "-0", "-r", system, "-w", "/root", "-b", "/dev", "-b",
             "/proc", "-b", "/sys", "-b", "/etc/resolv.conf", "-b", "/etc/hosts", "-b",
@@ -204,14 +209,14 @@ def prepare_guest(emulator: List[str]) -> str:
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", wheels,
                         "--platform", "manylinux_2_28_aarch64", "--platform",
                         "manylinux_2_17_aarch64", "--platform", "manylinux2014_aarch64",
-                        "--python-version", "3.11", "--only-binary", ":all:", "onnxruntime",
+                        "--python-version", "3.11", "--only-binary", ":all:", ORT_AARCH64,
                         "onnx", "ai-edge-litert"], check=True)
         target = os.path.join(system, "root", "wheels")
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(wheels, target)
         subprocess.run(guest(system, qemu, [GUEST_PYTHON, "-m", "pip", "install", "-q",
                                             "--no-index", "--find-links", "/root/wheels",
-                                            "onnxruntime", "onnx", "ai-edge-litert"]),
+                                            ORT_AARCH64, "onnx", "ai-edge-litert"]),
                        check=True)
         open(marker, "w").close()
     scripts = os.path.join(system, "root", "bench")
@@ -252,14 +257,18 @@ def python_rows(target: str, plugin: str, work: str):
     _, emulator, _, _ = TARGETS[target]
     system = prepare_guest(emulator)
     cpu = emulator[emulator.index("-cpu") + 1]
-    out = os.path.join(work, "count.txt")
+    # proot translates qemu's own file accesses into the guest too: the plugin and its
+    # output file live in the guest's /root/bench
+    shutil.copy(plugin, os.path.join(system, "root", "bench", "insn_count.so"))
+    out = os.path.join(system, "root", "bench", "count.txt")
     for config in CONFIGS:
         I, H, L = config
         for runtime in ("lstmlite", "onnxruntime", "litert"):
             for dtype in ("float32", "int8"):
                 counts = []
                 for steps in (STEPS, 2 * STEPS):
-                    qemu = f"qemu-aarch64 -cpu {cpu} -plugin {plugin},outfile={out}"
+                    qemu = (f"qemu-aarch64 -cpu {cpu} -plugin /root/bench/insn_count.so,"
+                            f"outfile=/root/bench/count.txt")
                     result = subprocess.run(
                         guest(system, qemu, [GUEST_PYTHON, "/root/bench/arm/python_step.py",
                                              runtime, dtype, str(I), str(H), str(L),

@@ -78,7 +78,7 @@ def read_rows(path: str, features: int) -> np.ndarray:
             text = io.TextIOWrapper(handle, encoding="utf-8", errors="strict")
             array = _parse_csv(text, path, features)
     else:
-        raise RunError(f"{path}: expected a .wav, .npy or .csv file, got {extension or 'no '}"
+        raise RunError(f"{path}: expected a .wav, .npy or .csv file, got {extension or 'no'}"
                        f" extension")
     if array.ndim != 2 or array.shape[1] != features:
         raise RunError(f"{path}: expected shape (steps, {features}), got {array.shape}")
