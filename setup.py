@@ -43,7 +43,11 @@ else:
     # -fno-trapping-math: nothing here reads floating-point exception flags, and without it
     # GCC will not if-convert the clamps in exp/sigmoid/tanh, so those loops stay scalar.
     # NaN and infinity keep their IEEE meaning (that is -ffinite-math-only, never used here).
-    compile_args += ["-std=c11", "-ffp-contract=fast", "-fno-trapping-math", "-Wall", "-Wextra", "-Wno-unused-function",
+    # -fno-wrapv: Python's own CFLAGS (Debian's, and most builds') carry -fwrapv, which tells
+    # GCC that signed integers may wrap; nothing here relies on that (the int8 corrections are
+    # unsigned), and with it the loops' index arithmetic cannot be simplified: a NEON int8
+    # (64, 512) step took 479k instructions instead of 412k under qemu (bench_arm.py).
+    compile_args += ["-std=c11", "-ffp-contract=fast", "-fno-trapping-math", "-fno-wrapv", "-Wall", "-Wextra", "-Wno-unused-function",
                      "-Wno-unused-parameter", "-Wno-sign-compare"]
 
 directives = {
