@@ -239,12 +239,9 @@ def check_output(path: Optional[str]) -> None:
     check_writable_output(path, RunError)
 
 
-def run_file(model, input_path: str, output: Optional[str] = None,
-             out: Callable[[str], None] = print, progress: bool = False) -> dict:
-    """Streams the recording or rows in `input_path` through `model`; prints the report
-    lines; writes the per-step outputs to `output` (.npy or .csv) when given. Returns a
-    summary: steps, seconds of input, microseconds per step of the front end and the model."""
-    check_output(output)
+def front_end_for(model, input_path: str) -> Optional[LogMel]:
+    """The model's audio front end for a .wav input, None for rows (.npy, .csv); a .wav for
+    a model without one, or rows for a model with one, is refused."""
     front = LogMel.from_model(model) if FRONTEND_KEY in model.metadata else None
     is_wav = os.path.splitext(input_path)[1].lower() == ".wav"
     if is_wav and front is None:
@@ -254,6 +251,16 @@ def run_file(model, input_path: str, output: Optional[str] = None,
     if front is not None and not is_wav:
         raise RunError(f"{input_path}: the model takes audio through its front end; give a "
                        f".wav file (or --stdin with 16-bit PCM)")
+    return front
+
+
+def run_file(model, input_path: str, output: Optional[str] = None,
+             out: Callable[[str], None] = print, progress: bool = False) -> dict:
+    """Streams the recording or rows in `input_path` through `model`; prints the report
+    lines; writes the per-step outputs to `output` (.npy or .csv) when given. Returns a
+    summary: steps, seconds of input, microseconds per step of the front end and the model."""
+    check_output(output)
+    front = front_end_for(model, input_path)
     stream = model.stream()
     summary = {"front_end_us": 0.0}
     if front is not None:
@@ -362,17 +369,11 @@ def input_features(model, input_path: str):
     """(features (T, input_size) float32, seconds per step or None, seconds at the end of each
     step or None): a .wav through the model's own front end, or .npy/.csv rows, as
     `lstmlite run` reads them."""
-    front = LogMel.from_model(model) if FRONTEND_KEY in model.metadata else None
-    is_wav = os.path.splitext(input_path)[1].lower() == ".wav"
-    if front is not None and is_wav:
+    front = front_end_for(model, input_path)
+    if front is not None:
         X = front.transform(read_wav(input_path, front.sample_rate))
         ends = [front.frame_end_seconds(t) for t in range(X.shape[0])]
         return X, front.frame_seconds, ends
-    if front is not None or is_wav:
-        raise RunError(f"{input_path}: the model takes "
-                       + ("audio through its front end; give a .wav file" if front is not None
-                          else f"{model.input_size} features per step (.npy or .csv), it has "
-                               f"no audio front end"))
     rows = read_rows(input_path, model.input_size)
     seconds = _step_seconds(model)
     return rows, seconds, None
