@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lstmlite as ll
-from lstmlite import wavfile
 from lstmlite.features import LogMel
 from lstmlite.runner import RunError, read_wav
 

@@ -12,7 +12,6 @@ lstm_I_H_L_int8.tflite), LiteRT's int8 for such a model.
 import os
 import sys
 
-import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
