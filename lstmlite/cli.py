@@ -303,7 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "metadata; .npy and .csv rows are the model's input features. Prints one "
                     "line per detection (<seconds> <label> <score>, tab-separated) for models "
                     "with labels and a detection config, one per change of the top label for "
-                    "models with labels; a summary on stderr.")
+                    "models with labels; a summary on stderr. Several INPUTs each go through "
+                    "their own stream (in --jobs worker processes), their lines prefixed by "
+                    "the file; a file that fails is one error line, the others still run, "
+                    "and the exit status is the number that failed.")
     run.add_argument("model", help="a .lstm file")
     run.add_argument("inputs", nargs="*", metavar="INPUT",
                      help=".wav, .npy (steps, features) or .csv files; with several, each "
