@@ -12,7 +12,7 @@
  *
  * Every sum is one chain: it starts from Y's value and adds w[m,k] * x[k] for k = 0 .. K-1 in
  * order, one multiply-add per k (fused where the set has FMA; the loop over k is unrolled 4
- * times, which changes no chain). The last M % 16 rows form a
+ * times but on armv7, which changes no chain). The last M % 16 rows form a
  * narrower panel (kernels.h) that runs the same chains without vectors. The tiles below differ only in
  * how many chains run side by side, never in a chain's operations, so a batch of streams or
  * the time steps of a sequence get the bits a single step gets, and every row and column
@@ -39,6 +39,11 @@
 #include <string.h>
 
 #define LL_P_VECTORS (LL_PANEL_ROWS / LL_P_WIDTH) /* vectors per input of one panel */
+#if defined(__arm__)
+#define LL_P_UNROLL _Pragma("GCC unroll 1")
+#else
+#define LL_P_UNROLL _Pragma("GCC unroll 4")
+#endif
 #define LL_P_GROUP (8 / LL_P_VECTORS)             /* panels a single column takes at once */
 #define LL_P_CAT2(a, b) a##_##b
 #define LL_P_CAT(a, b) LL_P_CAT2(a, b)
@@ -57,8 +62,9 @@ LL_P_TILE(const int R, const int C, int K, const float *restrict P, size_t panel
                 acc[r * LL_P_VECTORS + v][c] =
                     LL_P_LOAD(Y + (size_t)c * ldy + r * LL_PANEL_ROWS + v * LL_P_WIDTH);
     /* unrolled: the pointer updates and the loop test once per 4 inputs (every chain still
-     * adds its products in the order of k) */
-    _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {
+     * adds its products in the order of k); not on armv7, whose 16 registers it overflows
+     * (its (40, 64) step went from 52k to 57k instructions) */
+    LL_P_UNROLL for (int k = 0; k < K; k++) {
         float x[LL_P_COLS];
         for (int c = 0; c < C; c++)
             x[c] = X[(size_t)c * ldx + k];
@@ -149,6 +155,7 @@ static void LL_P_NAME(int M, int N, int K, const float *restrict W, const float 
 #undef LL_P_CAT2
 #undef LL_P_GROUP
 #undef LL_P_VECTORS
+#undef LL_P_UNROLL
 #undef LL_P_NAME
 #undef LL_P_VEC
 #undef LL_P_WIDTH
