@@ -46,3 +46,25 @@ def assert_close(actual, expected, atol=ATOL, rtol=RTOL, what=""):
     assert np.all(err <= bound), (
         f"{what}: max error {err.max():.3g} at {worst} (actual {actual[worst]!r}, "
         f"expected {expected[worst]!r}, bound {bound[worst]:.3g})")
+
+
+def traced_allocations(loop, ok, attempts=3):
+    """The (net, peak) bytes tracemalloc sees while loop() runs, measured up to `attempts`
+    times until ok(net, peak) holds; returns every measurement. tracemalloc sees every thread
+    of the process, and a thread or finalizer left by an earlier test may allocate a few
+    hundred bytes during one measurement; code that allocates per iteration does so in every
+    measurement, so one that passes proves the loop allocates nothing."""
+    import tracemalloc
+    seen = []
+    for _ in range(attempts):
+        tracemalloc.start()
+        try:
+            before, _ = tracemalloc.get_traced_memory()
+            loop()
+            after, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        seen.append((after - before, peak - before))
+        if ok(*seen[-1]):
+            break
+    return seen

@@ -4,10 +4,11 @@ float32 and int8; the detector behaves as documented; the one-step ONNX export t
 `lstmlite bench` times onnxruntime on computes what lstmlite computes."""
 import json
 import os
-import tracemalloc
 
 import numpy as np
 import pytest
+
+from conftest import traced_allocations
 
 import lstmlite as ll
 import factories as F
@@ -138,15 +139,15 @@ def test_detector_update_allocates_no_arrays():
     frame = posteriors([2])[0]
     for _ in range(1000):  # numpy's one-time caches
         detector.update(frame)
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
+    def loop():
         for _ in range(10_000):
             detector.update(frame)
-        after, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert after - before < 256 and peak - before < 1000, (after - before, peak - before)
+
+    def ok(net, peak):
+        return net < 256 and peak < 1000
+
+    seen = traced_allocations(loop, ok)
+    assert ok(*seen[-1]), seen
 
 
 # ---- the one-step ONNX graph behind `lstmlite bench` -------------------------------------
