@@ -191,8 +191,8 @@ def verified_conversion(layers: List[Layer], signature: Dict[str, Any], notes: L
     """The step every importer ends with: the Model from the layers, with the source and the
     signature as metadata (a ModelError becomes a ConversionError naming `where`), verified
     by `check(model) -> VerificationReport` when asked and the report recorded
-    (record_verification). The check stays on the Conversion, so the model can be verified
-    again after a float16/int8 round trip through a file."""
+    (record_verification). The check stays on the Conversion, so another model (one
+    quantized from this one, say) can be checked against the source the same way."""
     try:
         model = Model(layers, metadata={"source": source, "signature": signature})
     except ModelError as exc:
@@ -203,8 +203,9 @@ def verified_conversion(layers: List[Layer], signature: Dict[str, Any], notes: L
 @dataclass
 class Conversion:
     """A converted model, its signature, what the converter noticed, the verification report
-    (None when not asked), and `verify(model)`: the same check run on another model (the
-    converted one after a float16/int8 round trip through a file)."""
+    (None when not asked), and `verify(model)`: the same check against the source, run on
+    any model of the same signature (a float16/int8 file is checked against the float32
+    conversion instead: files.verify_stored)."""
     model: Model
     signature: Dict[str, Any]
     notes: List[str]

@@ -33,7 +33,7 @@ def _attributes(onnx, node) -> Dict[str, object]:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def merge_direction_pairs(model_proto, source: str):
+def merge_direction_pairs(model_proto):
     """(model, notes): model_proto with each forward/reversed pair of recurrent nodes merged
     into one bidirectional node (see the module docstring), unchanged when there is none."""
     import onnx

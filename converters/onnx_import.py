@@ -174,9 +174,9 @@ def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLE
     # still runs the graph as given
     converted_proto, loop_notes, unrecognised = rewrite_recurrent_loops(model_proto, name)
     # two forward nodes, the second over the reversed sequence, are one bidirectional layer
-    converted_proto, pair_notes = merge_direction_pairs(converted_proto, name)
+    converted_proto, pair_notes = merge_direction_pairs(converted_proto)
     # pack_padded_sequence(enforce_sorted=False)'s sort of the batch and its undoing go too
-    converted_proto, sort_notes = rewrite_sorted_batches(converted_proto, name)
+    converted_proto, sort_notes = rewrite_sorted_batches(converted_proto)
     layers, signature, notes = OnnxGraphConverter(converted_proto, name,
                                                   loop_reasons=unrecognised).convert()
     notes = loop_notes + pair_notes + sort_notes + list(notes)

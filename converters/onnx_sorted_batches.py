@@ -12,11 +12,12 @@ batch by length and its undoing:
 Every batch entry of a recurrent layer runs on its own, and lstmlite takes lengths in any
 order, so gathering by `order` before and by its inverse after changes nothing but the
 order the entries are computed in: the Gathers become Identities and the recurrent nodes read
-the lengths as given. The rewrite needs the whole pattern: `order` read only by Gathers, by
-Shape and by the ScatterElements that inverts it (updates Range(0, n, 1), so it is the inverse
-permutation), the inverse read only by Gathers, and the sorted lengths only as recurrent
-nodes' sequence_lens; anything else is left for the converter to refuse. Verification runs the
-original graph, with lengths in random order.
+the lengths as given. The rewrite needs the whole pattern: k the lengths' own count (so
+`order` is a permutation of the whole batch); `order` read only by Gathers, by Shape and by
+the ScatterElements that inverts it (updates Range(0, n, 1), so it is the inverse
+permutation); the inverse read only by Gathers; and the sorted lengths only as recurrent
+nodes' sequence_lens. Anything else is left for the converter to refuse. Verification runs
+the original graph, with lengths in random order.
 """
 from __future__ import annotations
 
@@ -74,7 +75,29 @@ def _is_identity_range(graph, name: str, producer) -> bool:
         _constant_scalar(graph, node.input[2], producer) == 1
 
 
-def rewrite_sorted_batches(model_proto, source: str):
+def _is_whole_batch(graph, name: str, lengths: str, producer) -> bool:
+    """`name` (TopK's k) is the lengths' own count: Gather(Shape(lengths), 0 or -1) of the
+    lengths or of a Cast of them, through Casts, Unsqueezes and Reshapes; then the order TopK gives
+    is a permutation of the whole batch."""
+    node = producer.get(name)
+    while node is not None and node.op_type in ("Cast", "Unsqueeze", "Reshape"):
+        node = producer.get(node.input[0])
+    # lengths are a vector: entry 0 (or -1, as torch writes it) of their shape is their count
+    if node is None or node.op_type != "Gather" or \
+            _constant_scalar(graph, node.input[1], producer) not in (0, -1):
+        return False
+    shape = producer.get(node.input[0])
+    if shape is None or shape.op_type != "Shape":
+        return False
+    sources = {lengths}
+    upstream = producer.get(lengths)
+    while upstream is not None and upstream.op_type == "Cast":  # the lengths before their Casts
+        sources.add(upstream.input[0])
+        upstream = producer.get(upstream.input[0])
+    return shape.input[0] in sources
+
+
+def rewrite_sorted_batches(model_proto):
     """(model, notes): model_proto with each enforce_sorted=False sort and unsort removed
     (see the module docstring), unchanged (the same object) when there is none."""
     import onnx
@@ -92,7 +115,8 @@ def rewrite_sorted_batches(model_proto, source: str):
                     consumers.setdefault(name, []).append((node, index))
         producer = {out: node for node in graph.node for out in node.output if out}
         graph_outputs = {o.name for o in graph.output}
-        if len(topk.output) < 2:
+        if len(topk.output) < 2 or len(topk.input) < 2 or \
+                not _is_whole_batch(graph, topk.input[1], topk.input[0], producer):
             continue
         values, order = _aliases(topk.output[0], consumers), _aliases(topk.output[1], consumers)
         if (values | order) & graph_outputs:

@@ -61,18 +61,15 @@ MAX_FAILED_STATUS = 125
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .format import load
-    from .runner import RunError, check_output, run_file, run_stdin
+    from .runner import RunError, check_output, load_streamable, run_file, run_stdin
     if args.stdin == bool(args.inputs):
         raise RunError("give INPUT files or --stdin, not both" if args.stdin
                        else "give an INPUT file (.wav, .npy, .csv) or --stdin")
-    many = len(args.inputs) > 1 or (args.output is not None and os.path.isdir(args.output))
+    many = not args.stdin and (len(args.inputs) > 1 or (args.output is not None and
+                                                        os.path.isdir(args.output)))
     if many:
         return _run_many(args)
-    model = load(args.model)
-    if not model.streamable:
-        raise RunError(f"{args.model}: has reverse or bidirectional layers, which need whole "
-                       f"sequences; run steps a stream")
+    model = load_streamable(args.model)
     def emit(line: str) -> None:
         print(line, flush=args.stdin)
     if args.stdin:
@@ -103,8 +100,7 @@ def _run_many(args: argparse.Namespace) -> int:
     """run with several inputs (or -o a directory): each through its own stream, in
     --jobs worker processes; lines prefixed by the file; the exit status counts failures."""
     from .fileio import check_writable_output
-    from .format import load
-    from .runner import RunError, output_paths, run_many
+    from .runner import RunError, load_streamable, output_paths, run_many
     directory = args.output
     if directory is not None:
         if os.path.splitext(directory)[1].lower() in (".npy", ".csv") and \
@@ -114,10 +110,7 @@ def _run_many(args: argparse.Namespace) -> int:
         if not os.path.isdir(directory):
             check_writable_output(directory, RunError)
     outputs = output_paths(args.inputs, directory, "." + args.output_format)
-    model = load(args.model)
-    if not model.streamable:
-        raise RunError(f"{args.model}: has reverse or bidirectional layers, which need whole "
-                       f"sequences; run steps a stream")
+    model = load_streamable(args.model)
     if directory is not None and not os.path.isdir(directory):
         os.mkdir(directory)
     jobs = args.jobs or os.cpu_count() or 1

@@ -183,13 +183,14 @@ def quantize_s8(x):
 
 
 def kernels_read_s8_panels():
-    """Whether the active kernel set has an int8 product on VNNI panels (gemm_s8_panels)."""
+    """Whether the active kernel set has an int8 product on panels (gemm_s8_panels: VNNI on
+    x86, sdot on ARM)."""
     return ll_active_kernels.gemm_s8_panels != NULL
 
 
 def gemm_s8(W, X, panels=False):
     """int32 X @ W.T by the active kernel set's int8 product: W (M, K) and X (K,) or (N, K)
-    int8 in -127..127; returns (M,) or (N, M). panels=True packs W in VNNI panels first (for
+    int8 in -127..127; returns (M,) or (N, M). panels=True packs W in panels first (for
     the sets that read them, kernels_read_s8_panels(); the others take the row-major W, as a
     model's step does). For tests: every set and layout must return exact arithmetic."""
     cdef cnp.ndarray w = np.ascontiguousarray(W, dtype=np.int8)

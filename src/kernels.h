@@ -30,9 +30,9 @@ typedef struct {
     void (*tanh)(float *x, int n, float clip);
     /* y[i] = exp(x[i]); used by softmax, Elu and Softplus. */
     void (*exp)(const float *x, float *y, int n);
-    /* gemm_s8's contract on W in VNNI panels (ll_pack_s8_panels) instead of row-major; NULL
-     * in the sets without an unsigned-by-signed dot product instruction, which read the
-     * row-major W. ll_s8_product takes it where the set has it and the matrix has panels. */
+    /* gemm_s8's contract on W in panels (ll_pack_s8_panels) instead of row-major; NULL
+     * in the sets without a four-byte dot product instruction (vpdpbusd, sdot), which read
+     * the row-major W. ll_s8_product takes it where the set has it and the matrix has panels. */
     void (*gemm_s8_panels)(int M, int N, int K, const uint8_t *panels, const int8_t *X,
                            int ldx, int32_t *acc, int ldacc);
     /* ll_quantize_s8, and y[m] += s[m] * (sx * acc[m]) for m < M (the float side of an int8
@@ -87,14 +87,14 @@ void ll_gemm_s8_portable(int M, int N, int K, const int8_t *W, const int32_t *W_
 /* sums[m] = sum_k W[m,k] for W (M, K) int8: the W_sums of gemm_s8. */
 void ll_row_sums_s8(int M, int K, const int8_t *W, int32_t *sums);
 
-/* int8 weights in VNNI panels, the form gemm_s8_panels reads: rows in panels of
+/* int8 weights in panels, the form gemm_s8_panels reads: rows in panels of
  * LL_S8_PANEL_ROWS, each panel a run of 64-byte groups, group g holding inputs 4g .. 4g + 3
  * of the panel's 16 rows, row by row (byte 4 r + j is W[16 panel + r, 4 g + j]), each weight
  * stored + LL_S8_PANEL_OFFSET: on x86 + 128 as an unsigned byte, for vpdpbusd (unsigned
  * weights times signed inputs); on ARM as it is, a signed byte, for sdot (signed times
  * signed). Rows past M and inputs past K are 0 (which, in either form, adds nothing: the
- * inputs past K are zero), so every panel is whole: ll_s8_panels_bytes(M, K) bytes, starting on 64
- * bytes in a buffer that does. int8 weights are then held twice (row-major for the other
+ * inputs past K are zero), so every panel is whole: ll_s8_panels_bytes(M, K) bytes,
+ * starting on 64 bytes in a buffer that does. int8 weights are then held twice (row-major for the other
  * sets and inspection, panels for the product), as float32 ones are (arrays and packed). */
 #define LL_S8_PANEL_ROWS 16
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
@@ -139,7 +139,7 @@ typedef struct {
     const int8_t *q;       /* int8 (M, K), or NULL for float32 */
     const float *s;        /* int8: M scales */
     const int32_t *sums;   /* int8: M row sums of q (ll_row_sums_s8) */
-    const uint8_t *panels; /* int8: q in VNNI panels (ll_pack_s8_panels), or NULL */
+    const uint8_t *panels; /* int8: q in panels (ll_pack_s8_panels), or NULL */
 } ll_matrix;
 
 /* Rows [row0, ...) of a matrix of K columns. A packed float32 matrix, or int8 panels, has

@@ -36,6 +36,8 @@ static inline void hsum4_s32_dotprod(const int32x4_t a[4], int32_t out[4])
  * bytes): 16 rows' next four weights are four q registers, loaded by one ld1, and sdot adds
  * each row's four products into its own lane, so no lane is ever reduced with another. A
  * "vector" of the template is those four registers. */
+_Static_assert(LL_S8_PANEL_OFFSET == 0, "sdot reads the panels' bytes as signed weights");
+
 typedef struct {
     int32x4_t q[4];
 } s8p_vec;

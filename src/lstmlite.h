@@ -125,7 +125,7 @@ typedef struct {
     const int32_t *sums_hh[2];
     const int32_t *sums_hr[2];
     const int32_t *sums_weight;
-    const uint8_t *panels_ih[2]; /* int8 matrices in VNNI panels (kernels.h), where made */
+    const uint8_t *panels_ih[2]; /* int8 matrices in panels (kernels.h), where made */
     const uint8_t *panels_hh[2];
     const uint8_t *panels_hr[2];
     const uint8_t *panels_weight;

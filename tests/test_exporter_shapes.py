@@ -180,6 +180,22 @@ def test_packed_sequences_sorted_in_the_graph_convert(kind, batch_first, bidirec
                                    err_msg=name)
 
 
+def test_a_sort_of_part_of_the_batch_is_not_undone():
+    """TopK with a k other than the lengths' own count orders only part of the batch: not a
+    permutation, so the rewrite leaves it and the converter refuses the reordering."""
+    import onnx
+    from lstmlite import ConversionError
+    _, data = _export_packed(False)
+    model = onnx.load_from_string(data)
+    topk = next(node for node in model.graph.node if node.op_type == "TopK")
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.array([2], np.int64),
+                                                                "two"))
+    topk.input[1] = "two"
+    with pytest.raises(ConversionError, match="reorders the sequence by indices computed from "
+                                              "graph input 'lengths'"):
+        convert_onnx(model)
+
+
 def test_a_sort_used_for_anything_else_is_still_refused():
     """The rewrite needs the whole pattern; sorted lengths that the graph also outputs leave
     the sort in place, and the converter refuses it saying how to export instead."""

@@ -95,12 +95,12 @@ def test_two_directions_that_differ_are_not_merged():
     from lstmlite.converters.onnx_loops import rewrite_recurrent_loops
     model = onnx.load(os.path.join(HERE, "bidirectional_gru_last.onnx"))
     rewritten, _, _ = rewrite_recurrent_loops(model, "m")
-    merged, notes = merge_direction_pairs(rewritten, "m")
+    merged, notes = merge_direction_pairs(rewritten)
     assert len(notes) == 1 and "one bidirectional GRU layer" in notes[0]
     assert [n.op_type for n in merged.graph.node].count("GRU") == 1
     backward = [n for n in rewritten.graph.node if n.op_type == "GRU"][1]
     backward.attribute.append(onnx.helper.make_attribute("clip", 3.0))
-    unchanged, notes = merge_direction_pairs(rewritten, "m")
+    unchanged, notes = merge_direction_pairs(rewritten)
     assert notes == [] and unchanged is rewritten
     with pytest.raises(ConversionError, match="the graph branches"):
         OnnxGraphConverter(unchanged, "m").convert()

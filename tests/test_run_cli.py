@@ -182,6 +182,7 @@ def test_bad_inputs_get_one_line_errors(tmp_path):
     (["run", ACTIVITY, "--stdin"], b"\xff\xfe,1\n", "not UTF-8 text"),
     (["run", ACTIVITY, "--stdin"], b"1,2,3,4,5,nan\n", "stdin: line 1 holds NaN or infinity"),
     (["run", KWS, SENTENCE, "-o", "out.txt"], None, "the output must be a .npy or .csv file"),
+    (["run", KWS, "--stdin", "-o", "."], b"", "the output must be a .npy or .csv file"),
 ])
 def test_bad_invocations_get_one_line_errors(tmp_path, args, stdin, message):
     result = subprocess.run([sys.executable, "-m", "lstmlite", *map(str, args)],
