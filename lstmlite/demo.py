@@ -42,6 +42,27 @@ def build_demo_model(seed: int = 2026) -> Model:
     ], metadata={"labels": LABELS, "frame_ms": 10, "features": "40 log-mel bands (synthetic)"})
 
 
+#: a keyword counts as found when detected from its start to this long after its end (the
+#: label window and the detector's smoothing)
+FOUND_WITHIN_SECONDS = 0.6
+
+
+def keyword_marks(spoken, detected, labels) -> str:
+    """Each spoken keyword marked found or MISSED, then any detection of a word not spoken
+    there: spoken [{"word", "start", "end"}] in seconds, detected [(seconds, label)]."""
+    marks, explained = [], set()
+    for word in spoken:
+        if word["word"] not in labels:
+            continue
+        hits = [k for k, (t, label) in enumerate(detected) if label == word["word"]
+                and word["start"] <= t <= word["end"] + FOUND_WITHIN_SECONDS]
+        explained.update(hits)
+        marks.append(f"{word['word']} {'found' if hits else 'MISSED'}")
+    marks += [f"{label} at {t:.2f} s not spoken" for k, (t, label) in enumerate(detected)
+              if k not in explained]
+    return ", ".join(marks) if marks else "(none spoken)"
+
+
 def run_keyword_demo(model_path: Optional[str] = None, wav_path: Optional[str] = None,
                      out=print) -> dict:
     """What `lstmlite demo` prints: the bundled keyword spotter (or model_path, a model with a
@@ -66,15 +87,28 @@ def run_keyword_demo(model_path: Optional[str] = None, wav_path: Optional[str] =
         front = LogMel.from_model(model)
         out(f"  front end: {front}")
     out(f"audio: {wav_path}, streamed in 10 ms chunks as from a microphone")
+    spoken = []
     if wav_path == examples.path("kws-sentence.wav"):
         with open(examples.path("kws-sentence.json"), encoding="utf-8") as handle:
-            words = json.load(handle)
+            recording = json.load(handle)
+        spoken = recording["words"]
+        if recording.get("voice"):
+            out(f"  voice: {recording['voice']}")
         out("  spoken: " + ", ".join(f"{w['word']} ({w['start']:.2f}-{w['end']:.2f} s)"
-                                    for w in words["words"]))
+                                    for w in spoken))
     out("detections (seconds at the frame that decided, label, smoothed posterior):")
-    summary = run_file(model, wav_path, out=lambda line: out("  " + line.replace("\t", "  ")))
+    detected = []
+
+    def report(line: str) -> None:
+        seconds, label = line.split("\t")[:2]
+        detected.append((float(seconds), label))
+        out("  " + line.replace("\t", "  "))
+
+    summary = run_file(model, wav_path, out=report)
     if summary["lines"] == 0:
         out("  (none)")
+    if spoken:
+        out("keywords: " + keyword_marks(spoken, detected, model.metadata.get("labels", [])))
     weights = next((layer.weight_dtype for layer in model.layers if layer.matrix_names),
                    "float32")
     timings = [f"front end {summary['front_end_us']:.1f} us",

@@ -68,3 +68,31 @@ def traced_allocations(loop, ok, attempts=3):
         if ok(*seen[-1]):
             break
     return seen
+
+
+_APT_TRIED = set()
+
+
+def debian_tool(command: str, package: str, require_env: str) -> str:
+    """The path of `command`, installing Debian's `package` with apt-get first where it is
+    missing and this process may (root, apt-get present; once per package per session).
+    Skips the calling test with the reason when it cannot be had, unless `require_env` is set
+    (CI sets it), where the test fails instead."""
+    import shutil
+    import subprocess
+    found = shutil.which(command)
+    if found is None and package not in _APT_TRIED and shutil.which("apt-get") \
+            and hasattr(os, "geteuid") and os.geteuid() == 0:
+        _APT_TRIED.add(package)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", package], capture_output=True,
+                       env=env)
+        found = shutil.which(command)
+    if found is None:
+        message = (f"{command} is not installed and could not be installed "
+                   f"(apt-get install {package})")
+        if os.environ.get(require_env):
+            pytest.fail(f"{message}; {require_env} is set")
+        pytest.skip(message)
+    return found

