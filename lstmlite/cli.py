@@ -284,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      parser_class=_Parser)
     commands.required = True
     demo = commands.add_parser(
-        "demo", help="the bundled keyword spotter on a bundled synthesized sentence")
+        "demo", help="the bundled keyword spotter on a bundled sentence spoken by a voice it "
+                     "never heard in training")
     demo.add_argument("--model", help="a .lstm file with an audio front end and detection "
                                       "config instead of the bundled keyword spotter")
     demo.add_argument("--wav", help="a 16-bit mono .wav file instead of the bundled sentence")
@@ -292,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="stream a recording (.wav, .npy, .csv) or stdin through a model",
         description="Stream INPUT through MODEL step by step, as on a device. Audio (.wav, or "
-                    "raw 16-bit PCM on stdin) goes through the front end in the model's "
+                    "16-bit PCM on stdin, raw or after a wav header: arecord -t raw -f S16_LE -r "
+                    "16000 -c 1 | lstmlite run kws.lstm --stdin) goes through the front end in "
+                    "the model's "
                     "metadata; .npy and .csv rows are the model's input features. Prints one "
                     "line per detection (<seconds> <label> <score>, tab-separated) for models "
                     "with labels and a detection config, one per change of the top label for "

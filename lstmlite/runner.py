@@ -317,14 +317,46 @@ def run_file(model, input_path: str, output: Optional[str] = None,
     return summary
 
 
-def _pcm_chunks(source: BinaryIO) -> Iterator[np.ndarray]:
-    """int16 samples from raw little-endian PCM, a few ms at a time; an odd trailing byte is
-    kept for the next read."""
-    leftover = b""
+#: a wav header on stdin (arecord without -t raw writes one) must end within this many bytes
+STDIN_HEADER_LIMIT = 1 << 16
+
+
+def _read_chunk(source: BinaryIO) -> bytes:
+    return source.read1(STDIN_CHUNK_BYTES) if hasattr(source, "read1") else \
+        source.read(STDIN_CHUNK_BYTES)
+
+
+def _after_wav_header(source: BinaryIO, data: bytes, sample_rate: int) -> bytes:
+    """The samples that follow a wav header at the start of stdin (`data` holds what has been
+    read so far), after checking it declares 16-bit mono PCM at the front end's rate. A
+    streamed header's sizes are placeholders (the length is not known when it is written):
+    they are ignored, and the samples run to the end of the stream."""
     while True:
-        data = source.read1(STDIN_CHUNK_BYTES) if hasattr(source, "read1") else \
-            source.read(STDIN_CHUNK_BYTES)
-        if not data:
+        try:
+            info, offset, _ = wavfile.parse_header(data, "stdin", RunError)
+            break
+        except RunError:
+            more = _read_chunk(source) if len(data) < STDIN_HEADER_LIMIT else b""
+            if not more:
+                raise
+            data += more
+    if (info.format, info.bits, info.channels, info.sample_rate) != \
+            (wavfile.WAVE_FORMAT_PCM, 16, 1, sample_rate):
+        raise RunError(f"stdin: a wav stream of {info.encoding}, {info.channels} channel(s) at "
+                       f"{info.sample_rate} Hz; the model's front end takes 16-bit mono PCM at "
+                       f"{sample_rate} Hz, e.g. arecord -t raw -f S16_LE -r {sample_rate} -c 1")
+    return data[offset:]
+
+
+def _pcm_chunks(source: BinaryIO, sample_rate: int) -> Iterator[np.ndarray]:
+    """int16 samples from raw little-endian PCM, a few ms at a time; an odd trailing byte is
+    kept for the next read. A stream that starts with a wav header (RIFF) is read after it."""
+    leftover = _read_chunk(source)
+    if leftover[:4] == b"RIFF":
+        leftover = _after_wav_header(source, leftover, sample_rate)
+    while True:
+        data = _read_chunk(source) if len(leftover) < 2 else b""
+        if not data and len(leftover) < 2:
             if leftover:
                 raise RunError("stdin: the PCM stream ended in the middle of a sample (an odd "
                                "number of bytes)")
@@ -356,7 +388,7 @@ def run_stdin(model, source: BinaryIO, output: Optional[TextIO] = None,
 
     if front is not None:
         reporter = Reporter(model, front.frame_seconds, out)
-        for chunk in _pcm_chunks(source):
+        for chunk in _pcm_chunks(source, front.sample_rate):
             for frame in front.push(chunk):
                 emit(stream.step(frame), front.frame_end_seconds(steps))
                 steps += 1

@@ -76,6 +76,33 @@ def test_stdin_pcm_gives_the_same_detections_as_the_file(tmp_path):
     np.testing.assert_allclose(outputs, expected, rtol=1e-6, atol=1e-7)  # %.7g in the CSV
 
 
+def test_stdin_with_a_wav_header_as_arecord_writes_it(tmp_path):
+    """arecord without -t raw streams a wav header whose sizes are placeholders (it does not
+    know the length): the samples after it give the file's detections; a header of another
+    rate or format is refused naming what it is and the arecord command that fits."""
+    import struct
+    pcm = sentence_pcm().astype("<i2").tobytes()
+
+    def header(rate=16000, bits=16, channels=1, size=0x7FFFFFFF):
+        block = channels * bits // 8
+        return (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + b"fmt " +
+                struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, bits) +
+                b"data" + struct.pack("<I", size))
+
+    from_file = lstmlite("run", KWS, SENTENCE)
+    for size in (0x7FFFFFFF, 0):
+        piped = lstmlite("run", KWS, "--stdin", stdin=header(size=size) + pcm)
+        assert piped.returncode == 0, piped.stderr
+        assert piped.stdout == from_file.stdout
+    with open(SENTENCE, "rb") as handle:                    # a whole file piped in
+        assert lstmlite("run", KWS, "--stdin", stdin=handle.read()).stdout == from_file.stdout
+    refused = lstmlite("run", KWS, "--stdin", stdin=header(rate=8000) + pcm)
+    assert refused.returncode == 1 and refused.stderr.count(b"\n") == 1, refused.stderr
+    assert b"stdin: a wav stream of 16-bit integer PCM, 1 channel(s) at 8000 Hz" in \
+        refused.stderr and b"arecord -t raw -f S16_LE -r 16000 -c 1" in refused.stderr
+    assert lstmlite("run", KWS, "--stdin", stdin=header(channels=2) + pcm).returncode == 1
+
+
 def activity_recording():
     """The first recording of BasicMotions' test split: (100, 6) raw channels, its class."""
     data = np.load(os.path.join(os.path.dirname(__file__), "data", "basic_motions_test.npz"))
