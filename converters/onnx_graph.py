@@ -252,24 +252,35 @@ class OnnxGraphConverter:
         steps the sequence itself (tf2onnx writes Keras GRU, SimpleRNN and masked layers so)."""
         onnx = self.onnx
 
-        def walk(graph, path):
+        def walk(graph, path, top):
+            """(node, attribute name, subgraph, path of enclosing nodes, top-level node)"""
             for node in graph.node:
                 for attribute in node.attribute:
                     subgraphs = ([attribute.g] if attribute.HasField("g") else []) + \
                         list(attribute.graphs)
                     for sub in subgraphs:
-                        yield node, attribute.name, sub, path
-                        yield from walk(sub, path + [f"{node.op_type} {node.name!r}"])
+                        yield node, attribute.name, sub, path, top or node
+                        yield from walk(sub, path + [f"{node.op_type} {node.name!r}"],
+                                        top or node)
 
-        for node, branch, sub, path in walk(self.graph, []):
-            inner = [n for n in sub.node if n.op_type in _RECURRENT]
-            where = f"the {branch} graph of the {node.op_type} node {node.name!r}" + \
-                (f" (inside {' > '.join(path)})" if path else "")
-            if inner:
-                return (f"{self.source}: the {inner[0].op_type} node {inner[0].name!r} is in "
-                        f"{where}; lstmlite converts recurrent nodes at the graph's top level, "
-                        f"not inside control flow (export the recurrent module on its own, "
-                        f"without the If/Loop around it)")
+        found = []
+        for node, branch, sub, path, top in walk(self.graph, [], None):
+            for inner in (n for n in sub.node if n.op_type in _RECURRENT):
+                where = f"the {branch} graph of the {node.op_type} node {node.name!r}" + \
+                    (f" (inside {' > '.join(path)})" if path else "")
+                found.append((inner, where, top))
+        if found:
+            listed = "; ".join(f"the {inner.op_type} node {inner.name!r} is in {where}"
+                               for inner, where, _ in found[:4])
+            if len(found) > 4:
+                listed += f"; and {len(found) - 4} more"
+            # what decides the top-level Ifs around them
+            tops = {id(top): top for _, _, top in found if top.op_type == "If"}.values()
+            fix = describe_conditions(self.graph, tops) or \
+                ("lstmlite converts recurrent nodes at the graph's top level, not inside "
+                 "control flow (export the recurrent module on its own, without the "
+                 "If/Loop around it)")
+            return f"{self.source}: {listed}; {fix}"
         loops = [n for n in self.graph.node if n.op_type in ("Loop", "Scan")]
         if loops:
             loop = loops[0]
@@ -294,10 +305,19 @@ class OnnxGraphConverter:
             if refusal:
                 raise ConversionError(refusal)
             ops = sorted({node.op_type for node in self.graph.node})
-            unrolled = {"MatMul", "Gemm"} & set(ops) and {"Slice", "Gather", "Split"} & set(ops)
+            count = {op: sum(n.op_type == op for n in self.graph.node) for op in ops}
+            products = {"MatMul", "Gemm"} & set(ops)
+            gates = count.get("Sigmoid", 0) + count.get("Tanh", 0)
+            one_cell = products and count.get("Tanh", 0) and 0 < gates <= 8
+            unrolled = products and {"Slice", "Gather", "Split"} & set(ops) and not one_cell
             raise ConversionError(
                 f"{self.source}: the graph has no LSTM, GRU or RNN node (its ops: "
                 f"{', '.join(ops) or 'none'}). "
+                + (f"It computes one step of a recurrent cell written out as "
+                   f"{', '.join(sorted(products | {'Sigmoid', 'Tanh'} & set(ops) | {'Split', 'Slice', 'Mul', 'Add'} & set(ops)))} "
+                   f"ops (its state an input and an output of each call); lstmlite converts "
+                   f"recurrent cells as ONNX LSTM/GRU/RNN nodes and does not recognise one "
+                   f"written out as ops: " if one_cell else "")
                 + ("It looks like an exporter unrolled the recurrence into per-step "
                    "MatMul/Gemm ops, which cannot be streamed; " if unrolled else "")
                 + "export with a recurrent op (torch.onnx.export(..., dynamo=False) keeps "
@@ -308,11 +328,46 @@ class OnnxGraphConverter:
         self._load_constants()
         self._load_inputs()
         self._fold_constants()
+        self._refuse_unsupported()
         for node in self.graph.node:
             if all(o in self.values for o in node.output if o):
                 continue  # folded
             self._convert_node(node)
         return self._finish()
+
+    def _handler(self, op: str):
+        return self._op_activation if op in _ACTIVATION_OPS else getattr(self, f"_op_{op}", None)
+
+    def _refuse_unsupported(self) -> None:
+        """Every node left after folding whose op lstmlite has no handler for, in one error,
+        grouped by op: a user learns the whole distance at once, not one op per attempt. An
+        If is named with the graph inputs its condition depends on (--input fixes them)."""
+        blocked: Dict[str, list] = {}
+        for node in self.graph.node:
+            if all(o in self.values for o in node.output if o) or self._handler(node.op_type):
+                continue
+            blocked.setdefault(node.op_type, []).append(node)
+        if not blocked:
+            return
+        supported = f"lstmlite converts {', '.join(SUPPORTED_OPS)} (and folds any op on constants)"
+        if sum(map(len, blocked.values())) == 1 and "If" not in blocked:
+            node = next(iter(blocked.values()))[0]
+            raise ConversionError(f"{self._where(node)}: op {node.op_type} is not supported. "
+                                  f"{supported}")
+        parts = []
+        for op in sorted(blocked):
+            nodes = blocked[op]
+            names = ", ".join(repr(n.name or n.output[0]) for n in nodes[:4]) + \
+                (f" and {len(nodes) - 4} more" if len(nodes) > 4 else "")
+            if op == "If":
+                names += "; " + describe_conditions(self.graph, nodes)
+            parts.append(f"{op} ({len(nodes)} node{'s' if len(nodes) > 1 else ''}: {names})")
+        total = sum(map(len, blocked.values()))
+        raise ConversionError(f"{self.source}: {total} nodes of {len(blocked)} op"
+                              f"{'s' if len(blocked) > 1 else ''} cannot be converted: "
+                              f"{'; '.join(parts)}. {supported}")
+
+
 
     def _where(self, node) -> str:
         name = node.name or (node.output[0] if node.output else "?")
@@ -542,9 +597,7 @@ class OnnxGraphConverter:
 
     def _convert_node(self, node):
         op = node.op_type
-        handler = getattr(self, f"_op_{op}", None)
-        if op in _ACTIVATION_OPS:
-            handler = self._op_activation
+        handler = self._handler(op)
         if handler is None:
             raise ConversionError(
                 f"{self._where(node)}: op {op} is not supported. lstmlite converts "
@@ -1882,6 +1935,33 @@ class OnnxGraphConverter:
 
 
 _ROLE = {"T": "time", "B": "batch"}
+
+
+def describe_conditions(graph, nodes) -> str:
+    """What the conditions of these If nodes depend on, grouped: a graph input's value (fix
+    it with --input) or only a dynamic size (the shape of an input)."""
+    from .onnx_control import dependencies
+    groups: Dict[str, List[str]] = {}
+    for node in nodes:
+        behind = dependencies(graph, node.input[0]) if node.input else {}
+        values = [name for name, how in behind.items() if how == "value"]
+        sizes = [name for name, how in behind.items() if how == "shape"]
+        if values:
+            reason = (f"depend{{s}} on graph input{'s' if len(values) > 1 else ''} "
+                      f"{', '.join(map(repr, values))}: lstmlite keeps the branch taken when "
+                      f"the condition is fixed at conversion (lstmlite convert --input "
+                      f"{' '.join(v + '=VALUE' for v in values)}; API: input_values=)")
+        elif sizes:
+            reason = (f"depend{{s}} on the dynamic size of graph input"
+                      f"{'s' if len(sizes) > 1 else ''} {', '.join(map(repr, sizes))}, which "
+                      f"lstmlite cannot fix at conversion")
+        else:
+            reason = "could not be computed at conversion"
+        groups.setdefault(reason, []).append(repr(node.name))
+    return "; ".join(
+        f"the condition{'s' if len(names) > 1 else ''} of If {', '.join(names)} "
+        + reason.replace("{s}", "" if len(names) > 1 else "s")
+        for reason, names in groups.items())
 
 
 def _is_full_features(axis: Axis, seq: Seq) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -161,25 +161,32 @@ def _prepare(model, name: str):
 
 
 def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE,
-                 seed: int = 0) -> Conversion:
+                 seed: int = 0, input_values: Optional[Dict[str, Any]] = None) -> Conversion:
     """Converts and (unless verify=False) verifies. Raises ConversionError for anything the
-    engine cannot honour, VerificationError when the outputs differ beyond `tolerance`."""
+    engine cannot honour, VerificationError when the outputs differ beyond `tolerance`.
+    input_values: graph inputs fixed at conversion ({"sr": 16000}); the If nodes they decide
+    keep the branch taken (onnx_control.py), and the signature records them."""
     from .onnx_graph import OnnxGraphConverter
     from .onnx_directions import merge_direction_pairs
     from .onnx_loops import rewrite_recurrent_loops
     from .onnx_sorted_batches import rewrite_sorted_batches
     model_proto, name = load_onnx(source)
     model_proto = _prepare(model_proto, name)
+    # inputs given values, and the If nodes that constants and static shapes decide
+    from .onnx_control import fix_inputs
+    fixed_proto, fixed_notes, fixed = fix_inputs(model_proto, input_values or {}, name)
     # Loops that step a recurrent cell become the ONNX node they compute; verification below
     # still runs the graph as given
-    converted_proto, loop_notes, unrecognised = rewrite_recurrent_loops(model_proto, name)
+    converted_proto, loop_notes, unrecognised = rewrite_recurrent_loops(fixed_proto, name)
     # two forward nodes, the second over the reversed sequence, are one bidirectional layer
     converted_proto, pair_notes = merge_direction_pairs(converted_proto)
     # pack_padded_sequence(enforce_sorted=False)'s sort of the batch and its undoing go too
     converted_proto, sort_notes = rewrite_sorted_batches(converted_proto)
     layers, signature, notes = OnnxGraphConverter(converted_proto, name,
                                                   loop_reasons=unrecognised).convert()
-    notes = loop_notes + pair_notes + sort_notes + list(notes)
+    if fixed:
+        signature["fixed_inputs"] = fixed
+    notes = fixed_notes + loop_notes + pair_notes + sort_notes + list(notes)
     source_record = {"format": "onnx", "file": os.path.basename(name),
                      "producer": f"{model_proto.producer_name} "
                                  f"{model_proto.producer_version}".strip(),
@@ -194,15 +201,18 @@ def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLE
 
 
 def from_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE,
-              seed: int = 0) -> Model:
+              seed: int = 0, input_values: Optional[Dict[str, Any]] = None) -> Model:
     """Converts an ONNX model (path, bytes or onnx.ModelProto) to an lstmlite Model.
 
     With verify=True (default) the source runs in onnxruntime on seeded random inputs and
     the conversion is refused (VerificationError) if any output differs by more than
     `tolerance`; without onnxruntime installed a warning says verification was skipped.
     model.metadata["signature"] maps the graph's inputs and outputs onto run().
+    input_values fixes graph inputs at conversion ({"sr": 16000}): an If whose condition they
+    decide keeps the branch taken; they are recorded in the signature's "fixed_inputs".
     """
-    conversion = convert_onnx(source, verify=verify, tolerance=tolerance, seed=seed)
+    conversion = convert_onnx(source, verify=verify, tolerance=tolerance, seed=seed,
+                              input_values=input_values)
     if conversion.report is not None and conversion.report.skipped:
         warnings.warn(f"lstmlite.from_onnx: {conversion.report.skipped}", stacklevel=2)
     return conversion.model
@@ -225,10 +235,16 @@ def make_feeds(model_proto, signature, *, batch: int, steps: int, seed: int):
     for role, dim in zip(seq["axes"], seq_type.shape.dim):
         if role in ("B", "T") and dim.HasField("dim_value"):
             sizes[role] = int(dim.dim_value)
+    fixed = signature.get("fixed_inputs") or {}
     for name, value_info in inputs.items():
         if name in initializers:
             continue
         tensor_type = value_info.type.tensor_type
+        if name in fixed:          # the value it was converted with
+            feeds[name] = np.asarray(fixed[name],
+                                     dtype=onnx.helper.tensor_dtype_to_np_dtype(
+                                         tensor_type.elem_type))
+            continue
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
         if name == seq["name"]:
             shape = [sizes[a] if a != "F" else int(d.dim_value)

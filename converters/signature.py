@@ -16,7 +16,8 @@ Recipes (nested lists):
   ["slice", axis, start, stop, step, r]    ["gather", axis, index, r]
   ["concat", axis, [r, ...]]      ["cast", dtype, r]
 The sequence input is {"name", "axes"} with axes a list of "B", "T", "F" (features) and
-"1" (a unit axis); a sequence output is {"axes": [...], "last_step": bool} with feature
+"1" (a unit axis); "fixed_inputs" maps graph inputs given a value at conversion (--input
+sr=16000) to that value; a sequence output is {"axes": [...], "last_step": bool} with feature
 axes written ["F", size, stride] (the flat feature index is the sum of index * stride), and
 where the graph reversed the sequence before a layer (Keras' go_backwards) "first_step": true
 (the graph's last step is the model's first) or "reversed": true (every step, in reverse).
@@ -132,6 +133,11 @@ def run_signature(model, signature: Dict[str, Any], feeds: Dict[str, Any]) -> Di
     seq = signature["sequence_input"]
     if seq["name"] not in feeds:
         raise ShapeError(f"graph input {seq['name']!r} (the sequence) was not given")
+    for name, value in (signature.get("fixed_inputs") or {}).items():
+        if name in feeds and not np.array_equal(np.asarray(feeds[name]).reshape(-1),
+                                                np.asarray(value).reshape(-1)):
+            raise ShapeError(f"graph input {name!r} was fixed at {value} when the model was "
+                             f"converted (--input); it was given {np.asarray(feeds[name])}")
     X = sequence_to_run(feeds[seq["name"]], seq["axes"])
     B = X.shape[0]
     initial = None
@@ -181,6 +187,9 @@ def describe(signature: Dict[str, Any]) -> List[str]:
     if signature.get("sequence_lengths"):
         lines.append(f"input {_inputs_of(signature['sequence_lengths'])}: sequence lengths "
                      f"(run(sequence_lengths=...))")
+    for name, value in (signature.get("fixed_inputs") or {}).items():
+        lines.append(f"input {name!r}: fixed at {value} when converted (--input); the graph's "
+                     f"If nodes it decided keep the branch taken")
     for name, spec in signature["outputs"].items():
         if spec["kind"] == "sequence":
             if spec.get("final"):
