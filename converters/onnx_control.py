@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -237,7 +237,7 @@ def _constants(graph, model, source: str) -> Dict[str, np.ndarray]:
     import onnx
     from onnx import numpy_helper
     from onnx.reference import ReferenceEvaluator
-    from .onnx_graph import _folded_elements
+    from .onnx_values import _folded_elements
     known = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     shapes = _static_shapes(model)
     partial: Dict[str, list] = {}      # shape vectors with some dims known (None: dynamic)
