@@ -26,22 +26,28 @@ def reported(example: str) -> dict:
 
 @pytest.mark.parametrize("name", ["kws", "kws-int8"])
 def test_keyword_spotter_reaches_its_reported_accuracy(name):
+    """The committed set (examples/kws/evaluate.py): held-out voices of every engine, made by
+    the engines' own programs and sox, one keyword per recording at 20 dB, 10 dB and in
+    reverberation, and 30 s of read sentences without keywords at 10 dB. The figures were
+    measured through `lstmlite run`; here the Python API must reach them."""
     model = ll.load(ll.examples.path(name))
     assert model.metadata["labels"][2:] == ["yes", "no", "up", "down", "left", "right", "on",
                                             "off", "stop", "go"]
     front = LogMel.from_model(model)
     data = np.load(os.path.join(DATA, "kws_eval.npz"))
-    right = 0
+    assert len(data["keywords"]) == 30 and data["background"].size == 30 * 16000
+    hits = 0
     for word, audio in zip(data["keywords"], data["audio"]):
         detector = Detector.from_model(model, front.frame_seconds)
-        hits = [hit for hit in map(detector.update, model.run(front.transform(audio))) if hit]
-        right += len(hits) == 1 and model.metadata["labels"][hits[0][0]] == word
+        found = [model.metadata["labels"][hit[0]]
+                 for hit in map(detector.update, model.run(front.transform(audio))) if hit]
+        hits += word in found
     detector = Detector.from_model(model, front.frame_seconds)
     alarms = sum(detector.update(p) is not None
                  for p in model.run(front.transform(data["background"])))
     dtype = "int8" if name.endswith("int8") else "float32"
     expected = reported("kws")[f"committed set (lstmlite {dtype})"]
-    assert right / len(data["keywords"]) >= expected["accuracy"]
+    assert hits / len(data["keywords"]) >= expected["recall"]
     assert alarms <= expected["false_alarms"]
 
 

@@ -2,7 +2,7 @@
 read sentences spoken by five speech engines (voices.py), brought to 16 kHz from the rate each
 engine's wav header states, and made to sound like microphones in rooms: vocal-tract and speed
 warps, room reverberation (image-method rooms from pyroomacoustics), noise of several colours
-and babble at -5 to 30 dB SNR, band-limited microphone responses and gain.
+and babble at 0 to 30 dB SNR, band-limited microphone responses and gain.
 
 Speakers are split (voices.SPEAKERS): the evaluation's voices never occur here. Everything is
 seeded. Used by train.py; needs numpy, scipy, soundfile, pyroomacoustics and the engines (not
@@ -62,9 +62,10 @@ def to_16k(audio: np.ndarray, rate: int, warp: float = 1.0) -> np.ndarray:
     return resample_poly(audio, ratio.numerator, ratio.denominator)
 
 
-def trim(audio: np.ndarray, margin: float = 0.01) -> np.ndarray:
-    """Leading and trailing silence cut to `margin` seconds (below 2% of the peak)."""
-    loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max()) if audio.size else []
+def trim(audio: np.ndarray, margin: float = 0.02) -> np.ndarray:
+    """Leading and trailing silence cut to `margin` seconds: below 0.3% of the peak (-50 dB,
+    so the weak fricatives that end "off", "left" and "up" stay)."""
+    loud = np.flatnonzero(np.abs(audio) > 0.003 * np.abs(audio).max()) if audio.size else []
     if len(loud) == 0:
         return audio[:0]
     pad = int(margin * SAMPLE_RATE)
@@ -246,7 +247,7 @@ def place(rng: np.random.Generator, seconds: float, pieces: Sequence[Tuple[str, 
 
 def record(rng: np.random.Generator, speech: np.ndarray, snr_db: float, level: float,
            rirs: Sequence[np.ndarray], babble: Optional[Sequence[np.ndarray]],
-           reverb: float = 0.35, band_limit: float = 0.5) -> np.ndarray:
+           reverb: float = 0.5, band_limit: float = 0.5) -> np.ndarray:
     """speech as a microphone hears it: reverberated (probability `reverb`) in a random room,
     noise at snr_db under the speech's RMS, through a band-limited microphone (probability
     `band_limit`), scaled so the noise has RMS `level`; clipped at full scale."""
@@ -314,7 +315,7 @@ def training_sequences(bank, spoken, rirs, count: int, seconds: float, seed: int
         else:                   # read speech only
             pieces = [("<speech>", _crop(rng, spoken[rng.integers(len(spoken))], seconds))]
             speech, placed = place(rng, seconds, pieces)
-        audio = record(rng, speech, rng.uniform(-5, 30), 10 ** rng.uniform(-3.5, -1.3), rirs,
+        audio = record(rng, speech, rng.uniform(0, 30), 10 ** rng.uniform(-3.5, -1.3), rirs,
                        spoken)
         frames = front.transform(audio)
         features.append(frames)

