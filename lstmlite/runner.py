@@ -352,6 +352,11 @@ def _pcm_chunks(source: BinaryIO, sample_rate: int) -> Iterator[np.ndarray]:
     """int16 samples from raw little-endian PCM, a few ms at a time; an odd trailing byte is
     kept for the next read. A stream that starts with a wav header (RIFF) is read after it."""
     leftover = _read_chunk(source)
+    while 0 < len(leftover) < 4:                   # a pipe may hand over fewer bytes at first
+        more = _read_chunk(source)
+        if not more:
+            break
+        leftover += more
     if leftover[:4] == b"RIFF":
         leftover = _after_wav_header(source, leftover, sample_rate)
     while True:

@@ -103,6 +103,33 @@ def test_stdin_with_a_wav_header_as_arecord_writes_it(tmp_path):
     assert lstmlite("run", KWS, "--stdin", stdin=header(channels=2) + pcm).returncode == 1
 
 
+def test_a_wav_header_arriving_a_byte_at_a_time_is_still_found():
+    """A pipe may hand over fewer bytes than asked; the header check waits for four."""
+    import io
+    import struct
+    from lstmlite.runner import _pcm_chunks
+
+    class OneByteAtATime(io.RawIOBase):
+        def __init__(self, data):
+            self.data, self.position = data, 0
+
+        def readable(self):
+            return True
+
+        def read1(self, size=-1):
+            chunk = self.data[self.position:self.position + 1]
+            self.position += len(chunk)
+            return chunk
+
+    pcm = np.arange(-50, 50, dtype="<i2")
+    header = (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + b"fmt " +
+              struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16) + b"data" +
+              struct.pack("<I", 0))
+    for data in (header + pcm.tobytes(), pcm.tobytes()):
+        samples = np.concatenate(list(_pcm_chunks(OneByteAtATime(data), 16000)))
+        np.testing.assert_array_equal(samples, pcm)
+
+
 def activity_recording():
     """The first recording of BasicMotions' test split: (100, 6) raw channels, its class."""
     data = np.load(os.path.join(os.path.dirname(__file__), "data", "basic_motions_test.npz"))
