@@ -154,7 +154,8 @@ def synthesize_many(utterances: Sequence[Utterance], workers: int = 2
     results: List[Optional[Tuple[np.ndarray, int]]] = [None] * len(utterances)
     festival = [i for i, u in enumerate(utterances) if u.engine == "festival"]
     piper = [i for i, u in enumerate(utterances) if u.engine == "piper"]
-    other = [i for i in range(len(utterances)) if i not in set(festival) | set(piper)]
+    batched = set(festival) | set(piper)
+    other = [i for i in range(len(utterances)) if i not in batched]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for i, result in zip(other, pool.map(lambda i: synthesize(utterances[i]), other)):
             results[i] = result
