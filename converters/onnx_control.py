@@ -236,8 +236,7 @@ def _constants(graph, model, source: str) -> Dict[str, np.ndarray]:
     ONNX's reference evaluator, each output bounded before it is computed."""
     import onnx
     from onnx import numpy_helper
-    from onnx.reference import ReferenceEvaluator
-    from .onnx_values import _folded_elements
+    from .onnx_values import _folded_elements, evaluate_node
     known = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     shapes = _static_shapes(model)
     partial: Dict[str, list] = {}      # shape vectors with some dims known (None: dynamic)
@@ -272,19 +271,11 @@ def _constants(graph, model, source: str) -> Dict[str, np.ndarray]:
             raise ConversionError(f"{where}: computing this If condition's input would "
                                   f"allocate {elements} elements (at most "
                                   f"{MAX_CONDITION_ELEMENTS})")
-        feeds = {i: known[i] for i in node.input if i}
-        sub = onnx.helper.make_model(
-            onnx.helper.make_graph(
-                [node], "condition",
-                [onnx.helper.make_value_info(i, onnx.TypeProto()) for i in feeds],
-                [onnx.helper.make_value_info(o, onnx.TypeProto()) for o in node.output if o]),
-            opset_imports=list(model.opset_import), ir_version=model.ir_version)
         try:
-            results = ReferenceEvaluator(sub).run(None, feeds)
+            results = evaluate_node(model, node, {i: known[i] for i in node.input if i})
         except Exception:
             continue                               # left for the converter to report
-        for name, value in zip([o for o in node.output if o], results):
-            known[name] = np.asarray(value)
+        known.update(zip([o for o in node.output if o], results))
     return known
 
 
@@ -350,22 +341,3 @@ def dependencies(graph, name: str) -> Dict[str, str]:
             shape = via_shape or node.op_type == "Shape"
             stack.extend((i, shape) for i in node.input if i)
     return {n: found[n] for n in inputs if n in found}
-
-
-def inputs_behind(graph, name: str) -> List[str]:
-    """The graph inputs (not initializers) a value is computed from, in graph order."""
-    initializers = {i.name for i in graph.initializer}
-    inputs = [v.name for v in graph.input if v.name not in initializers]
-    producer = {out: node for node in graph.node for out in node.output if out}
-    found, seen, stack = set(), set(), [name]
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        if current in inputs:
-            found.add(current)
-        node = producer.get(current)
-        if node is not None:
-            stack.extend(i for i in node.input if i)
-    return [n for n in inputs if n in found]

@@ -35,7 +35,8 @@ from .onnx_ops_layout import LayoutOps
 from .onnx_ops_recurrent import RecurrentOps
 from .onnx_values import (_ACTIVATION_OPS, _INDEXED, _RECURRENT, FOLD_FACTOR, FOLD_SLACK,
                           MAX_STATIC_INPUT_ELEMENTS, MERGE, SUPPORTED_OPS, Axis, Const,
-                          Lengths, Seq, ShapeVec, State, Sym, _folded_elements, _show)
+                          Lengths, Seq, ShapeVec, State, Sym, _folded_elements, _show,
+                          evaluate_node)
 
 
 class OnnxGraphConverter(RecurrentOps, ArithmeticOps, LayoutOps):
@@ -252,7 +253,6 @@ class OnnxGraphConverter(RecurrentOps, ArithmeticOps, LayoutOps):
         weight_bytes = sum(value.nbytes for value in known.values())
         budget = FOLD_FACTOR * weight_bytes + FOLD_SLACK
         spent = 0
-        from onnx.reference import ReferenceEvaluator
         for node in self.graph.node:
             if node.domain not in ("", "ai.onnx"):
                 raise ConversionError(
@@ -276,20 +276,13 @@ class OnnxGraphConverter(RecurrentOps, ArithmeticOps, LayoutOps):
                     f"is {budget} bytes ({FOLD_FACTOR}x the weights + {FOLD_SLACK >> 20} MiB), "
                     f"and {spent} are used")
             feeds = {name: value for name, value in zip(node.input, inputs) if name}
-            graph = onnx.helper.make_graph(
-                [node], "fold", [onnx.helper.make_value_info(n, onnx.TypeProto())
-                                 for n in feeds],
-                [onnx.helper.make_value_info(n, onnx.TypeProto()) for n in node.output if n])
-            sub = onnx.helper.make_model(graph, opset_imports=list(self.model.opset_import),
-                                         ir_version=self.model.ir_version)
             try:
-                results = ReferenceEvaluator(sub).run(None, feeds)
+                results = evaluate_node(self.model, node, feeds)
             except Exception as exc:
                 raise ConversionError(f"{self._where(node)}: folding this constant node with "
                                       f"onnx's reference evaluator failed: "
                                       f"{first_line(exc)}") from None
             for name, value in zip([n for n in node.output if n], results):
-                value = np.asarray(value)
                 if value.dtype == object:
                     raise ConversionError(f"{self._where(node)}: folds to a non-numeric "
                                           f"value")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -220,3 +220,17 @@ def _show_recipe(recipe) -> str:
     return recipe[0] + "(" + ", ".join(_show_recipe(r) if isinstance(r, list) and r and
                                        isinstance(r[0], str) else repr(r)
                                        for r in recipe[1:]) + ")"
+
+
+def evaluate_node(model, node, feeds: Dict[str, np.ndarray]) -> List[np.ndarray]:
+    """One node of `model` run by ONNX's reference evaluator on constant feeds (its input name
+    -> value), in a one-node model of the same opsets; its non-empty outputs, in order. The
+    caller bounds the output size first (_folded_elements) and handles the exceptions."""
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+    graph = onnx.helper.make_graph(
+        [node], "one_node", [onnx.helper.make_value_info(n, onnx.TypeProto()) for n in feeds],
+        [onnx.helper.make_value_info(n, onnx.TypeProto()) for n in node.output if n])
+    single = onnx.helper.make_model(graph, opset_imports=list(model.opset_import),
+                                    ir_version=model.ir_version)
+    return [np.asarray(value) for value in ReferenceEvaluator(single).run(None, feeds)]
