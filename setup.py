@@ -29,6 +29,7 @@ C_SOURCES = [
     "src/gru.c",
     "src/rnn.c",
     "src/dense.c",
+    "src/conv.c",
     "src/model.c",
 ]
 

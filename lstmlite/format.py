@@ -36,8 +36,8 @@ import numpy as np
 from .errors import FormatError, LstmliteError
 from .errors import ModelError
 from .fileio import open_regular, write_atomic
-from .layers import (ACTIVATION_NAMES, DIRECTIONS, DTYPE_IDS, GRU, LSTM, OUTPUTS, RNN,
-                     Dense, Layer, Normalize, Scale)
+from .layers import (ACTIVATION_NAMES, DIRECTIONS, DTYPE_IDS, GRU, LSTM, OUTPUTS, PAD_MODES,
+                     RNN, Conv1d, Dense, Layer, Magnitude, Mean, Normalize, Scale)
 from .model import Model
 from .quantize import QuantizedWeight, quantize_rows
 
@@ -65,7 +65,8 @@ COMPUTE_CHOICES = (None, "float32")
 
 # Layer type ids are the C enum's (src/lstmlite.h); Normalize and Scale share id 5 and are
 # told apart by "mode".
-LAYER_TYPE_IDS = {"LSTM": 1, "GRU": 2, "RNN": 3, "Dense": 4, "Normalize": 5, "Scale": 5}
+LAYER_TYPE_IDS = {"LSTM": 1, "GRU": 2, "RNN": 3, "Dense": 4, "Normalize": 5, "Scale": 5,
+                  "Conv1d": 6, "Magnitude": 7, "Mean": 8}
 DIRECTION_IDS = {name: i for i, name in enumerate(DIRECTIONS)}
 OUTPUT_IDS = {name: i for i, name in enumerate(OUTPUTS)}
 
@@ -76,6 +77,9 @@ LAYER_TENSORS = {
     3: ("weight_ih", "weight_hh", "bias_ih", "bias_hh"),
     4: ("weight", "bias"),
     5: ("a", "b"),
+    6: ("weight", "bias"),
+    7: (),
+    8: (),
 }
 # Arrays that may be stored as float16 or int8 (the large matrices); the rest stay float32.
 QUANTIZABLE = {"weight_ih", "weight_hh", "weight_hr", "weight"}
@@ -101,6 +105,16 @@ def _layer_record(index: int, layer: Layer, names: Dict[str, str]) -> Dict[str, 
         act = layer.activation
         record.update(in_features=layer.input_size, out_features=layer.output_size,
                       activation=[act.id, act[1], act[2]])
+    elif isinstance(layer, Conv1d):
+        act = layer.activation
+        record.update(in_channels=layer.in_channels, out_channels=layer.out_channels,
+                      length=layer.length, kernel_size=layer.kernel_size, stride=layer.stride,
+                      dilation=layer.dilation, groups=layer.groups,
+                      padding=list(layer.padding),
+                      padding_mode=PAD_MODES.index(layer.padding_mode),
+                      activation=[act.id, act[1], act[2]])
+    elif isinstance(layer, (Magnitude, Mean)):
+        record.update(layer.attributes())
     else:
         record.update(features=layer.input_size, mode=layer.mode)
     return record
@@ -519,7 +533,8 @@ def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: An
     type_id = record.get("type")
     if not _is_int(type_id) or type_id not in LAYER_TENSORS:
         raise reader.fail(where + ".type", f"unknown layer type id {type_id!r}; known: 1 "
-                                           f"(LSTM), 2 (GRU), 3 (RNN), 4 (Dense), 5 (Normalize)")
+                                           f"(LSTM), 2 (GRU), 3 (RNN), 4 (Dense), 5 (Normalize), "
+                                           f"6 (Conv1d), 7 (Magnitude), 8 (Mean)")
     names = record.get("tensors")
     if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
         raise reader.fail(where + ".tensors", "expected an object of tensor names")
@@ -545,6 +560,10 @@ def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: An
         3: {"input_size", "hidden_size", "direction", "clip", "activations"},
         4: {"in_features", "out_features", "activation"},
         5: {"features", "mode"},
+        6: {"in_channels", "out_channels", "length", "kernel_size", "stride", "dilation",
+            "groups", "padding", "padding_mode", "activation"},
+        7: {"features", "size", "real", "imag"},
+        8: {"channels", "length"},
     }[type_id]
     if type_id in (1, 2, 3) and "output" in attributes:
         expected_keys = expected_keys | {"output"}  # optional: "sequence" when absent
@@ -610,6 +629,41 @@ def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: An
             declared = {"in_features": attributes["in_features"],
                         "out_features": attributes["out_features"]}
             actual = {"in_features": layer.input_size, "out_features": layer.output_size}
+        elif type_id == 6:
+            padding, mode = attributes["padding"], attributes["padding_mode"]
+            if not (isinstance(padding, list) and len(padding) == 2 and
+                    all(_is_int(p) and p >= 0 for p in padding)):
+                raise reader.fail(where + ".padding", f"expected [begin, end], found "
+                                                      f"{padding!r:.40}")
+            if not _is_int(mode) or not 0 <= mode < len(PAD_MODES):
+                raise reader.fail(where + ".padding_mode", f"expected 0..{len(PAD_MODES) - 1} "
+                                                           f"({', '.join(PAD_MODES)}), found "
+                                                           f"{mode!r:.40}")
+            geometry = {key: attributes[key] for key in ("length", "stride", "dilation",
+                                                         "groups", "in_channels",
+                                                         "kernel_size")}
+            for key, value in geometry.items():
+                if not _is_int(value):
+                    raise reader.fail(f"{where}.{key}", f"expected an integer, found "
+                                                        f"{value!r:.40}")
+            weight = arrays.get("weight")
+            if weight is not None and getattr(weight, "ndim", 0) != 2:
+                raise reader.fail(where + ".tensors.weight", f"expected a 2-D matrix, found "
+                                                             f"shape {weight.shape}")
+            layer = Conv1d(weight, arrays.get("bias"), padding=tuple(padding),
+                           padding_mode=PAD_MODES[mode],
+                           activation=activation(attributes["activation"], "activation"),
+                           **geometry)
+            declared = {"out_channels": attributes["out_channels"]}
+            actual = {"out_channels": layer.out_channels}
+        elif type_id in (7, 8):
+            values = {key: attributes[key] for key in expected_keys}
+            for key, value in values.items():
+                if not _is_int(value):
+                    raise reader.fail(f"{where}.{key}", f"expected an integer, found "
+                                                        f"{value!r:.40}")
+            layer = Magnitude(**values) if type_id == 7 else Mean(**values)
+            declared, actual = {}, {}
         else:
             mode = attributes["mode"]
             if mode not in (0, 1) or not _is_int(mode):

@@ -190,7 +190,8 @@ class Layer:
                              f"got {dtype!r}")
         if not self.matrix_names:
             raise ModelError(f"{self.type_name}: has no weight matrices to store as {dtype} "
-                             f"(only LSTM, GRU, RNN and Dense layers can be quantized)")
+                             f"(only LSTM, GRU, RNN, Dense and Conv1d layers can be "
+                             f"quantized)")
         layer = copy.copy(self)
         for name in self.matrix_names:
             value = getattr(self, name)
@@ -742,4 +743,193 @@ class Scale(Layer):
                 "arrays": {"a": self.scale, "b": self.offset}}
 
 
-LAYER_TYPES = (LSTM, GRU, RNN, Dense, Normalize, Scale)
+#: Padding modes of a Conv1d's input positions (PyTorch's padding_mode names); the ids are the
+#: C enum's (src/lstmlite.h, enum ll_pad_mode) and are stored in .lstm files.
+PAD_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _positive_int(value: Any, name: str, where: str, minimum: int = 1) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ModelError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class Conv1d(Layer):
+    """A 1-D convolution over the step's own input, viewed as (in_channels, length), channel
+    major (ONNX's and PyTorch's (C, L) layout, flattened): it encodes one step's frame (a
+    chunk of audio, a window of sensor readings), it does not convolve across steps.
+
+    weight: (out_channels, in_channels / groups, kernel_size) float32 (PyTorch nn.Conv1d's
+    layout), or a QuantizedWeight of shape (out_channels, in_channels / groups * kernel_size)
+    (int8: a scale per output channel; each patch of the input is quantized on its own).
+    Stored flattened to that 2-D shape. bias: (out_channels,) or None.
+    length: positions per step (the input has in_channels * length features).
+    stride, dilation, groups as in PyTorch; padding: int (both ends) or (begin, end);
+    padding_mode: "zeros", "reflect" (pads < length), "replicate" or "circular" (pads <=
+    length). activation: an elementwise activation (as Dense's, no softmax).
+    Output: (out_channels, out_length) channel major, out_length = (length + begin + end -
+    dilation * (kernel_size - 1) - 1) // stride + 1.
+    """
+
+    type_name = "Conv1d"
+    kind = 6
+    matrix_names = ("weight",)
+
+    def __init__(self, weight, bias=None, *, length: int, stride: int = 1, dilation: int = 1,
+                 groups: int = 1, padding: Any = 0, padding_mode: str = "zeros",
+                 activation: Any = None, in_channels: Optional[int] = None,
+                 kernel_size: Optional[int] = None):
+        where = "Conv1d"
+        w = as_weight(weight, "weight", where, int8_ok=True)
+        self.groups = _positive_int(groups, "groups", where)
+        if w.ndim == 3:
+            if isinstance(w, QuantizedWeight):
+                raise ModelError(f"{where}: an int8 weight is 2-D (out_channels, in_channels / "
+                                 f"groups * kernel_size), got {w.shape}")
+            kernel_size = int(w.shape[2]) if kernel_size is None else kernel_size
+            if kernel_size != w.shape[2]:
+                raise ModelError(f"{where}: kernel_size {kernel_size} disagrees with weight "
+                                 f"{tuple(w.shape)}")
+            in_channels = int(w.shape[1]) * self.groups if in_channels is None else in_channels
+            w = w.reshape(w.shape[0], -1)
+        elif w.ndim != 2 or kernel_size is None:
+            raise ModelError(f"{where}: weight has shape {tuple(w.shape)}, expected (out_channels, "
+                             f"in_channels / groups, kernel_size) (or 2-D with kernel_size=)")
+        self.kernel_size = _positive_int(kernel_size, "kernel_size", where)
+        if 0 in w.shape or w.shape[1] % self.kernel_size:
+            raise ModelError(f"{where}: weight has shape {tuple(w.shape)}, expected columns a "
+                             f"multiple of kernel_size {self.kernel_size}")
+        per_group = w.shape[1] // self.kernel_size
+        self.in_channels = per_group * self.groups if in_channels is None else \
+            _positive_int(in_channels, "in_channels", where)
+        if self.in_channels != per_group * self.groups:
+            raise ModelError(f"{where}: in_channels {self.in_channels} is not {per_group} per "
+                             f"group x {self.groups} groups (weight {tuple(w.shape)})")
+        self.out_channels = int(w.shape[0])
+        if self.out_channels % self.groups:
+            raise ModelError(f"{where}: {self.groups} groups do not divide {self.out_channels} "
+                             f"out channels")
+        self.weight = w
+        self.length = _positive_int(length, "length", where)
+        self.stride = _positive_int(stride, "stride", where)
+        self.dilation = _positive_int(dilation, "dilation", where)
+        if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+            padding = (padding, padding)
+        if not isinstance(padding, (tuple, list)) or len(padding) != 2:
+            raise ModelError(f"{where}: padding must be an int or (begin, end), got {padding!r}")
+        self.padding = tuple(_positive_int(p, "padding", where, minimum=0) for p in padding)
+        if padding_mode not in PAD_MODES:
+            raise ModelError(f"{where}: padding_mode must be one of {PAD_MODES}, got "
+                             f"{padding_mode!r}")
+        self.padding_mode = padding_mode
+        widest = max(self.padding)
+        if (padding_mode == "reflect" and widest >= self.length) or \
+                (padding_mode == "circular" and widest > self.length):
+            raise ModelError(f"{where}: {padding_mode} padding of {widest} needs a longer input "
+                             f"than {self.length} positions")
+        span = self.dilation * (self.kernel_size - 1) + 1
+        padded = self.length + sum(self.padding)
+        if padded < span:
+            raise ModelError(f"{where}: the kernel spans {span} positions, the padded input "
+                             f"has {padded}")
+        self.out_length = (padded - span) // self.stride + 1
+        self.bias = None
+        if bias is not None:
+            self.bias = as_weight(bias, "bias", where)
+            _check_shape(self.bias, (self.out_channels,), "bias", where, "(out_channels,)")
+        if activation is None:
+            activation = "Identity"
+        if isinstance(activation, str):
+            activation = Dense._SHORT_NAMES.get(activation.lower(), activation)
+        self.activation = parse_activation(activation, "Conv1d activation",
+                                           tuple(n for n in ACTIVATION_IDS
+                                                 if n not in VECTOR_ACTIVATIONS))
+        self.input_size = self.in_channels * self.length
+        self.output_size = self.out_channels * self.out_length
+        self.hidden_size = self.out_channels
+        self._settle_weight_dtype()
+
+    def arrays(self):
+        return {"weight": self.weight, "bias": self.bias}
+
+    def attributes(self):
+        act = self.activation
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "length": self.length, "kernel_size": self.kernel_size, "stride": self.stride,
+                "dilation": self.dilation, "groups": self.groups, "padding": self.padding,
+                "padding_mode": self.padding_mode, "out_length": self.out_length,
+                "activation": act.name if act.name not in ACTIVATION_DEFAULTS else tuple(act)}
+
+    def core_spec(self):
+        act = self.activation
+        return {"kind": self.kind, "input_size": self.input_size,
+                "hidden_size": self.out_channels, "channels": self.in_channels,
+                "length": self.length, "kernel_size": self.kernel_size, "stride": self.stride,
+                "dilation": self.dilation, "groups": self.groups, "pads": self.padding,
+                "pad_mode": PAD_MODES.index(self.padding_mode),
+                "activation": (act.id, act[1], act[2]),
+                "weight_dtype": DTYPE_IDS[self.weight_dtype],
+                "arrays": {"weight": self._core_matrix(self.weight), "bias": self.bias}}
+
+
+class Magnitude(Layer):
+    """The modulus of complex values held as two runs of the step's input: y[i] =
+    sqrt(x[real + i]^2 + x[imag + i]^2) for i < size. An STFT computed as a Conv1d gives its
+    real and imaginary parts as two blocks of channels (channel major, so two runs);
+    this is the graph's sqrt(re^2 + im^2) after it.
+
+    features: the input's size; size: the output's; real, imag: where the runs start.
+    """
+
+    type_name = "Magnitude"
+    kind = 7
+
+    def __init__(self, features: int, size: int, real: int, imag: int):
+        where = "Magnitude"
+        self.input_size = _positive_int(features, "features", where)
+        self.output_size = self.hidden_size = _positive_int(size, "size", where)
+        self.offsets = (_positive_int(real, "real", where, 0),
+                        _positive_int(imag, "imag", where, 0))
+        if max(self.offsets) + self.output_size > self.input_size:
+            raise ModelError(f"{where}: runs of {size} at {real} and {imag} do not fit in "
+                             f"{features} features")
+
+    def arrays(self):
+        return {}
+
+    def attributes(self):
+        return {"features": self.input_size, "size": self.output_size,
+                "real": self.offsets[0], "imag": self.offsets[1]}
+
+    def core_spec(self):
+        return {"kind": self.kind, "input_size": self.input_size,
+                "hidden_size": self.output_size, "offsets": self.offsets, "arrays": {}}
+
+
+class Mean(Layer):
+    """The mean over the positions of each channel of the step's input, viewed as
+    (channels, length) channel major: (channels, length) -> (channels,), a sum then a
+    division, as ONNX's ReduceMean does."""
+
+    type_name = "Mean"
+    kind = 8
+
+    def __init__(self, channels: int, length: int):
+        self.channels = _positive_int(channels, "channels", "Mean")
+        self.length = _positive_int(length, "length", "Mean")
+        self.input_size = self.channels * self.length
+        self.output_size = self.hidden_size = self.channels
+
+    def arrays(self):
+        return {}
+
+    def attributes(self):
+        return {"channels": self.channels, "length": self.length}
+
+    def core_spec(self):
+        return {"kind": self.kind, "input_size": self.input_size,
+                "hidden_size": self.channels, "channels": self.channels,
+                "length": self.length, "arrays": {}}
+
+
+LAYER_TYPES = (LSTM, GRU, RNN, Dense, Normalize, Scale, Conv1d, Magnitude, Mean)

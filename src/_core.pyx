@@ -52,6 +52,16 @@ cdef extern from "lstmlite.h" nogil:
         int normalize_mode
         const float *norm_a
         const float *norm_b
+        int channels
+        int length
+        int kernel_size
+        int stride
+        int dilation
+        int groups
+        int pad_begin
+        int pad_end
+        int pad_mode
+        int offsets[2]
 
     ctypedef struct ll_model:
         int num_layers
@@ -63,6 +73,16 @@ cdef extern from "lstmlite.h" nogil:
     int LL_LAYER_RNN
     int LL_LAYER_DENSE
     int LL_LAYER_NORMALIZE
+    int LL_LAYER_CONV1D
+    int LL_LAYER_MAGNITUDE
+    int LL_LAYER_MEAN
+    int LL_PAD_ZEROS
+    int LL_PAD_REFLECT
+    int LL_PAD_REPLICATE
+    int LL_PAD_CIRCULAR
+    int LL_ACT_SOFTMAX
+    int LL_ACT_LOG_SOFTMAX
+    int ll_conv1d_out_length(const ll_layer *layer)
     int LL_MAX_CELL_ACTIVATIONS
     int LL_DTYPE_FLOAT32
     int LL_DTYPE_INT8
@@ -321,8 +341,12 @@ cdef class CoreModel:
         if L.weight_dtype not in (LL_DTYPE_FLOAT32, LL_DTYPE_INT8):
             raise ValueError(f"{where}: weight dtype id {L.weight_dtype} is not one the "
                              f"kernels compute in (float32 or int8)")
-        # the longest int8 reduction: the input (every layer) or h (recurrent layers)
+        # the longest int8 reduction: the input (Dense), a patch (Conv1d) or the input or h
+        # (recurrent layers)
         longest = I if L.kind == LL_LAYER_DENSE else max(I, H)
+        if L.kind == LL_LAYER_CONV1D:
+            self._conv_geometry(L, spec, where)
+            longest = L.channels // L.groups * L.kernel_size
         if L.weight_dtype == LL_DTYPE_INT8 and longest > LL_INT8_MAX_K:
             raise ValueError(f"{where}: int8 products take at most {LL_INT8_MAX_K} inputs "
                              f"(the int32 sums must not overflow), got {longest}")
@@ -381,8 +405,62 @@ cdef class CoreModel:
             L.norm_b = _float_ptr(arrays["b"], I, f"{where} b")
             if L.norm_a == NULL or L.norm_b == NULL:
                 raise ValueError(f"{where}: both normalize vectors are required")
+        elif L.kind == LL_LAYER_CONV1D:
+            K = L.channels // L.groups * L.kernel_size
+            if L.weight_dtype == LL_DTYPE_INT8:
+                self._int8_matrix(arrays["weight"], H, K, f"{where} weight",
+                                  &L.q_weight, &L.s_weight)
+            else:
+                L.weight = _float_ptr(arrays["weight"], H * K, f"{where} weight")
+                if L.weight == NULL:
+                    raise ValueError(f"{where}: weight is required")
+            L.bias = _float_ptr(arrays["bias"], H, f"{where} bias")
+            self._set_activation(&L.dense_act, spec["activation"], where)
+            if L.dense_act.kind in (LL_ACT_SOFTMAX, LL_ACT_LOG_SOFTMAX):
+                raise ValueError(f"{where}: a Conv1d's activation is elementwise")
+        elif L.kind == LL_LAYER_MAGNITUDE:
+            L.offsets[0], L.offsets[1] = spec["offsets"]
+            if min(L.offsets[0], L.offsets[1]) < 0 or \
+                    max(L.offsets[0], L.offsets[1]) > I - H:
+                raise ValueError(f"{where}: runs of {H} at {L.offsets[0]} and {L.offsets[1]} "
+                                 f"do not fit in {I} inputs")
+        elif L.kind == LL_LAYER_MEAN:
+            L.channels, L.length = spec["channels"], spec["length"]
+            if L.channels <= 0 or L.length <= 0 or L.channels * L.length != I:
+                raise ValueError(f"{where}: {L.channels} channels of {L.length} positions are "
+                                 f"not {I} inputs")
         else:
             raise ValueError(f"{where}: unknown layer kind {L.kind}")
+
+    cdef void _conv_geometry(self, ll_layer *L, dict spec, str where) except *:
+        """A Conv1d's shape, checked so that every index the kernel computes is inside the
+        step's input: positive sizes, channels and out channels divisible by groups, pads
+        the mode can fill (reflect: < length; circular: <= length), an output at least one
+        position long."""
+        L.channels, L.length = spec["channels"], spec["length"]
+        L.kernel_size, L.stride, L.dilation = spec["kernel_size"], spec["stride"], spec["dilation"]
+        L.groups = spec["groups"]
+        L.pad_begin, L.pad_end = spec["pads"]
+        L.pad_mode = spec["pad_mode"]
+        if min(L.channels, L.length, L.kernel_size, L.stride, L.dilation, L.groups) <= 0 or \
+                min(L.pad_begin, L.pad_end) < 0:
+            raise ValueError(f"{where}: Conv1d sizes must be positive and pads >= 0")
+        if L.channels * L.length != L.input_size:
+            raise ValueError(f"{where}: {L.channels} channels of {L.length} positions are not "
+                             f"{L.input_size} inputs")
+        if L.channels % L.groups or L.hidden_size % L.groups:
+            raise ValueError(f"{where}: {L.groups} groups do not divide {L.channels} in and "
+                             f"{L.hidden_size} out channels")
+        if L.pad_mode not in (LL_PAD_ZEROS, LL_PAD_REFLECT, LL_PAD_REPLICATE, LL_PAD_CIRCULAR):
+            raise ValueError(f"{where}: unknown pad mode {L.pad_mode}")
+        widest = max(L.pad_begin, L.pad_end)
+        if (L.pad_mode == LL_PAD_REFLECT and widest >= L.length) or \
+                (L.pad_mode == LL_PAD_CIRCULAR and widest > L.length):
+            raise ValueError(f"{where}: pads {L.pad_begin}, {L.pad_end} are too wide for "
+                             f"{L.length} positions in this pad mode")
+        if ll_conv1d_out_length(L) <= 0:
+            raise ValueError(f"{where}: the kernel ({L.kernel_size}, dilation {L.dilation}) is "
+                             f"longer than the {L.length} padded positions")
 
     cdef void _int8_matrix(self, object pair, Py_ssize_t rows, Py_ssize_t cols, str what,
                            const int8_t **q, const float **scale) except *:

@@ -200,5 +200,7 @@ size_t ll_lstm_scratch_bytes(const ll_layer *layer, int batch);
 size_t ll_gru_scratch_bytes(const ll_layer *layer, int batch);
 size_t ll_rnn_scratch_bytes(const ll_layer *layer, int batch);
 size_t ll_dense_scratch_bytes(const ll_layer *layer, int batch);
+/* A Conv1d's scratch, whatever the number of columns (they are done one at a time). */
+size_t ll_conv1d_scratch_bytes(const ll_layer *layer);
 
 #endif

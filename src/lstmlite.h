@@ -33,7 +33,19 @@ enum ll_layer_kind {
     LL_LAYER_GRU = 2,
     LL_LAYER_RNN = 3,
     LL_LAYER_DENSE = 4,
-    LL_LAYER_NORMALIZE = 5
+    LL_LAYER_NORMALIZE = 5,
+    LL_LAYER_CONV1D = 6,
+    LL_LAYER_MAGNITUDE = 7,
+    LL_LAYER_MEAN = 8
+};
+
+/* Padding of a Conv1d layer's input positions (PyTorch's padding_mode, ONNX Pad's modes).
+ * These numbers are also stored in .lstm files: never reuse a removed number. */
+enum ll_pad_mode {
+    LL_PAD_ZEROS = 0,     /* 0 outside the input */
+    LL_PAD_REFLECT = 1,   /* x[-i] = x[i], x[L-1+i] = x[L-1-i] (pads < L) */
+    LL_PAD_REPLICATE = 2, /* the edge value (ONNX "edge") */
+    LL_PAD_CIRCULAR = 3   /* x[-i] = x[L-i] (ONNX "wrap"; pads <= L) */
 };
 
 /* Tensor dtypes. These numbers are also the dtype ids of the .lstm file format: never reuse a
@@ -140,6 +152,28 @@ typedef struct {
     int normalize_mode;
     const float *norm_a;
     const float *norm_b;
+    /* Conv1d: the step's input viewed as (channels, length), channel-major as ONNX and
+     * PyTorch lay it out (input_size = channels * length); output (hidden_size, out_length)
+     * channel-major, out_length = (length + pad_begin + pad_end - dilation (kernel_size - 1)
+     * - 1) / stride + 1. weight (hidden_size, channels / groups * kernel_size): PyTorch's
+     * (out, in / groups, kernel) with the last two axes flattened, or its int8 form in q_weight
+     * and s_weight (a scale per output channel); bias (hidden_size) or NULL; dense_act any
+     * elementwise activation. Positions outside the input are padded by pad_mode.
+     * Mean: the mean over the `length` positions of each of `channels` channels, (channels,
+     * length) -> (channels). */
+    int channels;
+    int length;
+    int kernel_size;
+    int stride;
+    int dilation;
+    int groups;
+    int pad_begin;
+    int pad_end;
+    int pad_mode;       /* enum ll_pad_mode */
+    /* Magnitude: y[i] = sqrt(x[offsets[0] + i]^2 + x[offsets[1] + i]^2) for i < hidden_size:
+     * the modulus of complex values whose real and imaginary parts are two runs of the input
+     * (an STFT's real and imaginary channels) */
+    int offsets[2];
 } ll_layer;
 
 typedef struct {
@@ -213,6 +247,13 @@ void ll_dense_apply(const ll_layer *layer, int N, const float *X, int ldx, float
                     void *scratch);
 void ll_normalize_apply(const ll_layer *layer, int N, const float *X, int ldx, float *Y,
                         int ldy);
+/* Conv1d, Magnitude and Mean (conv.c): the same contract, one column at a time. */
+int ll_conv1d_out_length(const ll_layer *layer);
+void ll_conv1d_apply(const ll_layer *layer, int N, const float *X, int ldx, float *Y, int ldy,
+                     void *scratch);
+void ll_magnitude_apply(const ll_layer *layer, int N, const float *X, int ldx, float *Y,
+                        int ldy);
+void ll_mean_apply(const ll_layer *layer, int N, const float *X, int ldx, float *Y, int ldy);
 
 /* ---- int8 ---- */
 /* Quantizes n floats to int8 with one symmetric scale: q[i] = round_half_even(x[i] * inv)

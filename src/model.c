@@ -31,7 +31,12 @@ int ll_layer_output_size(const ll_layer *L)
     case LL_LAYER_RNN:
         return L->num_directions * ll_layer_h_size(L);
     case LL_LAYER_DENSE:
+    case LL_LAYER_MAGNITUDE:
         return L->hidden_size;
+    case LL_LAYER_CONV1D:
+        return L->hidden_size * ll_conv1d_out_length(L);
+    case LL_LAYER_MEAN:
+        return L->channels;
     default:
         return L->input_size;
     }
@@ -100,6 +105,8 @@ size_t ll_layer_scratch_bytes(const ll_layer *L, int batch)
 {
     if (ll_layer_is_recurrent(L))
         return recurrent_layout(L, batch, batch).bytes;
+    if (L->kind == LL_LAYER_CONV1D)
+        return ll_conv1d_scratch_bytes(L);
     return L->kind == LL_LAYER_DENSE ? ll_dense_scratch_bytes(L, batch) : 0;
 }
 
@@ -108,9 +115,11 @@ size_t ll_layer_scratch_bytes(const ll_layer *L, int batch)
  * panels of 16 rows and groups of 4 inputs). */
 static size_t matrix_bytes(const ll_layer *L, size_t rows, size_t cols)
 {
+    /* a Conv1d's groups are matrices of their own, each in whole panels */
+    const size_t groups = L->kind == LL_LAYER_CONV1D ? (size_t)L->groups : 1;
     if (L->weight_dtype == LL_DTYPE_INT8) { /* bytes, a scale and a sum per row */
         const size_t bytes = ll_kernels_read_s8_panels()
-                                 ? ll_s8_panels_bytes((int)rows, (int)cols)
+                                 ? groups * ll_s8_panels_bytes((int)(rows / groups), (int)cols)
                                  : rows * cols;
         return bytes + rows * (sizeof(float) + sizeof(int32_t));
     }
@@ -139,8 +148,13 @@ size_t ll_layer_weight_bytes(const ll_layer *L)
     }
     case LL_LAYER_DENSE:
         return matrix_bytes(L, H, I) + (L->bias ? H * f : 0);
-    default:
+    case LL_LAYER_CONV1D:
+        return matrix_bytes(L, H, (size_t)L->channels / L->groups * L->kernel_size) +
+               (L->bias ? H * f : 0);
+    case LL_LAYER_NORMALIZE:
         return 2 * I * f;
+    default: /* Magnitude, Mean: no weights */
+        return 0;
     }
 }
 
@@ -200,10 +214,23 @@ static void cell_step(const ll_layer *L, int dir, int B, float *gates, float *h,
 static void position_apply(const ll_layer *L, int N, const float *X, int ldx, float *Y,
                            int ldy, void *scratch)
 {
-    if (L->kind == LL_LAYER_DENSE)
+    switch (L->kind) {
+    case LL_LAYER_DENSE:
         ll_dense_apply(L, N, X, ldx, Y, ldy, scratch);
-    else
+        break;
+    case LL_LAYER_CONV1D:
+        ll_conv1d_apply(L, N, X, ldx, Y, ldy, scratch);
+        break;
+    case LL_LAYER_MAGNITUDE:
+        ll_magnitude_apply(L, N, X, ldx, Y, ldy);
+        break;
+    case LL_LAYER_MEAN:
+        ll_mean_apply(L, N, X, ldx, Y, ldy);
+        break;
+    default:
         ll_normalize_apply(L, N, X, ldx, Y, ldy);
+        break;
+    }
 }
 
 void ll_model_step(const ll_model *M, int batch, const float *x, float *state, void *scratch,

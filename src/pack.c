@@ -93,6 +93,27 @@ static size_t pack_layer(const ll_layer *L, unsigned char *buffer, ll_layer *int
             into->sums_weight = row_sums(buffer, &next, H, I, L->q_weight);
             into->panels_weight = s8_panels(buffer, &next, H, I, L->q_weight);
         }
+    } else if (L->kind == LL_LAYER_CONV1D) {
+        /* each group's rows a matrix of its own, packed one after the other: the float32
+         * ones as long as row-major, so group g's starts at g Mg K floats (ll_matrix_rows);
+         * the int8 panels at g times one group's panel bytes (conv.c) */
+        const int G = L->groups, Mg = H / G, K = L->channels / G * L->kernel_size;
+        if (float32) {
+            float *packed = take(buffer, &next, (size_t)H * K);
+            if (packed)
+                for (int g = 0; g < G; g++)
+                    ll_pack_f32(Mg, K, L->weight + (size_t)g * Mg * K,
+                                packed + (size_t)g * Mg * K);
+            into->packed_weight = packed;
+        } else {
+            into->sums_weight = row_sums(buffer, &next, H, K, L->q_weight);
+            for (int g = 0; g < G; g++) {
+                const uint8_t *panels = s8_panels(buffer, &next, Mg, K,
+                                                  L->q_weight + (size_t)g * Mg * K);
+                if (g == 0)
+                    into->panels_weight = panels;
+            }
+        }
     } else if (ll_layer_is_recurrent(L)) {
         const int rows = ll_layer_gate_rows(L), P = ll_layer_h_size(L);
         for (int d = 0; d < L->num_directions; d++) {

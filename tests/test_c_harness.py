@@ -19,7 +19,7 @@ from lstmlite import _core
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCES = ["dispatch", "kernels_generic", "kernels_avx2", "kernels_avx512", "kernels_neon",
            "kernels_dotprod",
-           "int8", "pack", "activations", "lstm", "gru", "rnn", "dense", "model"]
+           "int8", "pack", "activations", "lstm", "gru", "rnn", "dense", "conv", "model"]
 REQUIRE_QEMU = os.environ.get("LSTMLITE_REQUIRE_QEMU") == "1"
 MIN_CHECKS_PER_SET = 100
 

@@ -584,6 +584,125 @@ static void test_softmax_dense(int int8, const char *kernels)
     free(x);
 }
 
+/* A Conv1d (conv.c) against a double reference written from its contract (lstmlite.h): each
+ * output position's patch gathered with the pad mode, multiplied by the group's rows, bias,
+ * activation; int8 through each patch's own quantization. Shapes with odd sizes, groups,
+ * stride > kernel, dilation, every pad mode, and 16+ output channels (whole panels); the
+ * step allocates nothing. Then the Magnitude and Mean layers after it. */
+static int ref_source(int i, int n, int mode)
+{
+    if (i >= 0 && i < n)
+        return i;
+    if (mode == LL_PAD_REFLECT)
+        return i < 0 ? -i : 2 * (n - 1) - i;
+    if (mode == LL_PAD_REPLICATE)
+        return i < 0 ? 0 : n - 1;
+    if (mode == LL_PAD_CIRCULAR)
+        return i < 0 ? i + n : i - n;
+    return -1;
+}
+
+static void test_conv1d(int C, int Lin, int M, int K, int S, int D, int G, int P0, int P1,
+                        int mode, int int8, const char *kernels)
+{
+    ll_layer L;
+    memset(&L, 0, sizeof L);
+    L.kind = LL_LAYER_CONV1D;
+    L.channels = C;
+    L.length = Lin;
+    L.input_size = C * Lin;
+    L.hidden_size = M;
+    L.kernel_size = K;
+    L.stride = S;
+    L.dilation = D;
+    L.groups = G;
+    L.pad_begin = P0;
+    L.pad_end = P1;
+    L.pad_mode = mode;
+    L.num_directions = 1;
+    L.dense_act.kind = LL_ACT_RELU;
+    const int Cg = C / G, Mg = M / G, patch = Cg * K;
+    L.weight = random_floats((size_t)M * patch, 1.0 / sqrt(patch));
+    L.bias = random_floats(M, 0.5);
+    if (int8) {
+        L.weight_dtype = LL_DTYPE_INT8;
+        quantize_rows(L.weight, M, patch, &L.q_weight, &L.s_weight);
+    }
+    void *packed = pack(&L);
+    const int Lout = ll_conv1d_out_length(&L), O = ll_layer_output_size(&L);
+    float *x = random_floats((size_t)L.input_size, 2.0);
+    float *y = __real_malloc(sizeof(float) * (size_t)O);
+    double *ref = __real_malloc(sizeof(double) * (size_t)O);
+    double *column = __real_malloc(sizeof(double) * (size_t)patch);
+    void *scratch = aligned_alloc(64, ll_scratch_round(ll_layer_scratch_bytes(&L, 1) + 64));
+    for (int g = 0; g < G; g++)
+        for (int p = 0; p < Lout; p++) {
+            for (int c = 0; c < Cg; c++)
+                for (int k = 0; k < K; k++) {
+                    const int at = ref_source(p * S + k * D - P0, Lin, mode);
+                    column[c * K + k] = at < 0 ? 0.0 : x[(size_t)(g * Cg + c) * Lin + at];
+                }
+            double sums[64] = {0};
+            if (int8)
+                ref_int8_gemv(Mg, patch, L.q_weight + (size_t)g * Mg * patch,
+                              L.s_weight + g * Mg, column, sums);
+            else
+                ref_gemv(Mg, patch, L.weight + (size_t)g * Mg * patch, column, sums);
+            for (int m = 0; m < Mg; m++) {
+                const double v = sums[m] + L.bias[g * Mg + m];
+                ref[(size_t)(g * Mg + m) * Lout + p] = v > 0 ? v : 0;
+            }
+        }
+    const long before = allocations;
+    ll_conv1d_apply(&L, 1, x, L.input_size, y, O, scratch);
+    char what[96];
+    snprintf(what, sizeof what, "%sConv1d C%d L%d M%d K%d S%d D%d G%d pads %d,%d mode %d",
+             int8 ? "int8 " : "", C, Lin, M, K, S, D, G, P0, P1, mode);
+    const double e = max_error(y, ref, O);
+    check(e <= (int8 ? 1e-5 : 1e-5) && allocations == before, what, kernels, e);
+
+    /* the magnitude of its first and second halves of channels, then the mean of positions */
+    if (M % 2 == 0) {
+        ll_layer mag, mean;
+        memset(&mag, 0, sizeof mag);
+        memset(&mean, 0, sizeof mean);
+        mag.kind = LL_LAYER_MAGNITUDE;
+        mag.input_size = O;
+        mag.hidden_size = O / 2;
+        mag.offsets[1] = O / 2;
+        mean.kind = LL_LAYER_MEAN;
+        mean.channels = M / 2;
+        mean.length = Lout;
+        mean.input_size = O / 2;
+        float *z = __real_malloc(sizeof(float) * (size_t)O);
+        float w[64];
+        ll_magnitude_apply(&mag, 1, y, O, z, O / 2);
+        ll_mean_apply(&mean, 1, z, O / 2, w, M / 2);
+        double worst = 0;
+        for (int c = 0; c < M / 2; c++) {
+            double sum = 0;
+            for (int p = 0; p < Lout; p++) {
+                const double re = y[(size_t)c * Lout + p], im = y[(size_t)(c + M / 2) * Lout + p];
+                sum += sqrt(re * re + im * im);
+            }
+            const double err = fabs(w[c] - sum / Lout) / (1.0 + fabs(sum / Lout));
+            worst = err > worst ? err : worst;
+        }
+        check(worst <= 1e-6, "Magnitude then Mean", kernels, worst);
+        free(z);
+    }
+    free((void *)L.weight);
+    free((void *)L.bias);
+    free((void *)L.q_weight);
+    free((void *)L.s_weight);
+    free(packed);
+    free(x);
+    free(y);
+    free(ref);
+    free(column);
+    free(scratch);
+}
+
 int main(void)
 {
     const char *const *sets = ll_kernels_compiled();
@@ -608,6 +727,12 @@ int main(void)
             test_batch_and_sequence(LL_LAYER_LSTM, 9, 12, 5, int8, sets[s]);
             test_batch_and_sequence(LL_LAYER_GRU, 40, 24, 0, int8, sets[s]);
             test_batch_and_sequence(LL_LAYER_RNN, 5, 9, 0, int8, sets[s]);
+            /* C, L, M, K, stride, dilation, groups, pads, mode */
+            test_conv1d(1, 200, 18, 64, 32, 1, 1, 0, 24, LL_PAD_REFLECT, int8, sets[s]);
+            test_conv1d(13, 7, 20, 3, 1, 1, 1, 1, 1, LL_PAD_ZEROS, int8, sets[s]);
+            test_conv1d(6, 11, 4, 3, 2, 2, 2, 2, 2, LL_PAD_REFLECT, int8, sets[s]);
+            test_conv1d(4, 9, 6, 2, 5, 1, 2, 3, 1, LL_PAD_REPLICATE, int8, sets[s]);
+            test_conv1d(9, 5, 33, 5, 3, 1, 3, 4, 5, LL_PAD_CIRCULAR, int8, sets[s]);
         }
         test_gemm_s8(sets[s]);
         test_gemm(sets[s]);
