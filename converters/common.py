@@ -33,13 +33,19 @@ def reject_options(options: Mapping[str, Any], where: str, what: str) -> None:
 
 
 def build_layers(chain: List[dict], where: str) -> List[Layer]:
-    """Drafts are {"layer": Layer}, {"dense", "bias", "activation"}, {"normalize": (mean,
-    std)} or {"scale", "offset"}, each with the "node" that made it (for messages)."""
+    """Drafts are {"layer": recurrent Layer}, {"dense", "bias", "activation"}, {"conv":
+    Conv1d, "activation"}, {"frame": Magnitude or Mean}, {"normalize": (mean, std)} or
+    {"scale", "offset"}, each with the "node" that made it (for messages). The recurrent
+    layers' state recipes count the "layer" drafts only."""
     layers = []
     for draft in chain:
         try:
             if "layer" in draft:
                 layers.append(draft["layer"])
+            elif "conv" in draft:
+                layers.append(draft["conv"].with_activation(draft["activation"]))
+            elif "frame" in draft:  # Magnitude, Mean: no weights, no state
+                layers.append(draft["frame"])
             elif "dense" in draft:
                 layers.append(Dense(draft["dense"], draft["bias"],
                                     activation=draft["activation"]))
@@ -100,6 +106,10 @@ def clip_drafts(low: float, high: float, features: int):
 def draft_output_size(draft: dict) -> int:
     if "layer" in draft:
         return draft["layer"].output_size
+    if "conv" in draft:
+        return draft["conv"].output_size
+    if "frame" in draft:
+        return draft["frame"].output_size
     if "dense" in draft:
         return int(np.asarray(draft["dense"]).shape[0])
     if "normalize" in draft:

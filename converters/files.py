@@ -43,11 +43,12 @@ def source_kind(path: str) -> str:
 
 def convert_source(path: str, *, verify: bool = True, tolerance: Optional[float] = None,
                    seed: int = 0, options: Optional[Dict[str, Any]] = None,
-                   trust_code: bool = False, input_values: Optional[Dict[str, Any]] = None):
+                   trust_code: bool = False, input_values: Optional[Dict[str, Any]] = None,
+                   input_shapes: Optional[Dict[str, Any]] = None):
     """Converts a file; returns the Conversion (see onnx_import.Conversion). The file is
     data: nothing in it runs, except a TorchScript archive's own code with trust_code=True
     (without it such archives are refused). input_values: ONNX graph inputs fixed at
-    conversion (onnx_control.py)."""
+    conversion and input_shapes: their static dimensions (onnx_control.py)."""
     options = dict(options or {})
     open_regular(path, "model file", ConversionError).close()  # a FIFO or device: refused now
     kind = source_kind(path)
@@ -56,10 +57,12 @@ def convert_source(path: str, *, verify: bool = True, tolerance: Optional[float]
         from .onnx_import import convert_onnx
         reject_options(options, path, "ONNX models")
         return convert_onnx(path, verify=verify, seed=seed, input_values=input_values,
+                            input_shapes=input_shapes,
                             tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
-    if input_values:
-        raise ConversionError(f"{path}: --input fixes inputs of ONNX graphs (their If "
-                              f"nodes); a torch source has none to fix")
+    if input_values or input_shapes:
+        raise ConversionError(f"{path}: --input and --input-shape fix inputs of ONNX graphs "
+                              f"(their If nodes, their frame size); a torch source has none "
+                              f"to fix")
     from .torch_import import DEFAULT_TOLERANCE, convert_torch_file
     return convert_torch_file(path, verify=verify, seed=seed, options=options,
                               tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,

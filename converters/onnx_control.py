@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -44,6 +44,60 @@ def parse_input_values(items: Sequence[str]) -> Dict[str, Any]:
             raise ConversionError(f"--input {name.strip()!r} is given twice")
         values[name.strip()] = value
     return values
+
+
+def parse_input_shapes(items: Sequence[str]) -> Dict[str, List[Any]]:
+    """["input=?,576"] -> {"input": [None, 576]}: the CLI's --input-shape. A dimension is a
+    positive integer (fixed) or ? (left as the graph has it: dynamic)."""
+    shapes: Dict[str, List[Any]] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not text.strip():
+            raise ConversionError(f"--input-shape {item!r}: expected NAME=DIMS, e.g. "
+                                  f"input=?,576 (? leaves a dimension dynamic)")
+        dims: List[Any] = []
+        for part in text.split(","):
+            part = part.strip()
+            if part == "?":
+                dims.append(None)
+            elif part.isdigit() and int(part) > 0:
+                dims.append(int(part))
+            else:
+                raise ConversionError(f"--input-shape {item!r}: dimension {part!r} is not a "
+                                      f"positive integer or ?")
+        if name in shapes:
+            raise ConversionError(f"--input-shape {name!r} is given twice")
+        shapes[name] = dims
+    return shapes
+
+
+def _fix_shapes(graph, shapes: Dict[str, List[Any]], source: str) -> Dict[str, List[Any]]:
+    """Gives graph inputs the static dimensions asked for (a 16 kHz VAD's chunk of 576
+    samples), so that shape inference makes the sizes after them static and the Ifs that
+    test them (a frame count == 1) fold. Returns what was fixed, for the signature."""
+    by_name = {v.name: v for v in graph.input}
+    fixed = {}
+    for name, dims in shapes.items():
+        if name not in by_name:
+            raise ConversionError(f"{source}: --input-shape {name}: the graph has no input of "
+                                  f"that name; its inputs are "
+                                  f"{', '.join(repr(v.name) for v in graph.input)}")
+        tensor_type = by_name[name].type.tensor_type
+        if not tensor_type.HasField("shape") or len(tensor_type.shape.dim) != len(dims):
+            rank = len(tensor_type.shape.dim) if tensor_type.HasField("shape") else "unknown"
+            raise ConversionError(f"{source}: --input-shape {name}: the graph input has rank "
+                                  f"{rank}; {len(dims)} dimensions were given")
+        for number, (dim, size) in enumerate(zip(tensor_type.shape.dim, dims)):
+            if size is None:
+                continue
+            if dim.HasField("dim_value") and dim.dim_value != size:
+                raise ConversionError(f"{source}: --input-shape {name}: dimension {number} is "
+                                      f"{dim.dim_value} in the graph, not {size}")
+            dim.Clear()
+            dim.dim_value = size
+        fixed[name] = list(dims)
+    return fixed
 
 
 def _numeric(value) -> bool:
@@ -86,9 +140,13 @@ def _show(dims) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
 
 
-def fix_inputs(model, values: Dict[str, Any], source: str) -> Tuple[Any, List[str], Dict]:
-    """(a copy of model with each named graph input made a constant and the If nodes those
-    constants decide inlined, notes, the fixed values as JSON lists for the signature)."""
+def fix_inputs(model, values: Dict[str, Any], source: str,
+               shapes: Optional[Dict[str, List[Any]]] = None) -> Tuple[Any, List[str], Dict,
+                                                                     Dict]:
+    """(a copy of model with each named graph input made a constant, the inputs in `shapes`
+    given those static dimensions, and the If nodes those constants and shapes decide
+    inlined; notes; the fixed values as JSON lists and the fixed shapes, for the
+    signature)."""
     import onnx
     from onnx import numpy_helper
     initializers = {i.name for i in model.graph.initializer}
@@ -97,11 +155,12 @@ def fix_inputs(model, values: Dict[str, Any], source: str) -> Tuple[Any, List[st
     if unknown:
         raise ConversionError(f"{source}: --input {unknown[0]}: the graph has no input of that "
                               f"name; its inputs are {', '.join(map(repr, inputs))}")
-    if not values and not any(n.op_type == "If" for n in model.graph.node):
-        return model, [], {}
+    if not values and not shapes and not any(n.op_type == "If" for n in model.graph.node):
+        return model, [], {}, {}
     fixed_model = onnx.ModelProto()
     fixed_model.CopyFrom(model)
     graph = fixed_model.graph
+    fixed_shapes = _fix_shapes(graph, shapes or {}, source)
     fixed = {}
     for name, value in values.items():
         array = _constant_array(model, name, value, source)
@@ -118,7 +177,7 @@ def fix_inputs(model, values: Dict[str, Any], source: str) -> Tuple[Any, List[st
         notes += taken
     if notes:
         _drop_unused(graph)
-    return fixed_model, notes, fixed
+    return fixed_model, notes, fixed, fixed_shapes
 
 
 def _drop_unused(graph) -> None:
@@ -238,7 +297,8 @@ def _constants(graph, model, source: str) -> Dict[str, np.ndarray]:
     from onnx import numpy_helper
     from .onnx_values import _folded_elements, evaluate_node
     known = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    shapes = _static_shapes(model)
+    _fold_small_constants(graph, model, known)
+    shapes = _static_shapes(model, known)
     partial: Dict[str, list] = {}      # shape vectors with some dims known (None: dynamic)
     producer = {out: node for node in graph.node for out in node.output if out}
     wanted, stack = [], [n.input[0] for n in graph.node if n.op_type == "If" and n.input]
@@ -279,12 +339,51 @@ def _constants(graph, model, source: str) -> Dict[str, np.ndarray]:
     return known
 
 
-def _static_shapes(model) -> Dict[str, list]:
-    """name -> dims (int, or None where dynamic) for every value ONNX's shape inference
-    types; {} where inference fails."""
+def _fold_small_constants(graph, model, known: Dict[str, np.ndarray]) -> None:
+    """Adds to `known` every node's outputs whose inputs are all known, in graph order, each
+    bounded (MAX_CONDITION_ELEMENTS) before it is computed: what shape inference needs to
+    see as constants."""
     import onnx
+    from .onnx_values import _folded_elements, evaluate_node
+    for node in graph.node:
+        if node.domain not in ("", "ai.onnx") or node.op_type in (
+                "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                "Multinomial", "Bernoulli") or any(
+                a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                for a in node.attribute):
+            continue
+        if not all((not i) or i in known for i in node.input):
+            continue
+        inputs = [known[i] if i else None for i in node.input]
+        try:
+            if _folded_elements(node, inputs, node.name) > MAX_CONDITION_ELEMENTS:
+                continue
+            results = evaluate_node(model, node, {i: known[i] for i in node.input if i})
+        except Exception:
+            continue                               # left for the converter to fold or report
+        known.update(zip([o for o in node.output if o], results))
+
+
+def _static_shapes(model, known: Dict[str, np.ndarray]) -> Dict[str, list]:
+    """name -> dims (int, or None where dynamic) for every value ONNX's shape inference
+    types; {} where inference fails. Inference runs on a copy whose constant values (`known`:
+    a Pad's pads computed from constants, as torch exports F.pad) are initializers, so that
+    the sizes behind them are static too."""
+    import onnx
+    from onnx import numpy_helper
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    graph = copy.graph
+    present = {i.name for i in graph.initializer}
+    producers = {out for node in graph.node for out in node.output if out}
+    graph.initializer.extend(numpy_helper.from_array(np.asarray(value), name)
+                             for name, value in known.items()
+                             if name not in present and name in producers)
+    kept = [n for n in graph.node if not all(o in known for o in n.output if o)]
+    del graph.node[:]
+    graph.node.extend(kept)
     try:
-        inferred = onnx.shape_inference.infer_shapes(model)
+        inferred = onnx.shape_inference.infer_shapes(copy)
     except Exception:
         return {}
     out = {}
@@ -299,7 +398,8 @@ def _static_shapes(model) -> Dict[str, list]:
 
 def _shape_of(node, shapes, known, partial) -> bool:
     """Shape of a value whose static dims decide a condition (Shape(state)[0] is 2 whatever
-    the batch), and Gather from such a vector: evaluated from the inferred static shapes.
+    the batch), Gather from such a vector and Size of it (the rank) or of a value of static
+    shape: evaluated from the inferred static shapes.
     Returns whether it handled the node."""
     if node.op_type == "Shape" and node.input[0] in shapes:
         attributes = {a.name: a.i for a in node.attribute}
@@ -310,6 +410,15 @@ def _shape_of(node, shapes, known, partial) -> bool:
             known[node.output[0]] = np.array(dims, dtype=np.int64)
         else:
             partial[node.output[0]] = dims
+        return True
+    if node.op_type == "Size" and node.input[0] in partial:
+        # the length of a shape vector with dynamic entries: the rank (rnn.If in silero-vad
+        # tests `state.dim() != 0` so)
+        known[node.output[0]] = np.array(len(partial[node.input[0]]), dtype=np.int64)
+        return True
+    if node.op_type == "Size" and node.input[0] in shapes and \
+            all(d is not None for d in shapes[node.input[0]]):
+        known[node.output[0]] = np.array(math.prod(shapes[node.input[0]]), dtype=np.int64)
         return True
     if node.op_type == "Gather" and node.input[0] in partial and node.input[1] in known:
         dims, index = partial[node.input[0]], np.asarray(known[node.input[1]])

@@ -2,7 +2,8 @@
 
 The graph is walked once in topological order. This file holds the walk itself (values,
 folding, dispatch, refusals, the result); the op handlers live by family in
-onnx_ops_recurrent.py, onnx_ops_arithmetic.py and onnx_ops_layout.py, the abstract values in
+onnx_ops_recurrent.py, onnx_ops_arithmetic.py, onnx_ops_convolution.py and
+onnx_ops_layout.py, the abstract values in
 onnx_values.py, and control flow fixed at conversion in onnx_control.py. Every value gets an abstract kind:
 
   Const     a constant array (initializers, Constant nodes, and every node whose inputs are
@@ -31,6 +32,7 @@ from lstmlite.errors import ConversionError
 
 from .common import Half, build_layers, first_line
 from .onnx_ops_arithmetic import ArithmeticOps
+from .onnx_ops_convolution import ConvolutionOps
 from .onnx_ops_layout import LayoutOps
 from .onnx_ops_recurrent import RecurrentOps
 from .onnx_values import (_ACTIVATION_OPS, _INDEXED, _RECURRENT, FOLD_FACTOR, FOLD_SLACK,
@@ -39,7 +41,7 @@ from .onnx_values import (_ACTIVATION_OPS, _INDEXED, _RECURRENT, FOLD_FACTOR, FO
                           evaluate_node)
 
 
-class OnnxGraphConverter(RecurrentOps, ArithmeticOps, LayoutOps):
+class OnnxGraphConverter(RecurrentOps, ArithmeticOps, ConvolutionOps, LayoutOps):
     """Converts one ModelProto; `convert()` returns (layers, signature, notes)."""
 
     def __init__(self, model, source_name: str, loop_reasons: Optional[Dict[str, str]] = None):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -161,11 +161,15 @@ def _prepare(model, name: str):
 
 
 def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE,
-                 seed: int = 0, input_values: Optional[Dict[str, Any]] = None) -> Conversion:
+                 seed: int = 0, input_values: Optional[Dict[str, Any]] = None,
+                 input_shapes: Optional[Dict[str, List[Any]]] = None) -> Conversion:
     """Converts and (unless verify=False) verifies. Raises ConversionError for anything the
     engine cannot honour, VerificationError when the outputs differ beyond `tolerance`.
     input_values: graph inputs fixed at conversion ({"sr": 16000}); the If nodes they decide
-    keep the branch taken (onnx_control.py), and the signature records them."""
+    keep the branch taken (onnx_control.py), and the signature records them. input_shapes:
+    graph inputs given static dimensions ({"input": [None, 576]}, None = left dynamic): the
+    frame a step takes, where the graph leaves it dynamic; Ifs on the sizes that follow
+    fold."""
     from .onnx_graph import OnnxGraphConverter
     from .onnx_directions import merge_direction_pairs
     from .onnx_loops import rewrite_recurrent_loops
@@ -174,7 +178,8 @@ def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLE
     model_proto = _prepare(model_proto, name)
     # inputs given values, and the If nodes that constants and static shapes decide
     from .onnx_control import fix_inputs
-    fixed_proto, fixed_notes, fixed = fix_inputs(model_proto, input_values or {}, name)
+    fixed_proto, fixed_notes, fixed, fixed_shapes = fix_inputs(model_proto, input_values or {},
+                                                               name, input_shapes)
     # Loops that step a recurrent cell become the ONNX node they compute; verification below
     # still runs the graph as given
     converted_proto, loop_notes, unrecognised = rewrite_recurrent_loops(fixed_proto, name)
@@ -186,6 +191,8 @@ def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLE
                                                   loop_reasons=unrecognised).convert()
     if fixed:
         signature["fixed_inputs"] = fixed
+    if fixed_shapes:
+        signature["fixed_shapes"] = fixed_shapes
     notes = fixed_notes + loop_notes + pair_notes + sort_notes + list(notes)
     source_record = {"format": "onnx", "file": os.path.basename(name),
                      "producer": f"{model_proto.producer_name} "
@@ -201,7 +208,8 @@ def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLE
 
 
 def from_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLERANCE,
-              seed: int = 0, input_values: Optional[Dict[str, Any]] = None) -> Model:
+              seed: int = 0, input_values: Optional[Dict[str, Any]] = None,
+              input_shapes: Optional[Dict[str, List[Any]]] = None) -> Model:
     """Converts an ONNX model (path, bytes or onnx.ModelProto) to an lstmlite Model.
 
     With verify=True (default) the source runs in onnxruntime on seeded random inputs and
@@ -210,9 +218,11 @@ def from_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLERAN
     model.metadata["signature"] maps the graph's inputs and outputs onto run().
     input_values fixes graph inputs at conversion ({"sr": 16000}): an If whose condition they
     decide keeps the branch taken; they are recorded in the signature's "fixed_inputs".
+    input_shapes gives graph inputs static dimensions ({"input": [None, 576]}: None stays
+    dynamic), for graphs whose frame size is dynamic (silero-vad's chunk).
     """
     conversion = convert_onnx(source, verify=verify, tolerance=tolerance, seed=seed,
-                              input_values=input_values)
+                              input_values=input_values, input_shapes=input_shapes)
     if conversion.report is not None and conversion.report.skipped:
         warnings.warn(f"lstmlite.from_onnx: {conversion.report.skipped}", stacklevel=2)
     return conversion.model
@@ -236,6 +246,13 @@ def make_feeds(model_proto, signature, *, batch: int, steps: int, seed: int):
         if role in ("B", "T") and dim.HasField("dim_value"):
             sizes[role] = int(dim.dim_value)
     fixed = signature.get("fixed_inputs") or {}
+    fixed_shapes = signature.get("fixed_shapes") or {}
+
+    def dims_of(name, tensor_type):
+        """the graph input's dims, with those --input-shape fixed (0 where still dynamic)"""
+        given = fixed_shapes.get(name) or [None] * len(tensor_type.shape.dim)
+        return [size if size is not None else int(d.dim_value)
+                for d, size in zip(tensor_type.shape.dim, given)]
     for name, value_info in inputs.items():
         if name in initializers:
             continue
@@ -247,8 +264,8 @@ def make_feeds(model_proto, signature, *, batch: int, steps: int, seed: int):
             continue
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
         if name == seq["name"]:
-            shape = [sizes[a] if a != "F" else int(d.dim_value)
-                     for a, d in zip(seq["axes"], tensor_type.shape.dim)]
+            shape = [sizes[a] if a != "F" else d
+                     for a, d in zip(seq["axes"], dims_of(name, tensor_type))]
             feeds[name] = rng.standard_normal(shape).astype(dtype)
             continue
         shape = [int(d.dim_value) if d.HasField("dim_value") else sizes["B"]

@@ -10,7 +10,8 @@ import numpy as np
 from lstmlite.errors import ConversionError
 
 from .common import Half, clip_drafts
-from .onnx_values import (_ACTIVATION_OPS, _DEFAULTS, Axis, Const, ShapeVec,
+from .onnx_ops_convolution import Part, Squared
+from .onnx_values import (_ACTIVATION_OPS, _DEFAULTS, Axis, Const, Seq, ShapeVec, State,
                           _show_axes)
 
 
@@ -73,12 +74,22 @@ class ArithmeticOps:
         self._attributes(node, ())
         a, b = self._get(node, 0), self._get(node, 1)
         op = node.op_type
+        if isinstance(a, (Part, Squared)) or isinstance(b, (Part, Squared)):
+            return self._magnitude_arith(node, a, b)
         if isinstance(a, Half) and isinstance(b, Half) and op == "Add":
             return [self._join_halves(node, a, b, "adds")]
         if isinstance(a, ShapeVec) or isinstance(b, ShapeVec):
             return [self._shape_arith(node, a, b)]
         seq_first = not isinstance(a, Const)
         seq_value, const = (a, b) if seq_first else (b, a)
+        if isinstance(seq_value, State) and isinstance(const, Const) and \
+                np.broadcast_shapes(np.shape(const.value), np.shape(np.empty(
+                    [d if isinstance(d, int) else 1 for d in seq_value.shape]))) == \
+                tuple(d if isinstance(d, int) else 1 for d in seq_value.shape):
+            identity = 0 if op in ("Add", "Sub") else 1
+            if (seq_first or op in ("Add", "Mul")) and np.all(const.value == identity):
+                # silero-vad's op15 graph adds sr * 0 to its state output (a use of sr)
+                return [seq_value]
         if not isinstance(const, Const):
             raise ConversionError(f"{self._where(node)}: {op} of two computed values "
                                   f"(a residual or gating); lstmlite supports {op} with a "
@@ -131,14 +142,25 @@ class ArithmeticOps:
         return self._activate(node, activation)
 
     def _activate(self, node, activation):
-        seq = self._feature_seq(node, self._get(node, 0))
+        value = self._get(node, 0)
         last = self.chain[-1] if self.chain else None
+        if isinstance(value, Seq) and self._can_merge(node, value) and "conv" in last and \
+                last["activation"] == "Identity" and activation[0] not in ("Softmax",
+                                                                           "LogSoftmax"):
+            # elementwise on a Conv's (channels, positions): the layer applies it
+            last["activation"] = activation
+            last["output"] = node.output[0]
+            return [value]
+        if activation[0] in ("Softmax", "LogSoftmax"):
+            seq = self._feature_seq(node, value)
+        else:  # elementwise: any layout of the features
+            seq = self._frame_seq(node, value)
         if self._can_merge(node, seq) and last.get("dense") is not None and \
                 last["activation"] == "Identity":
             last["activation"] = activation
             last["output"] = node.output[0]
             return [seq]
-        N = seq.axes[-1].size
+        N = int(np.prod([a.size for a in seq.axes if a.kind == "feat"] or [1]))
         # an activation with no Dense before it: an identity Dense carries it (exact: each
         # output is 1*x_i plus zeros)
         depth = self._append(node, seq, {"dense": np.eye(N, dtype=np.float32), "bias": None,

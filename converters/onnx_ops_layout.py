@@ -12,6 +12,7 @@ import numpy as np
 from lstmlite.errors import ConversionError
 
 from .common import (Half, feature_half, summed_directions)
+from .onnx_ops_convolution import Padded, Part
 from .onnx_values import (_BIG, MERGE, Axis, Const, Lengths,
                           Seq, ShapeVec, State, Sym, _is_full_features,
                           _show, _show_axes)
@@ -24,7 +25,7 @@ class LayoutOps:
 
     def _op_Identity(self, node):
         self._attributes(node, ())
-        return [self._get(node, 0)]
+        return [self._get(node, 0)]   # any value, Padded and Part included
 
     def _op_Dropout(self, node):
         self._attributes(node, ("seed", "ratio", "is_test"))
@@ -43,6 +44,8 @@ class LayoutOps:
         target = np.dtype(self.onnx.helper.tensor_dtype_to_np_dtype(attrs["to"]))
         if isinstance(value, ShapeVec):
             return [value]
+        if isinstance(value, (Padded, Part)) and target.kind == "f":
+            return [value]             # silero-vad casts its STFT's slices to float
         if isinstance(value, State):
             if target.kind not in "fiu":
                 raise ConversionError(f"{self._where(node)}: casts to {target}")
@@ -143,6 +146,8 @@ class LayoutOps:
     def _op_Unsqueeze(self, node):
         attrs = self._attributes(node, ("axes",))
         value = self._get(node, 0)
+        if isinstance(value, Padded):
+            return self._padded_layout(node, self._op_Unsqueeze)
         rank = self._rank(node, value)
         raw = attrs.get("axes")
         if raw is None:
@@ -534,6 +539,9 @@ class LayoutOps:
         value = self._get(node, 0)
         if isinstance(value, Half):
             return self._on_half(node, value, self._op_Slice)
+        if isinstance(value, Part):
+            return [self._slice_part(node, value,
+                                     self._slice_params(node, len(value.seq.axes)))]
         rank = self._rank(node, value)
         params = self._slice_params(node, max(rank, 1))
         if isinstance(value, ShapeVec):
@@ -551,6 +559,9 @@ class LayoutOps:
             half = self._direction_half(value, params)
             if half is not None:
                 return [half]
+            part = self._channel_part(node, value, params)
+            if part is not None:
+                return [part]
             for axis, start, end, step in params:
                 target = value.axes[axis]
                 whole = start == 0 and end >= _BIG and step == 1

@@ -264,6 +264,16 @@ class RecurrentOps:
         if op == "squeeze" and recipe[1] == [0]:
             inner = self._recipe_as_seq(node, recipe[-1])
             return replace(inner, axes=inner.axes[1:])
+        if op == "unsqueeze":
+            # h (batch, hidden) -> (batch, hidden, 1): silero-vad's decoder feeds the final
+            # h to a 1x1 Conv so
+            inner = self._recipe_as_seq(node, recipe[-1])
+            axes = list(inner.axes)
+            for axis in sorted(a % (len(axes) + len(recipe[1])) for a in recipe[1]):
+                axes.insert(axis, Axis("unit"))
+            return replace(inner, axes=tuple(axes))
+        if op == "cast" and np.dtype(recipe[1]).kind == "f":
+            return self._recipe_as_seq(node, recipe[-1])
         if op == "slice" and recipe[1] == 0:
             inner = self._recipe_as_seq(node, recipe[-1])
             if inner.axes[0].size == 1:

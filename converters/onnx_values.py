@@ -110,7 +110,7 @@ SUPPORTED_OPS = sorted(set(_RECURRENT) | set(_ACTIVATION_OPS) | {
     "Softmax", "LogSoftmax", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "Transpose",
     "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Identity", "Cast", "Dropout", "Gather",
     "Slice", "Concat", "Shape", "ConstantOfShape", "Expand", "Constant", "ReduceProd",
-    "Clip", "ReverseSequence"})
+    "Clip", "ReverseSequence", "Conv", "Pad", "Pow", "Sqrt", "ReduceMean"})
 
 # Slice ends at or beyond this mean "to the end": torch writes INT64_MAX, tf2onnx INT32_MAX
 _BIG = 2 ** 31 - 1

@@ -17,7 +17,8 @@ Recipes (nested lists):
   ["concat", axis, [r, ...]]      ["cast", dtype, r]
 The sequence input is {"name", "axes"} with axes a list of "B", "T", "F" (features) and
 "1" (a unit axis); "fixed_inputs" maps graph inputs given a value at conversion (--input
-sr=16000) to that value; a sequence output is {"axes": [...], "last_step": bool} with feature
+sr=16000) to that value, "fixed_shapes" graph inputs given static dimensions (--input-shape
+input=?,576) to them (null: left dynamic); a sequence output is {"axes": [...], "last_step": bool} with feature
 axes written ["F", size, stride] (the flat feature index is the sum of index * stride), and
 where the graph reversed the sequence before a layer (Keras' go_backwards) "first_step": true
 (the graph's last step is the model's first) or "reversed": true (every step, in reverse).
@@ -190,6 +191,10 @@ def describe(signature: Dict[str, Any]) -> List[str]:
     for name, value in (signature.get("fixed_inputs") or {}).items():
         lines.append(f"input {name!r}: fixed at {value} when converted (--input); the graph's "
                      f"If nodes it decided keep the branch taken")
+    for name, dims in (signature.get("fixed_shapes") or {}).items():
+        shown = ", ".join("?" if d is None else str(d) for d in dims)
+        lines.append(f"input {name!r}: shape fixed at ({shown}) when converted "
+                     f"(--input-shape)")
     for name, spec in signature["outputs"].items():
         if spec["kind"] == "sequence":
             if spec.get("final"):

@@ -239,11 +239,13 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         raise LstmliteError(f"{output}: the output would overwrite the source")
     check_writable_output(output)  # before the work: a symlink or device is never replaced
     options = {"head_activation": args.head_activation, "input_size": args.input_size}
-    from lstmlite.converters.onnx_control import parse_input_values
+    from lstmlite.converters.onnx_control import parse_input_shapes, parse_input_values
     input_values = parse_input_values(args.input or [])
+    input_shapes = parse_input_shapes(args.input_shape or [])
     conversion = convert_source(args.source, verify=not args.no_verify,
                                 tolerance=args.tolerance, seed=args.seed, options=options,
-                                trust_code=args.trust_code, input_values=input_values)
+                                trust_code=args.trust_code, input_values=input_values,
+                                input_shapes=input_shapes)
     model = conversion.model
     print(f"converted {args.source}: {len(model.layers)} layers, input {model.input_size}, "
           f"output {model.output_size}")
@@ -392,6 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="fix an ONNX graph input at conversion (repeatable), e.g. "
                               "--input sr=16000: If nodes whose condition it decides keep the "
                               "branch taken; recorded in the model's signature")
+    convert.add_argument("--input-shape", action="append", metavar="NAME=DIMS",
+                         help="give an ONNX graph input static dimensions (repeatable), e.g. "
+                              "--input-shape input=?,576 (? stays dynamic): the frame a step "
+                              "takes where the graph leaves its size dynamic; If nodes on the "
+                              "sizes that follow keep the branch taken")
     convert.add_argument("--trust-code", action="store_true",
                          help="allow a TorchScript archive, which runs its own code while it "
                               "is loaded and converted (with this user's rights); without it "

@@ -849,6 +849,16 @@ class Conv1d(Layer):
         self.hidden_size = self.out_channels
         self._settle_weight_dtype()
 
+    def with_activation(self, activation: Any) -> "Conv1d":
+        """A copy with another activation (the arrays shared)."""
+        layer = copy.copy(self)
+        if isinstance(activation, str):
+            activation = Dense._SHORT_NAMES.get(activation.lower(), activation)
+        layer.activation = parse_activation(activation, "Conv1d activation",
+                                            tuple(n for n in ACTIVATION_IDS
+                                                  if n not in VECTOR_ACTIVATIONS))
+        return layer
+
     def arrays(self):
         return {"weight": self.weight, "bias": self.bias}
 
