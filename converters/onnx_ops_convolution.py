@@ -34,11 +34,14 @@ class Padded:
 
 @dataclass
 class Part:
-    """Channels [start, stop) of a Seq's channel axis (`axis`): one side of a magnitude."""
+    """Channels [start, stop) of a Seq's channel axis (`axis`) and positions [first, last)
+    of its positions axis (the next): one side of a magnitude."""
     seq: Seq
     axis: int
     start: int
     stop: int
+    first: int
+    last: int
 
 
 @dataclass
@@ -154,6 +157,8 @@ class ConvolutionOps:
             raise ConversionError(f"{self._where(node)}: weight has shape {weight.shape}; "
                                   f"lstmlite converts 1-D convolutions (out, in / group, "
                                   f"kernel)")
+        if seq.axes and seq.axes[-1].kind == "seq":
+            return self._pointwise_over_time(node, seq, weight, attrs, outer_pads)
         C, L, before = self._frame_axes(node, seq)
         M, per_group, K = (int(d) for d in weight.shape)
         groups = int(attrs.get("group", 1))
@@ -200,6 +205,38 @@ class ConvolutionOps:
         return [replace(seq, depth=depth, axes=before + (
             Axis("feat", size=M, stride=out_length), Axis("feat", size=out_length, stride=1)))]
 
+    def _pointwise_over_time(self, node, seq: Seq, weight, attrs, outer_pads):
+        """A Conv whose positions are the time steps is a layer across steps, which lstmlite
+        cannot stream, unless its kernel is one position wide (1x1, stride 1, no pads, one
+        group): then it is a Dense on every step's channels (silero-vad's 16k_sequence graph
+        ends so)."""
+        pads = list(attrs.get("pads", [0, 0]))
+        pointwise = weight.shape[2] == 1 and int(attrs.get("group", 1)) == 1 and \
+            not any(pads) and not any(outer_pads) and \
+            list(attrs.get("strides", [1])) == [1] and list(attrs.get("dilations", [1])) == [1]
+        if not pointwise:
+            raise ConversionError(f"{self._where(node)}: convolves along the time axis "
+                                  f"({_show_axes(seq.axes)}) with a kernel of "
+                                  f"{weight.shape[2]}; lstmlite convolves within one step's "
+                                  f"frame, or across steps with a 1-wide kernel only")
+        if len(seq.axes) < 2 or seq.axes[-2].kind != "feat" or seq.axes[-2].stride != 1 or \
+                any(a.kind == "feat" and not a.is_unit for a in seq.axes[:-2]):
+            raise ConversionError(f"{self._where(node)}: input has axes "
+                                  f"{_show_axes(seq.axes)}; a 1x1 Conv over time reads "
+                                  f"(batch, channels, time)")
+        M, C = int(weight.shape[0]), int(weight.shape[1])
+        if C != seq.axes[-2].size:
+            raise ConversionError(f"{self._where(node)}: weight {weight.shape} reads {C} "
+                                  f"channels; the input has {seq.axes[-2].size}")
+        bias = self._const(node, 2, "B", optional=True)
+        if bias is not None:
+            bias = self._bias_vector(node, bias, M, "B")
+        draft = {"dense": np.ascontiguousarray(weight[:, :, 0], dtype=np.float32),
+                 "bias": bias, "activation": "Identity"}
+        depth = self._append(node, seq, draft)
+        axes = seq.axes[:-2] + (Axis("feat", size=M, stride=1), seq.axes[-1])
+        return [replace(seq, depth=depth, axes=axes)]
+
     # ---- the magnitude of two slices: sqrt(a^2 + b^2) --------------------------------------
 
     def _channel_part(self, node, seq: Seq, params):
@@ -215,28 +252,37 @@ class ConvolutionOps:
         if stop <= start:
             return None
         try:
-            self._frame_axes(node, seq)
+            _, L, _ = self._frame_axes(node, seq)
         except ConversionError:
             return None
-        return Part(seq, axis, start, stop)
+        return Part(seq, axis, start, stop, 0, L)
 
     def _slice_part(self, node, part: Part, params) -> Part:
-        """A Slice of a Part: whole axes leave it as it is; its channel axis narrows."""
+        """A Slice of a Part: whole axes leave it as it is; its channel and positions axes
+        narrow (step 1)."""
         for axis, start, end, step in params:
             target = part.seq.axes[axis]
-            size = part.stop - part.start if axis == part.axis else \
-                (target.size if target.kind == "feat" else 1 if target.kind == "unit" else None)
+            if axis == part.axis:
+                size = part.stop - part.start
+            elif axis == part.axis + 1:
+                size = part.last - part.first
+            else:
+                size = target.size if target.kind == "feat" else \
+                    1 if target.kind == "unit" else None
             if size is not None and step == 1 and \
                     slice(start, end, step).indices(size) == (0, size, 1):
                 continue
-            if axis != part.axis or step != 1:
+            if axis not in (part.axis, part.axis + 1) or step != 1:
                 raise ConversionError(f"{self._where(node)}: slices [{start}:{end}:{step}] "
                                       f"along axis {axis} of a slice of channels; lstmlite "
-                                      f"takes slices of the channel axis only")
-            first, stop, _ = slice(start, end, step).indices(size)
-            if stop <= first:
+                                      f"takes slices of the channels and positions only")
+            lo, hi, _ = slice(start, end, step).indices(size)
+            if hi <= lo:
                 raise ConversionError(f"{self._where(node)}: an empty slice of channels")
-            part = Part(part.seq, part.axis, part.start + first, part.start + stop)
+            if axis == part.axis:
+                part = replace(part, start=part.start + lo, stop=part.start + hi)
+            else:
+                part = replace(part, first=part.first + lo, last=part.first + hi)
         return part
 
     def _magnitude_arith(self, node, a, b):
@@ -270,17 +316,23 @@ class ConvolutionOps:
                                   f"value's channels (an STFT's real and imaginary parts)")
         real, imag = value.real, value.imag
         if real.seq is not imag.seq and real.seq != imag.seq or \
-                real.stop - real.start != imag.stop - imag.start:
+                real.stop - real.start != imag.stop - imag.start or \
+                (real.first, real.last) != (imag.first, imag.last):
             raise ConversionError(f"{self._where(node)}: the magnitude's two slices are not "
                                   f"equal slices of one value's channels")
         seq = real.seq
         C, L, before = self._frame_axes(node, seq)
-        count = real.stop - real.start
+        count, positions = real.stop - real.start, real.last - real.first
         from lstmlite.layers import Magnitude
-        layer = Magnitude(C * L, count * L, real.start * L, imag.start * L)
+        if positions == L:   # whole rows: two runs
+            layer = Magnitude(C * L, count * L, real.start * L, imag.start * L)
+        else:
+            layer = Magnitude(C * L, count * positions, real.start * L + real.first,
+                              imag.start * L + imag.first, rows=count, row_stride=L)
         depth = self._append(node, seq, {"frame": layer})
         return [replace(seq, depth=depth, axes=before + (
-            Axis("feat", size=count, stride=L), seq.axes[-1]))]
+            Axis("feat", size=count, stride=positions),
+            Axis("feat", size=positions, stride=1)))]
 
     # ---- ReduceMean over the frame's positions ------------------------------------------------
 

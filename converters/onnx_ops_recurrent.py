@@ -66,7 +66,11 @@ class RecurrentOps:
             layer = spec.layer(W, R, B, P)
         except ModelError as exc:  # the layer's own validation
             raise ConversionError(f"{where}: {exc}") from None
-        # the sequence axes: (T, B, F) for layout 0, (B, T, F) for layout 1
+        # the sequence axes: (T, B, F) for layout 0, (B, T, F) for layout 1; a feature axis
+        # of size 1 there is a unit axis (silero-vad's encoder leaves one position, which
+        # its 16k_sequence graph transposes into the batch place)
+        X = replace(X, axes=tuple(Axis("unit") if a.kind == "feat" and a.is_unit and i < 2
+                                  else a for i, a in enumerate(X.axes)))
         core = X.axes
         if len(core) != 3 or not _is_full_features(core[2], X) or \
                 any(a.kind == "feat" for a in core[:2]):

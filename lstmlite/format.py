@@ -562,7 +562,7 @@ def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: An
         5: {"features", "mode"},
         6: {"in_channels", "out_channels", "length", "kernel_size", "stride", "dilation",
             "groups", "padding", "padding_mode", "activation"},
-        7: {"features", "size", "real", "imag"},
+        7: {"features", "size", "real", "imag", "rows", "row_stride"},
         8: {"channels", "length"},
     }[type_id]
     if type_id in (1, 2, 3) and "output" in attributes:

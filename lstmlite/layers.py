@@ -883,37 +883,50 @@ class Conv1d(Layer):
 
 
 class Magnitude(Layer):
-    """The modulus of complex values held as two runs of the step's input: y[i] =
-    sqrt(x[real + i]^2 + x[imag + i]^2) for i < size. An STFT computed as a Conv1d gives its
-    real and imaginary parts as two blocks of channels (channel major, so two runs);
+    """The modulus of complex values held as two blocks of the step's input: y[r * n + i] =
+    sqrt(x[real + r * row_stride + i]^2 + x[imag + r * row_stride + i]^2) for rows r <
+    rows and i < n = size / rows. An STFT computed as a Conv1d gives its real and imaginary
+    parts as two blocks of channels ((channels, positions) channel major: one row per
+    channel, row_stride = positions; some of the positions where the graph slices them);
     this is the graph's sqrt(re^2 + im^2) after it.
 
-    features: the input's size; size: the output's; real, imag: where the runs start.
+    features: the input's size; size: the output's; real, imag: where the blocks start.
     """
 
     type_name = "Magnitude"
     kind = 7
 
-    def __init__(self, features: int, size: int, real: int, imag: int):
+    def __init__(self, features: int, size: int, real: int, imag: int, rows: int = 1,
+                 row_stride: int = 0):
         where = "Magnitude"
         self.input_size = _positive_int(features, "features", where)
         self.output_size = self.hidden_size = _positive_int(size, "size", where)
         self.offsets = (_positive_int(real, "real", where, 0),
                         _positive_int(imag, "imag", where, 0))
-        if max(self.offsets) + self.output_size > self.input_size:
-            raise ModelError(f"{where}: runs of {size} at {real} and {imag} do not fit in "
-                             f"{features} features")
+        self.rows = _positive_int(rows, "rows", where)
+        self.row_stride = _positive_int(row_stride, "row_stride", where, 0)
+        if self.output_size % self.rows:
+            raise ModelError(f"{where}: size {size} is not a whole number of {rows} rows")
+        per_row = self.output_size // self.rows
+        if self.rows > 1 and self.row_stride < per_row:
+            raise ModelError(f"{where}: rows of {per_row} values {row_stride} apart overlap")
+        last = max(self.offsets) + (self.rows - 1) * self.row_stride + per_row
+        if last > self.input_size:
+            raise ModelError(f"{where}: blocks of {rows} x {per_row} at {real} and {imag} do "
+                             f"not fit in {features} features")
 
     def arrays(self):
         return {}
 
     def attributes(self):
         return {"features": self.input_size, "size": self.output_size,
-                "real": self.offsets[0], "imag": self.offsets[1]}
+                "real": self.offsets[0], "imag": self.offsets[1], "rows": self.rows,
+                "row_stride": self.row_stride}
 
     def core_spec(self):
         return {"kind": self.kind, "input_size": self.input_size,
-                "hidden_size": self.output_size, "offsets": self.offsets, "arrays": {}}
+                "hidden_size": self.output_size, "offsets": self.offsets, "rows": self.rows,
+                "row_stride": self.row_stride, "arrays": {}}
 
 
 class Mean(Layer):

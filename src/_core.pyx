@@ -420,10 +420,17 @@ cdef class CoreModel:
                 raise ValueError(f"{where}: a Conv1d's activation is elementwise")
         elif L.kind == LL_LAYER_MAGNITUDE:
             L.offsets[0], L.offsets[1] = spec["offsets"]
-            if min(L.offsets[0], L.offsets[1]) < 0 or \
-                    max(L.offsets[0], L.offsets[1]) > I - H:
-                raise ValueError(f"{where}: runs of {H} at {L.offsets[0]} and {L.offsets[1]} "
-                                 f"do not fit in {I} inputs")
+            L.channels, L.length = spec["rows"], spec["row_stride"]
+            if L.channels <= 0 or H % L.channels or L.length < 0 or \
+                    (L.channels > 1 and L.length < H // L.channels):
+                raise ValueError(f"{where}: {L.channels} rows of {H} values, {L.length} apart, "
+                                 f"do not make blocks")
+            # the last value a block reads
+            last = max(L.offsets[0], L.offsets[1]) + (L.channels - 1) * L.length + \
+                H // L.channels - 1
+            if min(L.offsets[0], L.offsets[1]) < 0 or last >= I:
+                raise ValueError(f"{where}: blocks at {L.offsets[0]} and {L.offsets[1]} do not "
+                                 f"fit in {I} inputs")
         elif L.kind == LL_LAYER_MEAN:
             L.channels, L.length = spec["channels"], spec["length"]
             if L.channels <= 0 or L.length <= 0 or L.channels * L.length != I:

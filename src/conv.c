@@ -131,13 +131,15 @@ void ll_conv1d_apply(const ll_layer *L, int N, const float *X, int ldx, float *Y
 
 void ll_magnitude_apply(const ll_layer *L, int N, const float *X, int ldx, float *Y, int ldy)
 {
-    const int n_out = L->hidden_size;
+    const int rows = L->channels, per_row = L->hidden_size / L->channels;
     for (int n = 0; n < N; n++) {
-        const float *re = X + (size_t)n * ldx + L->offsets[0];
-        const float *im = X + (size_t)n * ldx + L->offsets[1];
-        float *y = Y + (size_t)n * ldy;
-        for (int i = 0; i < n_out; i++) /* as the graph computes it: squares, sum, root */
-            y[i] = sqrtf(re[i] * re[i] + im[i] * im[i]);
+        for (int r = 0; r < rows; r++) {
+            const size_t in = (size_t)n * ldx + (size_t)r * L->length;
+            const float *re = X + in + L->offsets[0], *im = X + in + L->offsets[1];
+            float *y = Y + (size_t)n * ldy + (size_t)r * per_row;
+            for (int i = 0; i < per_row; i++) /* as the graph computes it: squares, sum, root */
+                y[i] = sqrtf(re[i] * re[i] + im[i] * im[i]);
+        }
     }
 }
 

@@ -170,9 +170,10 @@ typedef struct {
     int pad_begin;
     int pad_end;
     int pad_mode;       /* enum ll_pad_mode */
-    /* Magnitude: y[i] = sqrt(x[offsets[0] + i]^2 + x[offsets[1] + i]^2) for i < hidden_size:
-     * the modulus of complex values whose real and imaginary parts are two runs of the input
-     * (an STFT's real and imaginary channels) */
+    /* Magnitude: the modulus of complex values whose real and imaginary parts are two blocks
+     * of the input (an STFT's real and imaginary channels): `channels` rows of n = hidden_size
+     * / channels values each, row r of a block starting r * length after the block's offset:
+     * y[r n + i] = sqrt(x[offsets[0] + r length + i]^2 + x[offsets[1] + r length + i]^2). */
     int offsets[2];
 } ll_layer;
 

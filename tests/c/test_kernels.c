@@ -670,6 +670,7 @@ static void test_conv1d(int C, int Lin, int M, int K, int S, int D, int G, int P
         mag.input_size = O;
         mag.hidden_size = O / 2;
         mag.offsets[1] = O / 2;
+        mag.channels = 1;
         mean.kind = LL_LAYER_MEAN;
         mean.channels = M / 2;
         mean.length = Lout;
