@@ -193,15 +193,22 @@ def read_metadata(path: str) -> dict:
 def check_metadata(metadata: dict, model, where: str) -> None:
     """The documented metadata keys must describe something this model can use: a front end
     whose features match the model's input, a detection config over its labels."""
-    from .detection import Detector
-    from .features import LogMel
+    from .detection import Detector, Segmenter
+    from .features import from_config
     try:
+        front = None
         if "frontend" in metadata:
-            front = LogMel.from_config(metadata["frontend"])
+            front = from_config(metadata["frontend"])
             if front.n_features != model.input_size:
                 raise LstmliteError(f"front end gives {front.n_features} features per frame, "
                                     f"the model takes {model.input_size}")
-        if "detection" in metadata:
+        detection = metadata.get("detection")
+        if isinstance(detection, dict) and detection.get("type") == "segments":
+            if front is None or model.output_size != 1:
+                raise LstmliteError("'segments' detection needs a 'frontend' and a model with "
+                                    "one output (the speech probability)")
+            Segmenter.from_config(detection, front.sample_rate, front.hop_length)
+        elif "detection" in metadata:
             labels = metadata.get("labels")
             if not isinstance(labels, list) or len(labels) != model.output_size:
                 raise LstmliteError(f"'detection' needs 'labels' naming the model's "

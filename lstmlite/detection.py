@@ -18,7 +18,7 @@ A Detector allocates its buffers once; update() allocates no arrays.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -144,3 +144,151 @@ class Detector:
             self._last_detection = frame
             return best, score
         return None
+
+
+class Segmenter:
+    """Speech segments from a voice-activity detector's per-chunk speech probability, by
+    silero-vad's own rule (get_speech_timestamps, without a maximum segment length), as a
+    stream: a segment is returned as soon as its end is certain.
+
+    Chunk i covers samples [i * chunk, (i + 1) * chunk). Speech starts at the first chunk
+    whose probability reaches `threshold`; it ends where the probability fell below
+    `neg_threshold` (threshold - 0.15 by default, at least 0.01) and stayed below threshold
+    for min_silence_duration_ms; a segment no longer than min_speech_duration_ms is
+    dropped; each segment is then widened by speech_pad_ms on both sides, or by half the
+    silence to its neighbour when that silence is shorter than two pads. Positions are in
+    samples; the last segment of a signal is closed by finish(total samples).
+
+    The configuration travels in a model's metadata["detection"] with "type": "segments".
+    """
+
+    def __init__(self, sample_rate: int = 16000, chunk: int = 512, threshold: float = 0.5,
+                 min_speech_duration_ms: float = 250, min_silence_duration_ms: float = 100,
+                 speech_pad_ms: float = 30, neg_threshold: Optional[float] = None):
+        for name, value in (("sample_rate", sample_rate), ("chunk", chunk),
+                            ("threshold", threshold),
+                            ("min_speech_duration_ms", min_speech_duration_ms),
+                            ("min_silence_duration_ms", min_silence_duration_ms),
+                            ("speech_pad_ms", speech_pad_ms)) + \
+                ((("neg_threshold", neg_threshold),) if neg_threshold is not None else ()):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not math.isfinite(value) or value < 0:
+                raise ModelError(f"detection: {name} must be a finite number >= 0, got "
+                                 f"{value!r}")
+        if not sample_rate > 0 or not chunk > 0:
+            raise ModelError("detection: sample_rate and chunk must be positive")
+        if not 0 < threshold <= 1:
+            raise ModelError(f"detection: threshold must be in (0, 1], got {threshold}")
+        self.sample_rate, self.chunk = int(sample_rate), int(chunk)
+        self.threshold = float(threshold)
+        self.neg_threshold = max(self.threshold - 0.15, 0.01) if neg_threshold is None \
+            else float(neg_threshold)
+        self.min_speech_duration_ms = min_speech_duration_ms
+        self.min_silence_duration_ms = min_silence_duration_ms
+        self.speech_pad_ms = speech_pad_ms
+        # silero's sample counts, computed as it computes them
+        self._min_speech = self.sample_rate * min_speech_duration_ms / 1000
+        self._min_silence = self.sample_rate * min_silence_duration_ms / 1000
+        self._pad = self.sample_rate * speech_pad_ms / 1000
+        self.reset()
+
+    def config(self) -> Dict[str, Any]:
+        config = {"type": "segments", "threshold": self.threshold,
+                  "min_speech_duration_ms": self.min_speech_duration_ms,
+                  "min_silence_duration_ms": self.min_silence_duration_ms,
+                  "speech_pad_ms": self.speech_pad_ms}
+        if self.neg_threshold != max(self.threshold - 0.15, 0.01):
+            config["neg_threshold"] = self.neg_threshold
+        return config
+
+    @classmethod
+    def from_config(cls, config: Any, sample_rate: int, chunk: int) -> "Segmenter":
+        if not isinstance(config, dict) or config.get("type") != "segments":
+            raise ModelError(f"detection: expected a 'segments' configuration, got "
+                             f"{config!r:.80}")
+        known = {"type", "threshold", "min_speech_duration_ms", "min_silence_duration_ms",
+                 "speech_pad_ms", "neg_threshold"}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ModelError(f"detection: unknown key(s) {', '.join(unknown)}")
+        return cls(sample_rate, chunk, **{k: v for k, v in config.items() if k != "type"})
+
+    def reset(self) -> None:
+        self._chunks = 0
+        self._triggered = False
+        self._start = 0
+        self._temp_end = 0
+        #: a finished segment [start, end] whose end padding waits on the next one
+        self._held: Optional[list] = None
+        self._first = True
+
+    def _release(self, next_start: Optional[int], total: Optional[int]) -> List[Tuple[int, int]]:
+        """The held segment padded, given the raw start of the next kept segment (None: no
+        next one); the next one's start padding is returned through self._start_pad."""
+        held, self._held = self._held, None
+        self._start_pad = None
+        if held is None:
+            return []
+        if next_start is None:
+            end = held[1] + self._pad
+            held[1] = int(min(total, end) if total is not None else end)
+        else:
+            silence = next_start - held[1]
+            if silence < 2 * self._pad:
+                held[1] += int(silence // 2)
+                self._start_pad = int(max(0, next_start - silence // 2))
+            else:
+                held[1] = int(held[1] + self._pad) if total is None else \
+                    int(min(total, held[1] + self._pad))
+                self._start_pad = int(max(0, next_start - self._pad))
+        return [(held[0], held[1])]
+
+    def _finished(self, start: int, end: int, total: Optional[int] = None):
+        """A kept raw segment [start, end): releases the one before it, holds this one."""
+        out = []
+        if self._first:
+            padded_start = int(max(0, start - self._pad))
+            self._first = False
+        else:
+            out = self._release(start, total)
+            padded_start = self._start_pad if self._start_pad is not None else \
+                int(max(0, start - self._pad))
+        self._held = [padded_start, end]
+        return out
+
+    def update(self, probability: float) -> List[Tuple[int, int]]:
+        """Takes the next chunk's speech probability; returns the segments (start, end in
+        samples) that became certain with it."""
+        out: List[Tuple[int, int]] = []
+        current = self.chunk * self._chunks
+        self._chunks += 1
+        if probability >= self.threshold and self._temp_end:
+            self._temp_end = 0
+        if probability >= self.threshold and not self._triggered:
+            self._triggered = True
+            self._start = current
+        elif probability < self.neg_threshold and self._triggered:
+            if not self._temp_end:
+                self._temp_end = current
+            if current - self._temp_end >= self._min_silence:
+                if self._temp_end - self._start > self._min_speech:
+                    out += self._finished(self._start, self._temp_end)
+                self._triggered = False
+                self._temp_end = 0
+        # a held segment whose end padding no later start can change any more
+        if self._held is not None and (self._triggered and self._start - self._held[1] >=
+                                       2 * self._pad or not self._triggered and
+                                       current + self.chunk - self._held[1] >= 2 * self._pad):
+            out += self._release(None, None)
+            # the next segment is at least two pads away: its start gets the whole pad
+            self._first = True
+        return out
+
+    def finish(self, total_samples: int) -> List[Tuple[int, int]]:
+        """Closes the signal after `total_samples` samples: the segments still open or held."""
+        out: List[Tuple[int, int]] = []
+        if self._triggered and total_samples - self._start > self._min_speech:
+            out += self._finished(self._start, total_samples, total_samples)
+        out += self._release(None, total_samples)
+        self.reset()
+        return out

@@ -32,6 +32,11 @@ overwritten by the next push: copy them to keep them.
 The configuration travels in a model's metadata under the key "frontend" (docs/FORMAT.md):
 `LogMel.from_config(model.metadata["frontend"])` rebuilds the exact front end the model was
 trained with, and `front.config()` is what to store.
+
+Chunks is the other front end: the raw samples themselves, in chunks of `chunk` new samples
+each preceded by the last `context` samples before them (zeros before the first), as
+silero-vad's own wrapper feeds its graph (512 + 64 at 16 kHz). `from_model(model)` returns
+whichever front end a model's metadata describes.
 """
 from __future__ import annotations
 
@@ -432,6 +437,14 @@ class LogMel:
             np.multiply(features, self._inverse_std, out=features)
         out[...] = features
 
+    def frame_count(self, samples: int) -> int:
+        """How many frames a signal of `samples` samples gives."""
+        return max(0, (samples - self.n_fft) // self.hop_length + 1)
+
+    def flush(self) -> np.ndarray:
+        """The frames the end of a signal completes: none (a frame needs all its samples)."""
+        return self._frame_views[0]
+
     def transform(self, signal: Any) -> np.ndarray:
         """The frames of a whole signal from time 0, as a new (T, n_features) float32 array;
         the streaming state is reset before and after."""
@@ -440,3 +453,172 @@ class LogMel:
             return np.array(self.push(signal))
         finally:
             self.reset()
+
+
+def _audio(chunk: Any) -> "tuple[np.ndarray, float]":
+    """A pushed chunk checked: (the 1-D array, the scale that makes it float in [-1, 1])."""
+    chunk = np.asarray(chunk)
+    if chunk.ndim != 1:
+        raise ShapeError(f"front end: audio must be one channel, a 1-D array of samples; "
+                         f"got shape {chunk.shape}")
+    if chunk.dtype == np.int16:
+        return chunk, 1.0 / 32768.0
+    if chunk.dtype.kind == "f":
+        return chunk, 1.0
+    raise InputTypeError(f"front end: audio must be int16 PCM or float samples, got "
+                         f"{chunk.dtype}")
+
+
+#: the longest chunk and context a configuration may ask for (ten seconds at 48 kHz)
+MAX_CHUNK = 480_000
+
+
+class Chunks:
+    """Raw audio as the model's steps: every `chunk` new samples make one frame of `context +
+    chunk` float32 samples, the last `context` samples before the chunk (zeros before the
+    first) then the chunk itself: silero-vad's framing (512 + 64 at 16 kHz, 256 + 32 at
+    8 kHz). int16 audio is scaled by 1/32768, float audio taken as it is. flush() zero-pads a
+    last partial chunk, as silero-vad's get_speech_timestamps does.
+
+    After the first push of a given chunk size, a push allocates no arrays; the frames
+    returned are read-only views of the front end's buffer, valid until the next push."""
+
+    def __init__(self, sample_rate: int = 16000, chunk: int = 512, context: int = 64):
+        self.sample_rate = _integer(sample_rate, "sample_rate", 1, MAX_SAMPLE_RATE)
+        self.chunk = _integer(chunk, "chunk", 1, MAX_CHUNK)
+        self.context = _integer(context, "context", 0, MAX_CHUNK)
+        self.n_features = self.context + self.chunk
+        self.hop_length = self.chunk
+        # _samples[:context] holds the context, then the samples not yet in a frame
+        self._samples = np.zeros(0, dtype=np.float32)
+        self._frames = np.empty((0, self.n_features), dtype=np.float32)
+        self._frame_views: list = []
+        self._carry = np.empty(self.n_features, dtype=np.float32)
+        self._pending = 0
+        self._reserve(self.n_features)
+        self.reset()
+
+    def config(self) -> Dict[str, Any]:
+        return {"type": "chunks", "sample_rate": self.sample_rate, "chunk": self.chunk,
+                "context": self.context}
+
+    @classmethod
+    def from_config(cls, config: Any) -> "Chunks":
+        if not isinstance(config, dict) or config.get("type") != "chunks":
+            raise ModelError(f"front end: expected a 'chunks' configuration, got {config!r:.80}")
+        unknown = sorted(set(config) - {"type", "sample_rate", "chunk", "context"})
+        if unknown:
+            raise ModelError(f"front end: unknown key(s) {', '.join(unknown)}")
+        return cls(**{k: v for k, v in config.items() if k != "type"})
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.chunk / self.sample_rate
+
+    def frame_end_seconds(self, index: int) -> float:
+        return (index + 1) * self.chunk / self.sample_rate
+
+    def frame_count(self, samples: int) -> int:
+        """Frames of a whole signal, the zero-padded last one (flush()) included."""
+        return -(-samples // self.chunk)
+
+    def __repr__(self) -> str:
+        return (f"Chunks({self.chunk} samples + {self.context} of context, "
+                f"{self.sample_rate} Hz)")
+
+    def reset(self) -> None:
+        """Forget the audio: the next push starts a new signal, after a context of zeros."""
+        self._samples[:self.context] = 0.0
+        self._pending = 0
+
+    def _reserve(self, samples: int) -> None:
+        needed = self.context + samples
+        if needed <= self._samples.shape[0]:
+            return
+        capacity = max(needed, 2 * self._samples.shape[0])
+        grown = np.zeros(capacity, dtype=np.float32)
+        kept = min(self.context + self._pending, self._samples.shape[0])
+        grown[:kept] = self._samples[:kept]
+        self._samples = grown
+        most_frames = (capacity - self.context) // self.chunk
+        self._frames = np.empty((max(most_frames, 1), self.n_features), dtype=np.float32)
+        self._frame_views = [self._frames[:k] for k in range(self._frames.shape[0] + 1)]
+        for view in self._frame_views:
+            view.flags.writeable = False
+
+    def push(self, chunk: Any) -> np.ndarray:
+        """Appends a 1-D chunk of audio (int16 PCM or float; any length) and returns the
+        frames it completed, (k, context + chunk) float32."""
+        chunk, scale = _audio(chunk)
+        count = chunk.shape[0]
+        self._reserve(self._pending + count)
+        start = self.context + self._pending
+        appended = self._samples[start:start + count]
+        np.copyto(appended, chunk, casting="unsafe")
+        if scale != 1.0:
+            np.multiply(appended, scale, out=appended)
+        elif not math.isfinite(np.dot(appended, appended)):
+            raise InputTypeError("front end: audio contains NaN or infinity")
+        self._pending += count
+        return self._emit()
+
+    def _emit(self) -> np.ndarray:
+        produced, offset = 0, 0
+        while self._pending - offset >= self.chunk:
+            self._frames[produced] = self._samples[offset:offset + self.n_features]
+            produced += 1
+            offset += self.chunk
+        if offset:
+            kept = self.context + self._pending - offset
+            self._carry[:kept] = self._samples[offset:offset + kept]
+            self._samples[:kept] = self._carry[:kept]
+            self._pending -= offset
+        return self._frame_views[produced]
+
+    def flush(self) -> np.ndarray:
+        """The last partial chunk, zero-padded, as one frame (none when nothing is pending);
+        the front end then starts a new signal."""
+        if self._pending == 0:
+            return self._frame_views[0]
+        tail = self._samples[self.context + self._pending:self.n_features]
+        tail[...] = 0.0
+        self._pending = self.chunk
+        frames = self._emit()
+        self.reset()
+        return frames
+
+    def transform(self, signal: Any) -> np.ndarray:
+        """The frames of a whole signal (the padded last chunk included), a new array."""
+        self.reset()
+        try:
+            head = np.array(self.push(signal))
+            return np.concatenate([head, self.flush()]) if self._pending else head
+        finally:
+            self.reset()
+
+
+FRONT_END_TYPES = {"log_mel": LogMel, "chunks": Chunks}
+
+
+def from_config(config: Any):
+    """The front end a configuration (a model's metadata["frontend"]) describes."""
+    kind = config.get("type") if isinstance(config, dict) else None
+    if kind not in FRONT_END_TYPES:
+        raise ModelError(f"front end: type must be one of {sorted(FRONT_END_TYPES)}, got "
+                         f"{kind!r}")
+    return FRONT_END_TYPES[kind].from_config(config)
+
+
+def from_model(model: Any):
+    """The front end stored in a model's metadata (LogMel or Chunks), checked against the
+    model's input size; ModelError when it has none."""
+    config = model.metadata.get(METADATA_KEY)
+    if config is None:
+        raise ModelError(f"the model has no audio front end (no metadata key "
+                         f"{METADATA_KEY!r}); its input is {model.input_size} features "
+                         f"per step")
+    front = from_config(config)
+    if front.n_features != model.input_size:
+        raise ModelError(f"front end: gives {front.n_features} features per frame but the "
+                         f"model takes {model.input_size}")
+    return front

@@ -11,6 +11,9 @@ Inputs:
 
 Every step goes through a Stream (and, for audio, the streaming front end) exactly as on a
 device; the per-step outputs can be written to a .npy or .csv file. What is printed:
+  models with a "segments" detection config (a voice-activity detector): one line per
+      speech segment, printed as soon as its end is certain,
+      <start seconds>\\t<end seconds>\\tspeech
   models with labels and a "detection" config: one line per detection,
       <seconds>\\t<label>\\t<score>
   models with labels only: one line whenever the top label changes,
@@ -28,9 +31,10 @@ from typing import BinaryIO, Callable, Iterator, List, Optional, TextIO
 import numpy as np
 
 from . import wavfile
-from .detection import Detector
+from . import features
+from .detection import Detector, Segmenter
 from .errors import LstmliteError
-from .features import METADATA_KEY as FRONTEND_KEY, LogMel
+from .features import METADATA_KEY as FRONTEND_KEY
 from .fileio import check_writable_output, open_regular, write_atomic
 
 #: the largest input read whole: 2^28 numbers (a GiB of float32), far beyond any recording
@@ -155,19 +159,46 @@ def _step_seconds(model) -> Optional[float]:
     return float(seconds) if valid else None
 
 
+def _segmenter(model, front) -> Optional[Segmenter]:
+    """The speech segmenter of a voice-activity detector (metadata detection of type
+    "segments", one output: the speech probability), or None."""
+    config = model.metadata.get("detection")
+    if not (isinstance(config, dict) and config.get("type") == "segments"):
+        return None
+    if front is None or model.output_size != 1:
+        raise RunError(f"the model's 'segments' detection needs an audio front end and one "
+                       f"output (the speech probability); it has "
+                       f"{'no front end' if front is None else 'a front end'} and "
+                       f"{model.output_size} outputs")
+    return Segmenter.from_config(config, front.sample_rate, front.hop_length)
+
+
 class Reporter:
     """Turns per-step outputs into the printed lines (see the module docstring)."""
 
-    def __init__(self, model, step_seconds: Optional[float], out: Callable[[str], None]):
+    def __init__(self, model, step_seconds: Optional[float], out: Callable[[str], None],
+                 front=None):
         self.labels = _labels(model)
         self.detector = None
-        if self.labels is not None and "detection" in model.metadata:
+        self.segmenter = _segmenter(model, front)
+        if self.segmenter is None and self.labels is not None and "detection" in model.metadata:
             self.detector = Detector.from_model(model, step_seconds or 1.0)
         self.step_seconds = step_seconds
+        self.sample_rate = front.sample_rate if front is not None else None
         self.out = out
         self.steps = 0
         self.lines = 0
         self._top = -1
+
+    def _segments(self, segments) -> None:
+        for start, end in segments:
+            self.out(f"{start / self.sample_rate:.3f}\t{end / self.sample_rate:.3f}\tspeech")
+            self.lines += 1
+
+    def finish(self, total_samples: Optional[int]) -> None:
+        """The end of the input: a segmenter closes its last segment."""
+        if self.segmenter is not None and total_samples is not None:
+            self._segments(self.segmenter.finish(total_samples))
 
     def when(self, step: int) -> str:
         if self.step_seconds is None:
@@ -177,6 +208,9 @@ class Reporter:
     def update(self, outputs: np.ndarray, end_seconds: Optional[float] = None) -> None:
         step = self.steps
         self.steps += 1
+        if self.segmenter is not None:
+            self._segments(self.segmenter.update(float(outputs[0])))
+            return
         if self.labels is None:
             return
         if self.detector is not None:
@@ -249,10 +283,10 @@ def load_streamable(path: str):
     return model
 
 
-def front_end_for(model, input_path: str) -> Optional[LogMel]:
-    """The model's audio front end for a .wav input, None for rows (.npy, .csv); a .wav for
-    a model without one, or rows for a model with one, is refused."""
-    front = LogMel.from_model(model) if FRONTEND_KEY in model.metadata else None
+def front_end_for(model, input_path: str):
+    """The model's audio front end (LogMel or Chunks) for a .wav input, None for rows (.npy,
+    .csv); a .wav for a model without one, or rows for a model with one, is refused."""
+    front = features.from_model(model) if FRONTEND_KEY in model.metadata else None
     is_wav = os.path.splitext(input_path)[1].lower() == ".wav"
     if is_wav and front is None:
         raise RunError(f"{input_path}: the model has no audio front end (metadata "
@@ -275,16 +309,19 @@ def run_file(model, input_path: str, output: Optional[str] = None,
     summary = {"front_end_us": 0.0}
     if front is not None:
         samples = read_wav(input_path, front.sample_rate)
-        reporter = Reporter(model, front.frame_seconds, out)
-        frame_count = max(0, (len(samples) - front.n_fft) // front.hop_length + 1)
+        reporter = Reporter(model, front.frame_seconds, out, front)
+        frame_count = front.frame_count(len(samples))
         outputs = np.empty((frame_count, model.output_size), dtype=np.float32)
         show = Progress(frame_count, progress)
         hop = front.hop_length
         step_time = front_time = 0.0
         done = 0
-        for start in range(0, len(samples), hop):  # 10 ms chunks, as from a microphone
+        # hop-sized pieces, as from a microphone; then the end of the signal (a VAD's last
+        # partial chunk, zero-padded, as silero-vad's own code does)
+        pieces = [samples[start:start + hop] for start in range(0, len(samples), hop)]
+        for number in range(len(pieces) + 1):
             begin = time.perf_counter()
-            frames = front.push(samples[start:start + hop])
+            frames = front.push(pieces[number]) if number < len(pieces) else front.flush()
             middle = time.perf_counter()
             for frame in frames:
                 stream.step(frame, out=outputs[done])
@@ -294,6 +331,7 @@ def run_file(model, input_path: str, output: Optional[str] = None,
             for index in range(done - len(frames), done):
                 reporter.update(outputs[index], front.frame_end_seconds(index))
             show(done)
+        reporter.finish(len(samples))
         summary.update(seconds=len(samples) / front.sample_rate,
                        front_end_us=front_time / max(done, 1) * 1e6)
     else:
@@ -379,7 +417,7 @@ def run_stdin(model, source: BinaryIO, output: Optional[TextIO] = None,
     front end, CSV rows for the others (a decision per frame, printed as it happens). Per-step
     outputs go to `output` as CSV rows when given, each written as it comes (after a header
     line of the labels), so the file follows the stream."""
-    front = LogMel.from_model(model) if FRONTEND_KEY in model.metadata else None
+    front = features.from_model(model) if FRONTEND_KEY in model.metadata else None
     stream = model.stream()
     steps = 0
     if output is not None:
@@ -392,11 +430,17 @@ def run_stdin(model, source: BinaryIO, output: Optional[TextIO] = None,
             output.flush()
 
     if front is not None:
-        reporter = Reporter(model, front.frame_seconds, out)
+        reporter = Reporter(model, front.frame_seconds, out, front)
+        total = 0
         for chunk in _pcm_chunks(source, front.sample_rate):
+            total += len(chunk)
             for frame in front.push(chunk):
                 emit(stream.step(frame), front.frame_end_seconds(steps))
                 steps += 1
+        for frame in front.flush():
+            emit(stream.step(frame), front.frame_end_seconds(steps))
+            steps += 1
+        reporter.finish(total)
     else:
         reporter = Reporter(model, _step_seconds(model), out)
         text = io.TextIOWrapper(source, encoding="utf-8", errors="strict")
