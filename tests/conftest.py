@@ -96,3 +96,33 @@ def debian_tool(command: str, package: str, require_env: str) -> str:
             pytest.fail(f"{message}; {require_env} is set")
         pytest.skip(message)
     return found
+
+
+@pytest.fixture(scope="session")
+def silero_dir():
+    """silero-vad's package directory (silero_vad/data/*.onnx, silero_vad.jit, utils_vad.py)
+    from its wheel on the package index, downloaded once with pip (examples/vad/silero.py).
+    Skips with the reason where it cannot be had, unless LSTMLITE_REQUIRE_SILERO=1 (CI sets
+    it), where the test fails instead."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples",
+                                    "vad"))
+    import silero
+    try:
+        return silero.fetch()
+    except silero.FetchError as exc:
+        if os.environ.get("LSTMLITE_REQUIRE_SILERO"):
+            pytest.fail(f"{exc}; LSTMLITE_REQUIRE_SILERO is set")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def silero_utils(silero_dir):
+    """silero-vad's own utils_vad module (OnnxWrapper, get_speech_timestamps), which needs
+    torch: the reference its users run."""
+    pytest.importorskip("torch")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("silero_utils_vad",
+                                                  os.path.join(silero_dir, "utils_vad.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
