@@ -53,7 +53,8 @@ def _read(path: str) -> np.ndarray:
 def _speech(text: str, voice: str, speed: int, work: str) -> np.ndarray:
     raw, resampled = os.path.join(work, "turn.wav"), os.path.join(work, "turn16.wav")
     _run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", raw, text])
-    _run(["sox", raw, "-r", str(SAMPLE_RATE), "-b", "16", resampled])
+    # -R: the same dither on every run, so the same file
+    _run(["sox", "-R", raw, "-r", str(SAMPLE_RATE), "-b", "16", resampled])
     return _read(resampled)
 
 
