@@ -188,6 +188,9 @@ class Layer:
         if dtype not in WEIGHT_DTYPES:
             raise ModelError(f"{self.type_name}: weight dtype must be one of {WEIGHT_DTYPES}, "
                              f"got {dtype!r}")
+        if getattr(self, "fft", None) is not None:
+            raise ModelError(f"{self.type_name}: its weight is a windowed DFT basis, computed "
+                             f"as an FFT in float32; int8 would only lose precision")
         if not self.matrix_names:
             raise ModelError(f"{self.type_name}: has no weight matrices to store as {dtype} "
                              f"(only LSTM, GRU, RNN, Dense and Conv1d layers can be "
@@ -848,6 +851,33 @@ class Conv1d(Layer):
         self.output_size = self.out_channels * self.out_length
         self.hidden_size = self.out_channels
         self._settle_weight_dtype()
+        #: (bins, sign) when the weight is a windowed DFT basis computed as an FFT, else None
+        self.fft = self._dft_basis()
+        if self.fft is not None:
+            self.matrix_names = ()   # quantize() leaves it: int8 would only lose precision
+
+    def _dft_basis(self) -> Optional[Tuple[int, int]]:
+        """(bins, sign) when the float32 weight is a window times the DFT basis, rows k < bins
+        window[n] cos(2 pi k n / N) and rows bins + k sign * window[n] sin(2 pi k n / N) (an
+        STFT written as a Conv1d, as silero-vad's is), to float32 rounding; else None. Such
+        a layer is computed as an FFT: the same values to rounding, in a fraction of the
+        multiply-adds."""
+        N, M = self.kernel_size, self.out_channels
+        if self.weight_dtype != "float32" or self.in_channels != 1 or self.groups != 1 or \
+                self.dilation != 1 or N < 4 or N & (N - 1) or M % 2 or M // 2 > N // 2 + 1:
+            return None
+        bins = M // 2
+        weight = self.weight.astype(np.float64)
+        window = weight[0]
+        angle = 2 * np.pi * np.outer(np.arange(bins), np.arange(N)) / N
+        tolerance = 1e-6 * max(float(np.abs(window).max()), 1e-30)
+        if np.abs(weight[:bins] - window * np.cos(angle)).max() > tolerance:
+            return None
+        sine = window * np.sin(angle)
+        for sign in (-1, 1):
+            if np.abs(weight[bins:] - sign * sine).max() <= tolerance:
+                return bins, sign
+        return None
 
     def with_activation(self, activation: Any) -> "Conv1d":
         """A copy with another activation (the arrays shared)."""
@@ -868,7 +898,8 @@ class Conv1d(Layer):
                 "length": self.length, "kernel_size": self.kernel_size, "stride": self.stride,
                 "dilation": self.dilation, "groups": self.groups, "padding": self.padding,
                 "padding_mode": self.padding_mode, "out_length": self.out_length,
-                "activation": act.name if act.name not in ACTIVATION_DEFAULTS else tuple(act)}
+                "activation": act.name if act.name not in ACTIVATION_DEFAULTS else tuple(act),
+                **({"computed_as": "fft"} if self.fft else {})}
 
     def core_spec(self):
         act = self.activation
@@ -877,6 +908,7 @@ class Conv1d(Layer):
                 "length": self.length, "kernel_size": self.kernel_size, "stride": self.stride,
                 "dilation": self.dilation, "groups": self.groups, "pads": self.padding,
                 "pad_mode": PAD_MODES.index(self.padding_mode),
+                "fft": self.fft or (0, 0),
                 "activation": (act.id, act[1], act[2]),
                 "weight_dtype": DTYPE_IDS[self.weight_dtype],
                 "arrays": {"weight": self._core_matrix(self.weight), "bias": self.bias}}

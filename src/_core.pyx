@@ -61,6 +61,8 @@ cdef extern from "lstmlite.h" nogil:
         int pad_begin
         int pad_end
         int pad_mode
+        int fft_bins
+        int fft_sign
         int offsets[2]
 
     ctypedef struct ll_model:
@@ -465,6 +467,15 @@ cdef class CoreModel:
                 (L.pad_mode == LL_PAD_CIRCULAR and widest > L.length):
             raise ValueError(f"{where}: pads {L.pad_begin}, {L.pad_end} are too wide for "
                              f"{L.length} positions in this pad mode")
+        L.fft_bins, L.fft_sign = spec.get("fft", (0, 0))
+        if L.fft_bins:
+            N = L.kernel_size
+            if L.channels != 1 or L.groups != 1 or L.dilation != 1 or N < 4 or N & (N - 1) \
+                    or L.hidden_size != 2 * L.fft_bins or L.fft_bins > N // 2 + 1 \
+                    or L.fft_sign not in (-1, 1) or L.weight_dtype != LL_DTYPE_FLOAT32:
+                raise ValueError(f"{where}: an FFT Conv1d has one channel and group, no "
+                                 f"dilation, a power-of-two kernel, float32 weights and 2 x "
+                                 f"bins <= kernel + 2 outputs")
         if ll_conv1d_out_length(L) <= 0:
             raise ValueError(f"{where}: the kernel ({L.kernel_size}, dilation {L.dilation}) is "
                              f"longer than the {L.length} padded positions")

@@ -38,10 +38,137 @@ static inline int source_position(int i, int n, int mode)
     }
 }
 
-/* The scratch of one column of a Conv1d: the patches of one group, the position-major
- * product, and the int8 work of a group's product. One layout for sizing and carving. */
+/* ---- a DFT basis computed as an FFT ----
+ * The real DFT of N = 2H windowed samples from one complex FFT of H points: z[m] = x[2m] +
+ * i x[2m + 1], Z = FFT_H(z), then X[k] = E[k] + e^{-2 pi i k / N} O[k] with E[k] = (Z[k] +
+ * conj Z[H - k]) / 2 and O[k] = (Z[k] - conj Z[H - k]) / 2i (indices mod H). Complex values
+ * are kept as separate real and imaginary arrays, and each radix-2 stage has its own run of
+ * twiddles, so that a stage's butterflies read contiguous memory and vectorize. The tables,
+ * made once by ll_layer_pack: the window (N); the stages' twiddles e^{-2 pi i j / size} for
+ * j < size / 2, stage `size` starting at size / 2 - 1 (H - 1 of them: real parts, then
+ * imaginary, H each); the split's e^{-2 pi i k / N} for k <= H (real, then imaginary); the
+ * bit-reversed order of H (int32). */
+size_t ll_conv1d_fft_tables_bytes(const ll_layer *L)
+{
+    const size_t N = (size_t)L->kernel_size, H = N / 2;
+    return sizeof(float) * (N + 2 * H + 2 * (H + 1)) + sizeof(int32_t) * H;
+}
+
 typedef struct {
-    size_t patches, product, int8[3], bytes;
+    const float *window, *stage_re, *stage_im, *split_re, *split_im;
+    const int32_t *reverse;
+} fft_tables;
+
+static fft_tables tables_at(const float *base, int N)
+{
+    const int H = N / 2;
+    fft_tables t;
+    t.window = base;
+    t.stage_re = base + N;
+    t.stage_im = t.stage_re + H;
+    t.split_re = t.stage_im + H;
+    t.split_im = t.split_re + H + 1;
+    t.reverse = (const int32_t *)(t.split_im + H + 1);
+    return t;
+}
+
+void ll_conv1d_fft_tables(const ll_layer *L, float *tables)
+{
+    const int N = L->kernel_size, H = N / 2;
+    const double pi = 3.14159265358979323846;
+    const fft_tables t = tables_at(tables, N);
+    memcpy((float *)t.window, L->weight, sizeof(float) * N); /* row 0: window[n] cos(0) */
+    for (int size = 2; size <= H; size *= 2)
+        for (int j = 0; j < size / 2; j++) {
+            ((float *)t.stage_re)[size / 2 - 1 + j] = (float)cos(2 * pi * j / size);
+            ((float *)t.stage_im)[size / 2 - 1 + j] = (float)-sin(2 * pi * j / size);
+        }
+    for (int k = 0; k <= H; k++) {
+        ((float *)t.split_re)[k] = (float)cos(2 * pi * k / N);
+        ((float *)t.split_im)[k] = (float)-sin(2 * pi * k / N);
+    }
+    int bits = 0;
+    while ((1 << bits) < H)
+        bits++;
+    for (int m = 0; m < H; m++) {
+        int r = 0;
+        for (int b = 0; b < bits; b++)
+            r |= ((m >> b) & 1) << (bits - 1 - b);
+        ((int32_t *)t.reverse)[m] = r;
+    }
+}
+
+/* Four radix-2 butterflies (a, b) <- (a + w b, a - w b) on split complex arrays, with GCC's
+ * vector extensions (SSE on x86-64, NEON on ARM; the loads through memcpy, which compiles
+ * to unaligned vector loads): the compiler leaves the scalar loop scalar. */
+typedef float ll_v4 __attribute__((vector_size(16)));
+
+static inline void butterflies4(float *ar, float *ai, float *br, float *bi, const float *wr,
+                                const float *wi)
+{
+    ll_v4 vr, vi, xr, xi, yr, yi;
+    memcpy(&vr, wr, 16);
+    memcpy(&vi, wi, 16);
+    memcpy(&xr, ar, 16);
+    memcpy(&xi, ai, 16);
+    memcpy(&yr, br, 16);
+    memcpy(&yi, bi, 16);
+    const ll_v4 tr = vr * yr - vi * yi, ti = vr * yi + vi * yr;
+    const ll_v4 sum_r = xr + tr, sum_i = xi + ti, difference_r = xr - tr,
+                difference_i = xi - ti;
+    memcpy(ar, &sum_r, 16);
+    memcpy(ai, &sum_i, 16);
+    memcpy(br, &difference_r, 16);
+    memcpy(bi, &difference_i, 16);
+}
+
+/* row[k] += Re X[k], row[bins + k] += -fft_sign Im X[k] for k < bins: what the basis rows
+ * give (Im X = -sum x w sin). work: N floats of scratch. */
+static void fft_patch(const ll_layer *L, const float *x, float *work, float *row)
+{
+    const int N = L->kernel_size, H = N / 2, bins = L->fft_bins;
+    const fft_tables t = tables_at(L->fft_tables, N);
+    float *restrict zr = work, *restrict zi = work + H;
+    for (int m = 0; m < H; m++) {
+        const int r = t.reverse[m];
+        zr[r] = t.window[2 * m] * x[2 * m];
+        zi[r] = t.window[2 * m + 1] * x[2 * m + 1];
+    }
+    for (int size = 2; size <= H; size *= 2) { /* radix-2, decimation in time */
+        const int half = size / 2;
+        const float *wr = t.stage_re + half - 1, *wi = t.stage_im + half - 1;
+        for (int start = 0; start < H; start += size) {
+            float *ar = zr + start, *ai = zi + start, *br = ar + half, *bi = ai + half;
+            int j = 0;
+            for (; j + 4 <= half; j += 4) /* four butterflies at once, in vector registers */
+                butterflies4(ar + j, ai + j, br + j, bi + j, wr + j, wi + j);
+            for (; j < half; j++) {
+                const float tr = wr[j] * br[j] - wi[j] * bi[j];
+                const float ti = wr[j] * bi[j] + wi[j] * br[j];
+                br[j] = ar[j] - tr;
+                bi[j] = ai[j] - ti;
+                ar[j] += tr;
+                ai[j] += ti;
+            }
+        }
+    }
+    const float imaginary_sign = L->fft_sign > 0 ? 1.0f : -1.0f;
+    for (int k = 0; k < bins; k++) {
+        const int i = k < H ? k : k - H, c = k == 0 ? 0 : H - k; /* k mod H, (H - k) mod H */
+        const float er = 0.5f * (zr[i] + zr[c]), ei = 0.5f * (zi[i] - zi[c]);
+        const float or_ = 0.5f * (zi[i] + zi[c]), oi = -0.5f * (zr[i] - zr[c]);
+        const float xr = er + t.split_re[k] * or_ - t.split_im[k] * oi;
+        const float xi = ei + t.split_re[k] * oi + t.split_im[k] * or_;
+        row[k] += xr;
+        row[bins + k] -= imaginary_sign * xi;
+    }
+}
+
+/* The scratch of one column of a Conv1d: the patches of one group, the position-major
+ * product, the int8 work of a group's product, the FFT's complex buffer. One layout for
+ * sizing and carving. */
+typedef struct {
+    size_t patches, product, int8[3], fft, bytes;
 } conv_parts;
 
 static conv_parts conv_layout(const ll_layer *L)
@@ -53,6 +180,7 @@ static conv_parts conv_layout(const ll_layer *L)
     parts.patches = ll_scratch_take(&next, (size_t)out_length * patch * sizeof(float));
     parts.product = ll_scratch_take(&next, (size_t)out_length * L->hidden_size * sizeof(float));
     ll_int8_work_take(&next, L, out_length, patch, L->hidden_size / L->groups, parts.int8);
+    parts.fft = ll_scratch_take(&next, L->fft_bins ? sizeof(float) * L->kernel_size : 0);
     parts.bytes = next;
     return parts;
 }
@@ -114,7 +242,13 @@ void ll_conv1d_apply(const ll_layer *L, int N, const float *X, int ldx, float *Y
             else
                 memset(row, 0, sizeof(float) * M);
         }
-        for (int g = 0; g < G; g++) {
+        if (L->fft_bins) { /* one group, one channel: the patches are the windows' samples */
+            gather_patches(L, x, 0, out_length, patches);
+            for (int p = 0; p < out_length; p++)
+                fft_patch(L, patches + (size_t)p * patch,
+                          LL_SCRATCH_AT(scratch, parts.fft, float), product + (size_t)p * M);
+        }
+        for (int g = 0; g < G && !L->fft_bins; g++) {
             ll_matrix rows = ll_matrix_rows(weight, g * Mg, patch);
             rows.panels = weight.panels ? weight.panels + (size_t)g * group_panels : NULL;
             gather_patches(L, x, g * (L->channels / G), out_length, patches);

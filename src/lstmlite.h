@@ -170,6 +170,14 @@ typedef struct {
     int pad_begin;
     int pad_end;
     int pad_mode;       /* enum ll_pad_mode */
+    /* Conv1d whose weight is a windowed DFT basis (an STFT written as a Conv: one input
+     * channel, one group, no dilation, a power-of-two kernel N >= 4): rows k < fft_bins are
+     * window[n] cos(2 pi k n / N), rows fft_bins + k are fft_sign * window[n] sin(2 pi k n /
+     * N), hidden_size = 2 fft_bins <= N + 2. Such a layer is computed as an FFT of the
+     * windowed patches (the window is row 0 of weight), in float32; 0 = a product. */
+    int fft_bins;
+    int fft_sign;
+    const float *fft_tables; /* set by ll_layer_pack (conv.c's FFT tables) */
     /* Magnitude: the modulus of complex values whose real and imaginary parts are two blocks
      * of the input (an STFT's real and imaginary channels): `channels` rows of n = hidden_size
      * / channels values each, row r of a block starting r * length after the block's offset:

@@ -149,6 +149,8 @@ size_t ll_layer_weight_bytes(const ll_layer *L)
     case LL_LAYER_DENSE:
         return matrix_bytes(L, H, I) + (L->bias ? H * f : 0);
     case LL_LAYER_CONV1D:
+        if (L->fft_bins) /* the FFT's tables instead of the basis */
+            return ll_conv1d_fft_tables_bytes(L) + (L->bias ? H * f : 0);
         return matrix_bytes(L, H, (size_t)L->channels / L->groups * L->kernel_size) +
                (L->bias ? H * f : 0);
     case LL_LAYER_NORMALIZE:

@@ -98,7 +98,12 @@ static size_t pack_layer(const ll_layer *L, unsigned char *buffer, ll_layer *int
          * ones as long as row-major, so group g's starts at g Mg K floats (ll_matrix_rows);
          * the int8 panels at g times one group's panel bytes (conv.c) */
         const int G = L->groups, Mg = H / G, K = L->channels / G * L->kernel_size;
-        if (float32) {
+        if (L->fft_bins) { /* computed as an FFT: its tables instead of packed rows */
+            const size_t at = ll_scratch_take(&next, ll_conv1d_fft_tables_bytes(L));
+            if (buffer)
+                ll_conv1d_fft_tables(L, (float *)(buffer + at));
+            into->fft_tables = buffer ? (const float *)(buffer + at) : NULL;
+        } else if (float32) {
             float *packed = take(buffer, &next, (size_t)H * K);
             if (packed)
                 for (int g = 0; g < G; g++)

@@ -217,3 +217,48 @@ def test_bad_conv1d_arguments_are_refused_naming_them(rng, kwargs, message):
     weight = rng.standard_normal((4, 2, 5)).astype(np.float32)
     with pytest.raises(ll.ModelError, match=message):
         ll.Conv1d(weight, **kwargs)
+
+
+def dft_basis(N, bins, sign=-1, window=None):
+    n = np.arange(N)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / N) if window is None else window
+    angle = 2 * np.pi * np.outer(np.arange(bins), n) / N
+    return np.concatenate([window * np.cos(angle), sign * window * np.sin(angle)])[:, None, :] \
+        .astype(np.float32)
+
+
+@pytest.mark.parametrize("N,bins,sign,stride,padding", [
+    (256, 129, -1, 128, (0, 64)), (64, 33, 1, 16, (8, 8)), (8, 2, -1, 3, (0, 0))])
+def test_a_windowed_dft_basis_is_computed_as_an_fft(kernels, rng, N, bins, sign, stride,
+                                                    padding):
+    """An STFT written as a Conv1d (silero-vad's) is recognised and computed as an FFT: the
+    reference's values to float32 rounding of the spectrum."""
+    weight = dft_basis(N, bins, sign)
+    layer = ll.Conv1d(weight, None, length=3 * N, stride=stride, padding=padding,
+                      padding_mode="reflect")
+    assert layer.fft == (bins, sign) and layer.attributes()["computed_as"] == "fft"
+    x = rng.standard_normal((1, 4, 3 * N)).astype(np.float32)
+    expected = conv1d_reference(x, weight, None, 3 * N, stride, 1, 1, padding, "reflect")
+    assert_close(ll.Model([layer]).run(x), expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_what_is_not_a_dft_basis_stays_a_product(rng):
+    weight = dft_basis(64, 33)
+    weight[5, 0, 7] += 1e-3
+    assert ll.Conv1d(weight, length=64).fft is None
+    assert ll.Conv1d(dft_basis(48, 25), length=48).fft is None          # not a power of two
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(64) / 64)
+    assert ll.Conv1d(dft_basis(64, 33, window=hann * 0.5), length=64).fft == (33, -1)
+
+
+def test_an_fft_layer_stays_float32_and_round_trips(rng, tmp_path):
+    layer = ll.Conv1d(dft_basis(32, 17), length=96, stride=16)
+    model = ll.Model([layer, ll.Magnitude(34 * 5, 17 * 5, 0, 17 * 5)])
+    assert model.quantize().layers[0].weight_dtype == "float32"      # quantize() leaves it
+    with pytest.raises(ll.ModelError, match="windowed DFT basis"):
+        model.quantize(layers=[0])
+    model.save(tmp_path / "stft.lstm")
+    loaded = ll.load(tmp_path / "stft.lstm")
+    assert loaded.layers[0].fft == (17, -1)
+    x = rng.standard_normal((1, 3, 96)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.run(x), model.run(x))

@@ -704,6 +704,67 @@ static void test_conv1d(int C, int Lin, int M, int K, int S, int D, int G, int P
     free(scratch);
 }
 
+/* A Conv1d whose weight is a windowed DFT basis, computed as an FFT (conv.c): the same
+ * values as the product with the basis, in double, to float32 rounding of the spectrum. */
+static void test_conv1d_fft(int N, int bins, int sign, int stride, int pad, const char *kernels)
+{
+    const double pi = 3.14159265358979323846;
+    ll_layer L;
+    memset(&L, 0, sizeof L);
+    L.kind = LL_LAYER_CONV1D;
+    L.channels = 1;
+    L.length = 3 * N + 5;
+    L.input_size = L.length;
+    L.hidden_size = 2 * bins;
+    L.kernel_size = N;
+    L.stride = stride;
+    L.dilation = 1;
+    L.groups = 1;
+    L.pad_begin = pad;
+    L.pad_end = pad;
+    L.pad_mode = LL_PAD_REFLECT;
+    L.num_directions = 1;
+    L.fft_bins = bins;
+    L.fft_sign = sign;
+    float *weight = __real_malloc(sizeof(float) * 2 * bins * N);
+    for (int k = 0; k < bins; k++)
+        for (int n = 0; n < N; n++) {
+            const double window = 0.5 - 0.5 * cos(2 * pi * n / N);
+            weight[k * N + n] = (float)(window * cos(2 * pi * k * n / N));
+            weight[(bins + k) * N + n] = (float)(sign * window * sin(2 * pi * k * n / N));
+        }
+    L.weight = weight;
+    void *packed = pack(&L);
+    const int Lout = ll_conv1d_out_length(&L), O = ll_layer_output_size(&L);
+    float *x = random_floats((size_t)L.input_size, 1.0);
+    float *y = __real_malloc(sizeof(float) * (size_t)O);
+    double *ref = __real_malloc(sizeof(double) * (size_t)O);
+    void *scratch = aligned_alloc(64, ll_scratch_round(ll_layer_scratch_bytes(&L, 1) + 64));
+    double peak = 0;
+    for (int p = 0; p < Lout; p++)
+        for (int m = 0; m < 2 * bins; m++) {
+            double sum = 0;
+            for (int n = 0; n < N; n++) {
+                const int at = ref_source(p * stride + n - pad, L.length, LL_PAD_REFLECT);
+                sum += (double)weight[m * N + n] * x[at];
+            }
+            ref[(size_t)m * Lout + p] = sum;
+            peak = fabs(sum) > peak ? fabs(sum) : peak;
+        }
+    const long before = allocations;
+    ll_conv1d_apply(&L, 1, x, L.input_size, y, O, scratch);
+    char what[64];
+    snprintf(what, sizeof what, "Conv1d as an FFT N%d bins %d sign %d", N, bins, sign);
+    const double e = max_error(y, ref, O) / (1.0 + peak);
+    check(e <= 1e-6 && allocations == before, what, kernels, e);
+    free(weight);
+    free(packed);
+    free(x);
+    free(y);
+    free(ref);
+    free(scratch);
+}
+
 int main(void)
 {
     const char *const *sets = ll_kernels_compiled();
@@ -735,6 +796,9 @@ int main(void)
             test_conv1d(4, 9, 6, 2, 5, 1, 2, 3, 1, LL_PAD_REPLICATE, int8, sets[s]);
             test_conv1d(9, 5, 33, 5, 3, 1, 3, 4, 5, LL_PAD_CIRCULAR, int8, sets[s]);
         }
+        test_conv1d_fft(256, 129, -1, 128, 64, sets[s]); /* silero-vad's STFT */
+        test_conv1d_fft(64, 20, 1, 16, 0, sets[s]);
+        test_conv1d_fft(4, 3, -1, 1, 1, sets[s]);
         test_gemm_s8(sets[s]);
         test_gemm(sets[s]);
         test_quantize(sets[s]);
