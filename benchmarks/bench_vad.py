@@ -10,7 +10,8 @@ Each peer does what a user does for every 32 ms of 16 kHz audio:
                lstmlite.features.Chunks, the LSTM state kept by the stream
   onnxruntime  sess.run({"input": (1, 576), "state": (2, 1, 128), "sr": 16000}) on
                silero_vad.onnx, one thread, sequential, the state fed back (OnnxWrapper's
-               session options and feeds, without its torch tensors)
+               session options and feeds, without its torch tensors); and silero-vad's
+               OnnxWrapper itself, called with a (512,) torch tensor as its users call it
   torch        silero_vad.jit (its own streaming module: context and state inside) called
                with a (1, 512) chunk under inference_mode, one thread
 The floor: the graph's multiply-adds per chunk divided by this CPU's float32 multiply-add rate
@@ -118,6 +119,27 @@ def torch_step(package):
     return step, model.reset_states
 
 
+def wrapper_step(package):
+    """step(chunk of 512) through silero-vad's own OnnxWrapper (torch tensors in and out, its
+    context and state kept inside), or None without torch: what its users call."""
+    try:
+        import torch
+    except ImportError:
+        return None, None
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("silero_utils_vad",
+                                                  os.path.join(package, "utils_vad.py"))
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    model = utils.OnnxWrapper(os.path.join(package, "data", "silero_vad.onnx"),
+                              force_onnx_cpu=True)
+
+    def step(chunk):
+        return model(torch.from_numpy(chunk), 16000)
+
+    return step, model.reset_states
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=2000, help="chunks per run")
@@ -170,6 +192,11 @@ def main(argv=None):
         timed[name] = measure(variant.stream().step, frames, args.steps, args.repeats)
     ort_reset()
     timed["onnxruntime"] = measure(ort_step, frames, args.steps, args.repeats)
+    w_step, w_reset = wrapper_step(package)
+    if w_step is not None:
+        w_reset()
+        timed["onnxruntime via OnnxWrapper"] = measure(w_step, chunks, args.steps,
+                                                       args.repeats)
     if t_step is not None:
         t_reset()
         timed["torch (silero_vad.jit)"] = measure(t_step, chunks, args.steps, args.repeats)
@@ -185,7 +212,7 @@ def main(argv=None):
     for name, us in timed.items():
         ratio = us / timed["onnxruntime"]
         over = f"{us / floor:.2f}" if floor else "-"
-        print(f"| {name} | {us:.2f} | {ratio:.3f} ({1 / ratio:.1f}x faster) | {over} |")
+        print(f"| {name} | {us:.2f} | {ratio:.3f} | {over} |")
     extra = identity_dense_multiply_adds(model)
     print(f"\nthe graph: {macs:,} multiply-adds per chunk"
           + (f" (lstmlite adds {extra:,} for an identity Dense carrying a Relu)" if extra else ""))
