@@ -164,6 +164,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
             how = "float32 weights; float32 products" + (
                 f" (stored as {', '.join(stored)}, widened on load)"
                 if stored and stored != ["float32"] else "")
+        elif getattr(layer, "fft", None):
+            how = "a windowed DFT basis: float32, computed as an FFT"
         else:
             how = "float32 (no weight matrices)"
         print(f"  {index}: {layer.type_name}: {how}")
