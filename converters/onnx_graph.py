@@ -151,9 +151,10 @@ class OnnxGraphConverter(RecurrentOps, ArithmeticOps, ConvolutionOps, LayoutOps)
                 f"{', '.join(ops) or 'none'}). "
                 + (f"It computes one step of a recurrent cell written out as "
                    f"{', '.join(sorted(products | {'Sigmoid', 'Tanh'} & set(ops) | {'Split', 'Slice', 'Mul', 'Add'} & set(ops)))} "
-                   f"ops (its state an input and an output of each call); lstmlite converts "
-                   f"recurrent cells as ONNX LSTM/GRU/RNN nodes and does not recognise one "
-                   f"written out as ops: " if one_cell else "")
+                   f"ops (its state an input and an output of each call); lstmlite "
+                   f"recognises an LSTM step written as two products (x and h), a Split into "
+                   f"four gates, Sigmoid and Tanh, Mul and Add (converters/onnx_cells.py), and "
+                   f"this one is not that: " if one_cell else "")
                 + ("It looks like an exporter unrolled the recurrence into per-step "
                    "MatMul/Gemm ops, which cannot be streamed; " if unrolled else "")
                 + "export with a recurrent op (torch.onnx.export(..., dynamo=False) keeps "

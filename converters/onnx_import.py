@@ -183,6 +183,10 @@ def convert_onnx(source, *, verify: bool = True, tolerance: float = DEFAULT_TOLE
     # Loops that step a recurrent cell become the ONNX node they compute; verification below
     # still runs the graph as given
     converted_proto, loop_notes, unrecognised = rewrite_recurrent_loops(fixed_proto, name)
+    # an LSTM step written out as products and elementwise ops becomes the LSTM node
+    from .onnx_cells import rewrite_lstm_cells
+    converted_proto, cell_notes = rewrite_lstm_cells(converted_proto, name)
+    loop_notes = loop_notes + cell_notes
     # two forward nodes, the second over the reversed sequence, are one bidirectional layer
     converted_proto, pair_notes = merge_direction_pairs(converted_proto)
     # pack_padded_sequence(enforce_sorted=False)'s sort of the batch and its undoing go too

@@ -89,7 +89,7 @@ def convert(onnx_path: str, verify: bool = True):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", help="the .lstm file to write")
-    parser.add_argument("--file", default="silero_vad.onnx", choices=ONNX_FILES[:5],
+    parser.add_argument("--file", default="silero_vad.onnx", choices=ONNX_FILES,
                         help="which of silero's ONNX files")
     parser.add_argument("--int8", action="store_true", help="store int8 weights")
     parser.add_argument("--cache", default=DEFAULT_CACHE)
