@@ -387,16 +387,22 @@ cdef class CoreModel:
                         L.w_hr[d] = _float_ptr(arrays["w_hr"][d], P * H, f"{where} w_hr")
                     L.peephole[d] = _float_ptr(arrays["peephole"][d], 3 * H,
                                                f"{where} peephole")
-        elif L.kind == LL_LAYER_DENSE:
+        elif L.kind in (LL_LAYER_DENSE, LL_LAYER_CONV1D):
+            # one weight matrix (H, columns): Dense's inputs, or a Conv1d's patch
+            columns = I if L.kind == LL_LAYER_DENSE else \
+                L.channels // L.groups * L.kernel_size
             if L.weight_dtype == LL_DTYPE_INT8:
-                self._int8_matrix(arrays["weight"], H, I, f"{where} weight",
+                self._int8_matrix(arrays["weight"], H, columns, f"{where} weight",
                                   &L.q_weight, &L.s_weight)
             else:
-                L.weight = _float_ptr(arrays["weight"], H * I, f"{where} weight")
+                L.weight = _float_ptr(arrays["weight"], H * columns, f"{where} weight")
                 if L.weight == NULL:
                     raise ValueError(f"{where}: weight is required")
             L.bias = _float_ptr(arrays["bias"], H, f"{where} bias")
             self._set_activation(&L.dense_act, spec["activation"], where)
+            if L.kind == LL_LAYER_CONV1D and \
+                    L.dense_act.kind in (LL_ACT_SOFTMAX, LL_ACT_LOG_SOFTMAX):
+                raise ValueError(f"{where}: a Conv1d's activation is elementwise")
         elif L.kind == LL_LAYER_NORMALIZE:
             if L.weight_dtype != LL_DTYPE_FLOAT32:
                 raise ValueError(f"{where}: a Normalize layer has no int8 form")
@@ -407,18 +413,21 @@ cdef class CoreModel:
             L.norm_b = _float_ptr(arrays["b"], I, f"{where} b")
             if L.norm_a == NULL or L.norm_b == NULL:
                 raise ValueError(f"{where}: both normalize vectors are required")
-        elif L.kind == LL_LAYER_CONV1D:
-            K = L.channels // L.groups * L.kernel_size
+        elif L.kind in (LL_LAYER_DENSE, LL_LAYER_CONV1D):
+            # one weight matrix (H, columns): Dense's inputs, or a Conv1d's patch
+            columns = I if L.kind == LL_LAYER_DENSE else \
+                L.channels // L.groups * L.kernel_size
             if L.weight_dtype == LL_DTYPE_INT8:
-                self._int8_matrix(arrays["weight"], H, K, f"{where} weight",
+                self._int8_matrix(arrays["weight"], H, columns, f"{where} weight",
                                   &L.q_weight, &L.s_weight)
             else:
-                L.weight = _float_ptr(arrays["weight"], H * K, f"{where} weight")
+                L.weight = _float_ptr(arrays["weight"], H * columns, f"{where} weight")
                 if L.weight == NULL:
                     raise ValueError(f"{where}: weight is required")
             L.bias = _float_ptr(arrays["bias"], H, f"{where} bias")
             self._set_activation(&L.dense_act, spec["activation"], where)
-            if L.dense_act.kind in (LL_ACT_SOFTMAX, LL_ACT_LOG_SOFTMAX):
+            if L.kind == LL_LAYER_CONV1D and \
+                    L.dense_act.kind in (LL_ACT_SOFTMAX, LL_ACT_LOG_SOFTMAX):
                 raise ValueError(f"{where}: a Conv1d's activation is elementwise")
         elif L.kind == LL_LAYER_MAGNITUDE:
             L.offsets[0], L.offsets[1] = spec["offsets"]
