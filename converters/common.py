@@ -34,7 +34,7 @@ def reject_options(options: Mapping[str, Any], where: str, what: str) -> None:
 
 def build_layers(chain: List[dict], where: str) -> List[Layer]:
     """Drafts are {"layer": recurrent Layer}, {"dense", "bias", "activation"}, {"conv":
-    Conv1d, "activation"}, {"frame": Magnitude or Mean}, {"normalize": (mean, std)} or
+    Conv1d, "activation"}, {"frame": Magnitude, Mean or Elementwise}, {"normalize": (mean, std)} or
     {"scale", "offset"}, each with the "node" that made it (for messages). The recurrent
     layers' state recipes count the "layer" drafts only."""
     layers = []
@@ -44,7 +44,7 @@ def build_layers(chain: List[dict], where: str) -> List[Layer]:
                 layers.append(draft["layer"])
             elif "conv" in draft:
                 layers.append(draft["conv"].with_activation(draft["activation"]))
-            elif "frame" in draft:  # Magnitude, Mean: no weights, no state
+            elif "frame" in draft:  # Magnitude, Mean, Elementwise: no weights, no state
                 layers.append(draft["frame"])
             elif "dense" in draft:
                 layers.append(Dense(draft["dense"], draft["bias"],

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from lstmlite.errors import ConversionError
+from lstmlite.layers import Elementwise
 
 from .common import Half, clip_drafts
 from .onnx_ops_convolution import Part, Squared
@@ -161,12 +162,8 @@ class ArithmeticOps:
             last["output"] = node.output[0]
             return [seq]
         N = int(np.prod([a.size for a in seq.axes if a.kind == "feat"] or [1]))
-        # an activation with no Dense before it: an identity Dense carries it (exact: each
-        # output is 1*x_i plus zeros)
-        depth = self._append(node, seq, {"dense": np.eye(N, dtype=np.float32), "bias": None,
-                                         "activation": activation})
-        self.notes.append(f"node {node.name or node.output[0]!r} ({node.op_type}) has no "
-                          f"Dense before it: it runs as an identity Dense layer")
+        # an activation with no Dense or Conv before it: a layer of its own
+        depth = self._append(node, seq, {"frame": Elementwise(N, activation)})
         return [replace(seq, depth=depth)]
 
     def _op_Clip(self, node):

@@ -477,7 +477,7 @@ class TorchProgramConverter:
 
     def _activate(self, node, seq: Seq, spec: tuple) -> Seq:
         """The activation `spec` on the layer that made `seq` when nothing else reads its
-        output, else on an identity Dense layer."""
+        output, else an Elementwise layer of its own."""
         last = self.chain[-1] if self.chain else None
         producer = node.args[0]
         if last is not None and last.get("dense") is not None and \
@@ -487,11 +487,8 @@ class TorchProgramConverter:
             last["activation"] = spec
             last["output"] = node.name
             return seq
-        N = self._width(seq)
-        depth = self._append(node, seq, {"dense": np.eye(N, dtype=np.float32), "bias": None,
-                                         "activation": spec})
-        self.notes.append(f"{node.name} ({_op_name(node)}) has no Linear before it: it runs "
-                          f"as an identity Dense layer")
+        from lstmlite.layers import Elementwise
+        depth = self._append(node, seq, {"frame": Elementwise(self._width(seq), spec)})
         return Seq(depth, seq.axes, seq.last_step)
 
     def _clamp(self, node, name, args):

@@ -13,8 +13,8 @@ import platform as _platform
 from . import _core
 from .errors import (ConversionError, FormatError, InputTypeError, LstmliteError, ModelError,
                      ShapeError, StreamingError, VerificationError)
-from .layers import (ACTIVATION_IDS, GRU, LSTM, RNN, Activation, Conv1d, Dense, Layer,
-                     Magnitude, Mean, Normalize, Scale)
+from .layers import (ACTIVATION_IDS, GRU, LSTM, RNN, Activation, Conv1d, Dense, Elementwise,
+                     Layer, Magnitude, Mean, Normalize, Scale)
 from .format import load, loads
 from .model import Model
 from .quantize import CompareReport, QuantizedWeight, compare
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Model", "Stream", "load", "loads", "LSTM", "GRU", "RNN", "Dense", "Normalize", "Scale",
-    "Conv1d", "Magnitude", "Mean", "Layer",
+    "Conv1d", "Magnitude", "Mean", "Elementwise", "Layer",
     "Activation", "ACTIVATION_IDS", "cpu_info", "QuantizedWeight", "compare", "CompareReport",
     "LstmliteError", "ModelError", "ShapeError", "InputTypeError", "StreamingError",
     "FormatError", "ConversionError", "VerificationError", "examples", "__version__",

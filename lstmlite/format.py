@@ -37,7 +37,8 @@ from .errors import FormatError, LstmliteError
 from .errors import ModelError
 from .fileio import open_regular, write_atomic
 from .layers import (ACTIVATION_NAMES, DIRECTIONS, DTYPE_IDS, GRU, LSTM, OUTPUTS, PAD_MODES,
-                     RNN, Conv1d, Dense, Layer, Magnitude, Mean, Normalize, Scale)
+                     RNN, Conv1d, Dense, Elementwise, Layer, Magnitude, Mean, Normalize,
+                     Scale)
 from .model import Model
 from .quantize import QuantizedWeight, quantize_rows
 
@@ -66,7 +67,7 @@ COMPUTE_CHOICES = (None, "float32")
 # Layer type ids are the C enum's (src/lstmlite.h); Normalize and Scale share id 5 and are
 # told apart by "mode".
 LAYER_TYPE_IDS = {"LSTM": 1, "GRU": 2, "RNN": 3, "Dense": 4, "Normalize": 5, "Scale": 5,
-                  "Conv1d": 6, "Magnitude": 7, "Mean": 8}
+                  "Conv1d": 6, "Magnitude": 7, "Mean": 8, "Elementwise": 9}
 DIRECTION_IDS = {name: i for i, name in enumerate(DIRECTIONS)}
 OUTPUT_IDS = {name: i for i, name in enumerate(OUTPUTS)}
 
@@ -80,6 +81,7 @@ LAYER_TENSORS = {
     6: ("weight", "bias"),
     7: (),
     8: (),
+    9: (),
 }
 # Arrays that may be stored as float16 or int8 (the large matrices); the rest stay float32.
 QUANTIZABLE = {"weight_ih", "weight_hh", "weight_hr", "weight"}
@@ -115,6 +117,9 @@ def _layer_record(index: int, layer: Layer, names: Dict[str, str]) -> Dict[str, 
                       activation=[act.id, act[1], act[2]])
     elif isinstance(layer, (Magnitude, Mean)):
         record.update(layer.attributes())
+    elif isinstance(layer, Elementwise):
+        act = layer.activation
+        record.update(features=layer.input_size, activation=[act.id, act[1], act[2]])
     else:
         record.update(features=layer.input_size, mode=layer.mode)
     return record
@@ -534,7 +539,8 @@ def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: An
     if not _is_int(type_id) or type_id not in LAYER_TENSORS:
         raise reader.fail(where + ".type", f"unknown layer type id {type_id!r}; known: 1 "
                                            f"(LSTM), 2 (GRU), 3 (RNN), 4 (Dense), 5 (Normalize), "
-                                           f"6 (Conv1d), 7 (Magnitude), 8 (Mean)")
+                                           f"6 (Conv1d), 7 (Magnitude), 8 (Mean), "
+                                           f"9 (Elementwise)")
     names = record.get("tensors")
     if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
         raise reader.fail(where + ".tensors", "expected an object of tensor names")
@@ -564,6 +570,7 @@ def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: An
             "groups", "padding", "padding_mode", "activation"},
         7: {"features", "size", "real", "imag", "rows", "row_stride"},
         8: {"channels", "length"},
+        9: {"features", "activation"},
     }[type_id]
     if type_id in (1, 2, 3) and "output" in attributes:
         expected_keys = expected_keys | {"output"}  # optional: "sequence" when absent
@@ -656,6 +663,13 @@ def _build_layer(reader: _Reader, info: FileInfo, buffer, index: int, record: An
                            **geometry)
             declared = {"out_channels": attributes["out_channels"]}
             actual = {"out_channels": layer.out_channels}
+        elif type_id == 9:
+            features = attributes["features"]
+            if not _is_int(features):
+                raise reader.fail(where + ".features", f"expected an integer, found "
+                                                       f"{features!r:.40}")
+            layer = Elementwise(features, activation(attributes["activation"], "activation"))
+            declared, actual = {}, {}
         elif type_id in (7, 8):
             values = {key: attributes[key] for key in expected_keys}
             for key, value in values.items():

@@ -987,4 +987,36 @@ class Mean(Layer):
                 "length": self.length, "arrays": {}}
 
 
-LAYER_TYPES = (LSTM, GRU, RNN, Dense, Normalize, Scale, Conv1d, Magnitude, Mean)
+class Elementwise(Layer):
+    """An activation applied to every feature of the step: y = activation(x). What carries an
+    activation that follows no layer able to apply it (a ReLU after a recurrent layer, as
+    silero-vad's decoder has); any activation, softmax over the step's features included.
+    features: the input's size (= the output's)."""
+
+    type_name = "Elementwise"
+    kind = 9
+
+    def __init__(self, features: int, activation: Any):
+        self.input_size = self.output_size = self.hidden_size = \
+            _positive_int(features, "features", "Elementwise")
+        if isinstance(activation, str):
+            activation = Dense._SHORT_NAMES.get(activation.lower(), activation)
+        self.activation = parse_activation(activation, "Elementwise activation",
+                                           tuple(ACTIVATION_IDS))
+
+    def arrays(self):
+        return {}
+
+    def attributes(self):
+        act = self.activation
+        return {"features": self.input_size,
+                "activation": act.name if act.name not in ACTIVATION_DEFAULTS else tuple(act)}
+
+    def core_spec(self):
+        act = self.activation
+        return {"kind": self.kind, "input_size": self.input_size,
+                "hidden_size": self.input_size, "activation": (act.id, act[1], act[2]),
+                "arrays": {}}
+
+
+LAYER_TYPES = (LSTM, GRU, RNN, Dense, Normalize, Scale, Conv1d, Magnitude, Mean, Elementwise)

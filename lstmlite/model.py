@@ -167,7 +167,7 @@ class Model:
             if layer.weight_dtype != "float32":
                 shown["weights"] = f"{layer.weight_dtype} (int8 products, float32 gates)"
             attrs = ", ".join(f"{k}={v}" for k, v in shown.items())
-            lines.append(f"  {index}: {layer.type_name:<9} {layer.input_size:>5} -> "
+            lines.append(f"  {index}: {layer.type_name:<11} {layer.input_size:>5} -> "
                          f"{layer.output_size:<5} {attrs}  ({layer.parameter_count} parameters)")
         lines.append(f"  total: {self.parameter_count} parameters ({self.weight_bytes} bytes "
                      f"as computed), input {self.input_size}, output {self.output_size}")

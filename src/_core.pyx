@@ -78,6 +78,7 @@ cdef extern from "lstmlite.h" nogil:
     int LL_LAYER_CONV1D
     int LL_LAYER_MAGNITUDE
     int LL_LAYER_MEAN
+    int LL_LAYER_ELEMENTWISE
     int LL_PAD_ZEROS
     int LL_PAD_REFLECT
     int LL_PAD_REPLICATE
@@ -442,6 +443,10 @@ cdef class CoreModel:
             if min(L.offsets[0], L.offsets[1]) < 0 or last >= I:
                 raise ValueError(f"{where}: blocks at {L.offsets[0]} and {L.offsets[1]} do not "
                                  f"fit in {I} inputs")
+        elif L.kind == LL_LAYER_ELEMENTWISE:
+            if H != I:
+                raise ValueError(f"{where}: an Elementwise layer has as many outputs as inputs")
+            self._set_activation(&L.dense_act, spec["activation"], where)
         elif L.kind == LL_LAYER_MEAN:
             L.channels, L.length = spec["channels"], spec["length"]
             if L.channels <= 0 or L.length <= 0 or L.channels * L.length != I:

@@ -1,4 +1,5 @@
-/* Position-wise layers: Dense (y = act(W x + b)) and Normalize (elementwise affine). */
+/* Position-wise layers: Dense (y = act(W x + b)), Normalize (elementwise affine) and
+ * Elementwise (y = act(x)). */
 #include <math.h>
 #include <string.h>
 
@@ -46,5 +47,15 @@ void ll_normalize_apply(const ll_layer *L, int N, const float *X, int ldx, float
             for (int i = 0; i < n_features; i++)
                 y[i] = x[i] * a[i] + b[i];
         }
+    }
+}
+
+void ll_elementwise_apply(const ll_layer *L, int N, const float *X, int ldx, float *Y, int ldy)
+{
+    const int n_features = L->input_size;
+    for (int n = 0; n < N; n++) {
+        float *y = Y + (size_t)n * ldy;
+        memcpy(y, X + (size_t)n * ldx, sizeof(float) * n_features);
+        ll_activate(&L->dense_act, INFINITY, y, n_features);
     }
 }

@@ -36,7 +36,8 @@ enum ll_layer_kind {
     LL_LAYER_NORMALIZE = 5,
     LL_LAYER_CONV1D = 6,
     LL_LAYER_MAGNITUDE = 7,
-    LL_LAYER_MEAN = 8
+    LL_LAYER_MEAN = 8,
+    LL_LAYER_ELEMENTWISE = 9
 };
 
 /* Padding of a Conv1d layer's input positions (PyTorch's padding_mode, ONNX Pad's modes).
@@ -77,8 +78,8 @@ enum ll_activation_kind {
     LL_ACT_ELU = 9,              /* x if x >= 0 else alpha*(e^x - 1) */
     LL_ACT_SOFTSIGN = 10,        /* x / (1 + |x|) */
     LL_ACT_SOFTPLUS = 11,        /* log(1 + e^x) */
-    LL_ACT_SOFTMAX = 12,         /* over the whole vector; Dense only */
-    LL_ACT_LOG_SOFTMAX = 13,     /* over the whole vector; Dense only */
+    LL_ACT_SOFTMAX = 12,         /* over the whole vector; Dense and Elementwise only */
+    LL_ACT_LOG_SOFTMAX = 13,     /* over the whole vector; Dense and Elementwise only */
     LL_ACT_COUNT = 14
 };
 
@@ -263,6 +264,10 @@ void ll_conv1d_apply(const ll_layer *layer, int N, const float *X, int ldx, floa
 void ll_magnitude_apply(const ll_layer *layer, int N, const float *X, int ldx, float *Y,
                         int ldy);
 void ll_mean_apply(const ll_layer *layer, int N, const float *X, int ldx, float *Y, int ldy);
+/* Elementwise (dense.c): y = dense_act(x), input_size features (an activation with no layer
+ * before it to carry it: after a recurrent layer, a Mean, the input). */
+void ll_elementwise_apply(const ll_layer *layer, int N, const float *X, int ldx, float *Y,
+                          int ldy);
 
 /* ---- int8 ---- */
 /* Quantizes n floats to int8 with one symmetric scale: q[i] = round_half_even(x[i] * inv)

@@ -155,7 +155,7 @@ size_t ll_layer_weight_bytes(const ll_layer *L)
                (L->bias ? H * f : 0);
     case LL_LAYER_NORMALIZE:
         return 2 * I * f;
-    default: /* Magnitude, Mean: no weights */
+    default: /* Magnitude, Mean, Elementwise: no weights */
         return 0;
     }
 }
@@ -228,6 +228,9 @@ static void position_apply(const ll_layer *L, int N, const float *X, int ldx, fl
         break;
     case LL_LAYER_MEAN:
         ll_mean_apply(L, N, X, ldx, Y, ldy);
+        break;
+    case LL_LAYER_ELEMENTWISE:
+        ll_elementwise_apply(L, N, X, ldx, Y, ldy);
         break;
     default:
         ll_normalize_apply(L, N, X, ldx, Y, ldy);

@@ -262,3 +262,16 @@ def test_an_fft_layer_stays_float32_and_round_trips(rng, tmp_path):
     assert loaded.layers[0].fft == (17, -1)
     x = rng.standard_normal((1, 3, 96)).astype(np.float32)
     np.testing.assert_array_equal(loaded.run(x), model.run(x))
+
+
+def test_an_elementwise_layer_applies_its_activation(rng, tmp_path):
+    x = rng.standard_normal((2, 5, 6)).astype(np.float32)
+    model = ll.Model([ll.Elementwise(6, "relu"), ll.Elementwise(6, ("LeakyRelu", 0.2)),
+                      ll.Elementwise(6, "softmax")])
+    leaky = np.maximum(x, 0.0)
+    expected = np.exp(leaky) / np.exp(leaky).sum(-1, keepdims=True)
+    assert_close(model.run(x), expected)
+    model.save(tmp_path / "e.lstm")
+    np.testing.assert_array_equal(ll.load(tmp_path / "e.lstm").run(x), model.run(x))
+    with pytest.raises(ll.ModelError, match="features must be an integer"):
+        ll.Elementwise(0, "relu")

@@ -270,7 +270,7 @@ CATALOGUE = {
         m, "1.bias_ih").update(dtype=2, size=_tensor(m, "1.bias_ih")["size"] // 4)),
         r"int8 tensors need a scale"),
     "unknown layer type id": (lambda b: _manifest_edit(b, lambda m: m["layers"][2].update(
-        type=9)), r"layers\[2\].type: unknown layer type id 9"),
+        type=99)), r"layers\[2\].type: unknown layer type id 99"),
     "unknown activation id": (lambda b: _manifest_edit(b, lambda m: m["layers"][1].update(
         activations=[[1, 0, 0], [40, 0, 0], [2, 0, 0]])), r"unknown activation id 40"),
     "unknown layer attribute": (lambda b: _manifest_edit(b, lambda m: m["layers"][1].update(
