@@ -216,3 +216,16 @@ def test_int8_keeps_the_decisions(vad_file, dialogue_wav, silero_utils, silero_d
                if layer.matrix_names)
     got = quantized.run(features.from_model(model).transform(samples)[None])[0, :, 0]
     assert np.mean((got >= 0.5) == (expected >= 0.5)) >= 0.99
+
+
+def test_the_8khz_network_converts_too(silero_dir):
+    """silero_vad.onnx's other branch: sr fixed at 8000, chunks of 256 + 32 samples."""
+    from lstmlite.converters import convert_onnx
+    conversion = convert_onnx(os.path.join(silero_dir, "data", "silero_vad.onnx"),
+                              input_values={"sr": 8000}, input_shapes={"input": [None, 288]},
+                              tolerance=1e-5)
+    assert conversion.report.passed, conversion.report.lines()
+    assert conversion.model.input_size == 288 and conversion.model.layers[0].fft == (65, -1)
+    model = conversion.model
+    model.metadata["frontend"] = features.Chunks(8000, chunk=256, context=32).config()
+    assert features.from_model(model).n_features == 288
