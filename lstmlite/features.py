@@ -545,12 +545,20 @@ class Chunks:
         self._frame_views = [self._frames[:k] for k in range(self._frames.shape[0] + 1)]
         for view in self._frame_views:
             view.flags.writeable = False
+        # the views _push_one writes through: frame 0's context and chunk, the context held
+        # for the next frame (where the general path keeps it), the samples that become it
+        self._first_head = self._frames[0, :self.context]
+        self._first_tail = self._frames[0, self.context:]
+        self._context_now = self._samples[:self.context]
+        self._first_last_context = self._frames[0, self.chunk:]
 
     def push(self, chunk: Any) -> np.ndarray:
         """Appends a 1-D chunk of audio (int16 PCM or float; any length) and returns the
         frames it completed, (k, context + chunk) float32."""
         chunk, scale = _audio(chunk)
         count = chunk.shape[0]
+        if count == self.chunk and self._pending == 0:
+            return self._push_one(chunk, scale)
         self._reserve(self._pending + count)
         start = self.context + self._pending
         appended = self._samples[start:start + count]
@@ -561,6 +569,20 @@ class Chunks:
             raise InputTypeError("front end: audio contains NaN or infinity")
         self._pending += count
         return self._emit()
+
+    def _push_one(self, chunk: np.ndarray, scale: float) -> np.ndarray:
+        """push() of exactly one chunk with nothing pending (a microphone's or a file's
+        steady state): straight into the frame, the context kept for the next, in four numpy
+        calls instead of the general path's dozen."""
+        head, tail = self._first_head, self._first_tail
+        np.copyto(head, self._context_now)
+        np.copyto(tail, chunk, casting="unsafe")
+        if scale != 1.0:
+            np.multiply(tail, scale, out=tail)
+        elif not math.isfinite(np.dot(tail, tail)):
+            raise InputTypeError("front end: audio contains NaN or infinity")
+        np.copyto(self._context_now, self._first_last_context)
+        return self._frame_views[1]
 
     def _emit(self) -> np.ndarray:
         produced, offset = 0, 0

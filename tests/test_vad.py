@@ -45,6 +45,11 @@ def test_chunks_stream_in_pieces_as_they_do_whole(rng):
     np.testing.assert_array_equal(np.concatenate(pieces), whole)
     assert whole.dtype == np.float32 and np.abs(whole).max() <= 1.0   # int16 scaled by 1/32768
     assert front.frame_count(len(audio)) == len(whole)
+    # a chunk at a time (the steady state's own path), then odd pieces again
+    steady = [np.array(front.push(audio[i:i + 256])) for i in range(0, 2048, 256)]
+    steady += [np.array(front.push(audio[i:i + 333])) for i in range(2048, len(audio), 333)]
+    steady.append(np.array(front.flush()))
+    np.testing.assert_array_equal(np.concatenate(steady), whole)
 
 
 def test_a_push_allocates_nothing_after_the_first(rng):
