@@ -751,10 +751,30 @@ class Scale(Layer):
 PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _positive_int(value: Any, name: str, where: str, minimum: int = 1) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ModelError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")
+#: The most features a frame encoder's input or output may have per step (16 MB of float32 per
+#: buffer; ten seconds of 48 kHz audio is 480,000): these layers' sizes come from attributes,
+#: not from arrays a file must hold, so a file could otherwise ask for any amount of memory.
+MAX_STEP_FEATURES = 1 << 22
+#: The most floats of patches a Conv1d gathers per step (out_length x channels / groups x
+#: kernel_size: its scratch, 64 MB).
+MAX_CONV_PATCHES = 1 << 24
+
+
+def _positive_int(value: Any, name: str, where: str, minimum: int = 1,
+                  maximum: int = MAX_STEP_FEATURES) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or \
+            not minimum <= value <= maximum:
+        raise ModelError(f"{where}: {name} must be an integer from {minimum} to {maximum}, "
+                         f"got {value!r}")
     return int(value)
+
+
+def _features_bound(where: str, **sizes: int) -> None:
+    """Every named per-step size at most MAX_STEP_FEATURES."""
+    for name, size in sizes.items():
+        if size > MAX_STEP_FEATURES:
+            raise ModelError(f"{where}: {name} is {size} features per step; lstmlite takes at "
+                             f"most {MAX_STEP_FEATURES}")
 
 
 class Conv1d(Layer):
@@ -836,6 +856,12 @@ class Conv1d(Layer):
             raise ModelError(f"{where}: the kernel spans {span} positions, the padded input "
                              f"has {padded}")
         self.out_length = (padded - span) // self.stride + 1
+        _features_bound(where, input=self.in_channels * self.length,
+                        output=self.out_channels * self.out_length)
+        if self.out_length * per_group * self.kernel_size > MAX_CONV_PATCHES:
+            raise ModelError(f"{where}: its patches are {self.out_length} x "
+                             f"{per_group * self.kernel_size} floats per step; lstmlite "
+                             f"gathers at most {MAX_CONV_PATCHES}")
         self.bias = None
         if bias is not None:
             self.bias = as_weight(bias, "bias", where)
@@ -940,6 +966,7 @@ class Magnitude(Layer):
         if self.output_size % self.rows:
             raise ModelError(f"{where}: size {size} is not a whole number of {rows} rows")
         per_row = self.output_size // self.rows
+        _features_bound(where, features=self.input_size)
         if self.rows > 1 and self.row_stride < per_row:
             raise ModelError(f"{where}: rows of {per_row} values {row_stride} apart overlap")
         last = max(self.offsets) + (self.rows - 1) * self.row_stride + per_row
@@ -974,6 +1001,7 @@ class Mean(Layer):
         self.length = _positive_int(length, "length", "Mean")
         self.input_size = self.channels * self.length
         self.output_size = self.hidden_size = self.channels
+        _features_bound("Mean", input=self.input_size)
 
     def arrays(self):
         return {}

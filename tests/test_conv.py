@@ -208,7 +208,9 @@ def test_a_step_through_a_frame_encoder_allocates_nothing(rng):
     (dict(length=8, groups=3), "3 groups do not divide 4 out channels"),
     (dict(length=8, in_channels=5), "in_channels 5 is not 2 per group x 1 groups"),
     (dict(length=8, padding_mode="mirror"), "padding_mode must be one of"),
-    (dict(length=0), "length must be an integer >= 1"),
+    (dict(length=0), "length must be an integer from 1 to 4194304, got 0"),
+    (dict(length=2 ** 40), "length must be an integer from 1"),
+    (dict(length=4000, padding=(0, 2 ** 22)), "output is 16793200 features per step"),
     (dict(length=8, activation="softmax"), "Conv1d activation"),
 ])
 def test_bad_conv1d_arguments_are_refused_naming_them(rng, kwargs, message):
@@ -275,3 +277,30 @@ def test_an_elementwise_layer_applies_its_activation(rng, tmp_path):
     np.testing.assert_array_equal(ll.load(tmp_path / "e.lstm").run(x), model.run(x))
     with pytest.raises(ll.ModelError, match="features must be an integer"):
         ll.Elementwise(0, "relu")
+
+
+@pytest.mark.parametrize("layer,edit,message", [
+    (0, {"length": 2 ** 31}, r"layers\[0\]: Conv1d: length must be an integer from 1 to "),
+    (0, {"padding": [0, 2 ** 22]}, r"layers\[0\]: Conv1d: output is \d+ features per step"),
+    (1, {"channels": 2 ** 16, "length": 2 ** 16}, r"layers\[1\]: Mean: input is 4294967296"),
+    (2, {"features": 2 ** 40}, r"layers\[2\]: Elementwise: features must be an integer"),
+    (3, {"rows": 2 ** 31}, r"layers\[3\]: Magnitude: rows must be an integer"),
+])
+def test_a_file_cannot_ask_a_frame_encoder_for_unbounded_memory(rng, layer, edit, message):
+    """These layers' sizes are attributes, not arrays the file must hold: a hostile file's
+    sizes are refused naming the record, before any buffer is sized from them."""
+    import tracemalloc
+    import filetools
+    model = ll.Model([ll.Conv1d(rng.standard_normal((4, 1, 3)).astype(np.float32), length=10),
+                      ll.Mean(4, 8), ll.Elementwise(4, "relu"), ll.Magnitude(4, 2, 0, 2)])
+    fields, manifest, data = filetools.split(ll.format.encode(model))
+    manifest["layers"][layer].update(edit)
+    blob = filetools.join(fields, manifest, data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ll.FormatError, match=message):
+            ll.loads(blob)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
