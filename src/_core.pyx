@@ -414,22 +414,6 @@ cdef class CoreModel:
             L.norm_b = _float_ptr(arrays["b"], I, f"{where} b")
             if L.norm_a == NULL or L.norm_b == NULL:
                 raise ValueError(f"{where}: both normalize vectors are required")
-        elif L.kind in (LL_LAYER_DENSE, LL_LAYER_CONV1D):
-            # one weight matrix (H, columns): Dense's inputs, or a Conv1d's patch
-            columns = I if L.kind == LL_LAYER_DENSE else \
-                L.channels // L.groups * L.kernel_size
-            if L.weight_dtype == LL_DTYPE_INT8:
-                self._int8_matrix(arrays["weight"], H, columns, f"{where} weight",
-                                  &L.q_weight, &L.s_weight)
-            else:
-                L.weight = _float_ptr(arrays["weight"], H * columns, f"{where} weight")
-                if L.weight == NULL:
-                    raise ValueError(f"{where}: weight is required")
-            L.bias = _float_ptr(arrays["bias"], H, f"{where} bias")
-            self._set_activation(&L.dense_act, spec["activation"], where)
-            if L.kind == LL_LAYER_CONV1D and \
-                    L.dense_act.kind in (LL_ACT_SOFTMAX, LL_ACT_LOG_SOFTMAX):
-                raise ValueError(f"{where}: a Conv1d's activation is elementwise")
         elif L.kind == LL_LAYER_MAGNITUDE:
             L.offsets[0], L.offsets[1] = spec["offsets"]
             L.channels, L.length = spec["rows"], spec["row_stride"]
