@@ -5,7 +5,7 @@ torch's exporters write nn.LSTMCell (and silero_vad_op18_ifless.onnx writes its 
 LSTM) as products and elementwise ops, with the state an input and an output of every call:
 
     gates = x W_ih^T + b_ih + h W_hh^T + b_hh        (Gemm, or MatMul and Add; two products)
-    a, b, c', d = Split(gates, 4)                     (the four gates, in the exporter's order)
+    four blocks = Split(gates, 4)                     (the gates, in the exporter's order)
     c_new = sigmoid(f) * c + sigmoid(i) * tanh(g)     (Mul, Mul, Add)
     h_new = sigmoid(o) * tanh(c_new)                  (Tanh, Mul)
 
