@@ -6,10 +6,11 @@ the recurrent state is a graph input and output, fed back by the caller on every
 Used by `lstmlite bench` to time onnxruntime on the very model it times lstmlite on. Graph:
 inputs x (1, 1, input_size) and, per recurrent layer k, h{k} (1, 1, H) (and c{k} for LSTM);
 outputs y (1, 1, output_size) and h{k}_out (c{k}_out). Gate orders are converted from
-PyTorch's (LSTM i, f, g, o; GRU r, z, n) to ONNX's (i, o, f, c; z, r, h). Refused with a
-ConversionError naming the layer: reverse and bidirectional layers (not streamable), LSTM
-projections (ONNX's LSTM has none) and Dense activations that are not ONNX operators
-(ScaledTanh, Affine).
+PyTorch's (LSTM i, f, g, o; GRU r, z, n) to ONNX's (i, o, f, c; z, r, h). Frame encoders
+become Reshape/Pad/Conv (Conv1d), Gather/Mul/Add/Sqrt (Magnitude), ReduceMean (Mean) and the
+activation's operator (Elementwise). Refused with a ConversionError naming the layer: reverse
+and bidirectional layers (not streamable), LSTM projections (ONNX's LSTM has none) and
+activations that are not ONNX operators (ScaledTanh, Affine).
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from typing import List, Tuple
 import numpy as np
 
 from lstmlite.errors import ConversionError
-from lstmlite.layers import GRU, LSTM, RNN, Dense, Normalize, Scale
+from lstmlite.layers import (GRU, LSTM, RNN, Conv1d, Dense, Elementwise, Magnitude, Mean,
+                             Normalize, Scale)
 
 from .onnx_recurrent import GRU_ENGINE_TO_ONNX, LSTM_ENGINE_TO_ONNX, reorder_gates
 
@@ -44,6 +46,11 @@ def step_graph(model) -> Tuple[bytes, List[Tuple[str, Tuple[int, ...]]]]:
         initializers.append(numpy_helper.from_array(np.ascontiguousarray(value, np.float32),
                                                     name))
         return name
+
+    def shape(name: str, dims) -> str:
+        initializers.append(numpy_helper.from_array(np.array(dims, np.int64), name))
+        return name
+    constant.shape = shape
 
     for index, layer in enumerate(model.layers):
         where = f"layer {index} ({layer.type_name})"
@@ -72,15 +79,8 @@ def step_graph(model) -> Tuple[bytes, List[Tuple[str, Tuple[int, ...]]]]:
             if layer.bias is not None:
                 nodes.append(helper.make_node("Add", [product, constant(f"{name}_b",
                                                                         layer.bias)], [linear]))
-            if activation in ("Softmax", "LogSoftmax"):
-                nodes.append(helper.make_node(activation, [linear], [name], axis=-1))
-            elif activation in _DENSE_OPS:
-                attributes = dict(zip(("alpha", "beta"), layer.activation[1:]))
-                attributes = {key: attributes[key] for key in _DENSE_OPS[activation]}
-                nodes.append(helper.make_node(activation, [linear], [name], **attributes))
-            elif activation != "Identity":
-                raise ConversionError(f"{where}: activation {activation} is not an ONNX "
-                                      f"operator")
+            if activation != "Identity":
+                _activation(layer.activation, linear, name, nodes, where)
         elif isinstance(layer, (LSTM, GRU, RNN)):
             if layer.direction != "forward":
                 raise ConversionError(f"{where}: a {layer.direction} layer cannot be stepped")
@@ -124,6 +124,33 @@ def step_graph(model) -> Tuple[bytes, List[Tuple[str, Tuple[int, ...]]]]:
                                           **attributes))
             # Y_h, (directions=1, batch=1, H), is also this step's output in (seq, batch, H)
             nodes.append(helper.make_node("Identity", [f"h{index}_out"], [name]))
+        elif isinstance(layer, Conv1d):
+            _conv1d(layer, current, name, nodes, constant, where)
+        elif isinstance(layer, Magnitude):
+            parts = []
+            for part, offset in zip(("re", "im"), layer.offsets):
+                per_row = layer.output_size // layer.rows
+                index = (offset + np.arange(layer.rows)[:, None] * layer.row_stride +
+                         np.arange(per_row)[None, :]).reshape(-1).astype(np.int64)
+                initializers.append(numpy_helper.from_array(index, f"{name}_{part}_index"))
+                nodes.append(helper.make_node("Gather", [current, f"{name}_{part}_index"],
+                                              [f"{name}_{part}"], axis=2))
+                nodes.append(helper.make_node("Mul", [f"{name}_{part}", f"{name}_{part}"],
+                                              [f"{name}_{part}2"]))
+                parts.append(f"{name}_{part}2")
+            nodes.append(helper.make_node("Add", parts, [f"{name}_power"]))
+            nodes.append(helper.make_node("Sqrt", [f"{name}_power"], [name]))
+        elif isinstance(layer, Mean):
+            shape(f"{name}_frame_shape", [1, layer.channels, layer.length])
+            nodes.append(helper.make_node("Reshape", [current, f"{name}_frame_shape"],
+                                          [f"{name}_frame"]))
+            nodes.append(helper.make_node("ReduceMean", [f"{name}_frame"], [f"{name}_mean"],
+                                          axes=[2], keepdims=0))
+            shape(f"{name}_out_shape", [1, 1, layer.channels])
+            nodes.append(helper.make_node("Reshape", [f"{name}_mean", f"{name}_out_shape"],
+                                          [name]))
+        elif isinstance(layer, Elementwise):
+            _activation(layer.activation, current, name, nodes, where)
         else:
             raise ConversionError(f"{where}: no ONNX form for this layer")
         current = name
@@ -139,6 +166,53 @@ def step_graph(model) -> Tuple[bytes, List[Tuple[str, Tuple[int, ...]]]]:
                               ir_version=8, producer_name="lstmlite")
     onnx.checker.check_model(proto)
     return proto.SerializeToString(), states
+
+
+def _activation(activation, source: str, name: str, nodes: list, where: str) -> None:
+    """The ONNX operator of an lstmlite activation, source -> name (Softmax over the last
+    axis); refused when it is none."""
+    from onnx import helper
+    kind = activation.name
+    if kind == "Identity":
+        nodes.append(helper.make_node("Identity", [source], [name]))
+    elif kind in ("Softmax", "LogSoftmax"):
+        nodes.append(helper.make_node(kind, [source], [name], axis=-1))
+    elif kind in _DENSE_OPS:
+        attributes = dict(zip(("alpha", "beta"), activation[1:]))
+        attributes = {key: attributes[key] for key in _DENSE_OPS[kind]}
+        nodes.append(helper.make_node(kind, [source], [name], **attributes))
+    else:
+        raise ConversionError(f"{where}: activation {kind} is not an ONNX operator")
+
+
+#: Conv1d padding modes -> ONNX Pad modes
+_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _conv1d(layer, source: str, name: str, nodes: list, constant, where: str) -> None:
+    """Reshape to (1, C, L), Pad (when not zeros), Conv with its weight (M, C / groups, K),
+    the activation, Reshape back to (1, 1, M L_out)."""
+    from onnx import helper
+    constant.shape(f"{name}_frame_shape", [1, layer.in_channels, layer.length])
+    nodes.append(helper.make_node("Reshape", [source, f"{name}_frame_shape"],
+                                  [f"{name}_frame"]))
+    frame, pads = f"{name}_frame", list(layer.padding)
+    if layer.padding_mode != "zeros" and any(pads):
+        constant.shape(f"{name}_pads", [0, 0, pads[0], 0, 0, pads[1]])
+        nodes.append(helper.make_node("Pad", [frame, f"{name}_pads"], [f"{name}_padded"],
+                                      mode=_PAD_MODES[layer.padding_mode]))
+        frame, pads = f"{name}_padded", [0, 0]
+    weight = layer.weight.reshape(layer.out_channels, layer.in_channels // layer.groups,
+                                  layer.kernel_size)
+    inputs = [frame, constant(f"{name}_w", weight)]
+    if layer.bias is not None:
+        inputs.append(constant(f"{name}_b", layer.bias))
+    nodes.append(helper.make_node("Conv", inputs, [f"{name}_conv"],
+                                  kernel_shape=[layer.kernel_size], strides=[layer.stride],
+                                  dilations=[layer.dilation], group=layer.groups, pads=pads))
+    _activation(layer.activation, f"{name}_conv", f"{name}_act", nodes, where)
+    constant.shape(f"{name}_out_shape", [1, 1, layer.output_size])
+    nodes.append(helper.make_node("Reshape", [f"{name}_act", f"{name}_out_shape"], [name]))
 
 
 def onnxruntime_stepper(model):

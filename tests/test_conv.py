@@ -304,3 +304,26 @@ def test_a_file_cannot_ask_a_frame_encoder_for_unbounded_memory(rng, layer, edit
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[f"{s[8]}-G{s[6]}-S{s[4]}" for s in SHAPES])
+def test_onnxruntime_computes_what_the_frame_encoders_compute(rng, shape):
+    """The one-step ONNX graph `lstmlite bench` times onnxruntime on: onnxruntime's own Pad
+    (reflect, edge, wrap) and Conv, Gather/Sqrt and ReduceMean equal lstmlite's layers."""
+    pytest.importorskip("onnxruntime")
+    from lstmlite.converters.onnx_export import onnxruntime_stepper
+    C, L, M, K, S, D, G, P, mode = shape
+    conv, _, _ = _layer(rng, C, L, M, K, S, D, G, P, mode)
+    layers = [conv]
+    n = conv.out_length
+    if M % 2 == 0 and n > 1:   # rows of positions 1.. (silero's sequence file's slice)
+        layers += [ll.Magnitude(conv.output_size, M // 2 * (n - 1), 1, M // 2 * n + 1,
+                                rows=M // 2, row_stride=n), ll.Mean(M // 2, n - 1)]
+    elif M % 2 == 0:
+        layers += [ll.Magnitude(conv.output_size, M // 2, 0, M // 2), ll.Mean(M // 2, 1)]
+    layers.append(ll.Elementwise(layers[-1].output_size, ("LeakyRelu", 0.1)))
+    model = ll.Model(layers)
+    step, stream = onnxruntime_stepper(model), model.stream()
+    X = rng.standard_normal((5, model.input_size)).astype(np.float32)
+    for x in X:
+        assert_close(step(x), stream.step(x), atol=2e-5)
