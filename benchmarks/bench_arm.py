@@ -50,9 +50,10 @@ from typing import Dict, List, Optional
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ARM_ROOT = os.environ.get("LSTMLITE_ARM_ROOT", "/var/tmp/lstmlite-arm")
-SOURCES = ["dispatch", "kernels_generic", "kernels_avx2", "kernels_avx512", "kernels_neon",
-           "kernels_dotprod", "int8", "pack", "activations", "lstm", "gru", "rnn", "dense",
-           "model"]
+#: the engine's C files (the Cython binding's generated _core.c aside), by name
+SOURCES = sorted(os.path.splitext(os.path.basename(path))[0]
+                 for path in glob.glob(os.path.join(ROOT, "src", "*.c"))
+                 if not path.endswith("_core.c"))
 CONFIGS = [(40, 64, 1), (40, 128, 1), (40, 256, 2), (64, 512, 1)]
 #: target -> (compiler, emulator command, kernel sets the CPU runs, best first, int8 MACs
 #: per instruction of the best set)

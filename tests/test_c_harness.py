@@ -6,6 +6,7 @@ the Raspberry Pi models (no binfmt_misc: qemu is called explicitly with -L).
 Every kernel set the (emulated) CPU runs must run the same checks as the generic set. The ARM
 targets need Debian's gcc-aarch64-linux-gnu, gcc-arm-linux-gnueabihf and qemu-user; without
 them they skip, unless LSTMLITE_REQUIRE_QEMU=1 (set by CI), where a missing tool fails."""
+import glob
 import os
 import re
 import shutil
@@ -17,9 +18,10 @@ import pytest
 from lstmlite import _core
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = ["dispatch", "kernels_generic", "kernels_avx2", "kernels_avx512", "kernels_neon",
-           "kernels_dotprod",
-           "int8", "pack", "activations", "lstm", "gru", "rnn", "dense", "conv", "model"]
+#: the engine's C files (the Cython binding's generated _core.c aside), by name
+SOURCES = sorted(os.path.splitext(os.path.basename(path))[0]
+                 for path in glob.glob(os.path.join(ROOT, "src", "*.c"))
+                 if not path.endswith("_core.c"))
 REQUIRE_QEMU = os.environ.get("LSTMLITE_REQUIRE_QEMU") == "1"
 MIN_CHECKS_PER_SET = 100
 
