@@ -18,52 +18,7 @@
 
 #include "lstmlite.h"
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static float uniform(void) /* in [-1, 1) */
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (2.0 / (1ull << 24)) - 1.0);
-}
-
-static void *allocate(size_t bytes)
-{
-    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!p) {
-        fprintf(stderr, "step_count: out of memory\n");
-        exit(2);
-    }
-    memset(p, 0, bytes);
-    return p;
-}
-
-static float *random_floats(size_t n, float scale)
-{
-    float *a = allocate(n * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        a[i] = scale * uniform();
-    return a;
-}
-
-/* symmetric per-row int8, as lstmlite.quantize.quantize_rows: q = round(w / s), s = max|w|/127 */
-static void quantize_rows(const float *w, int rows, int cols, const int8_t **q,
-                          const float **s)
-{
-    int8_t *qa = allocate((size_t)rows * cols);
-    float *sa = allocate((size_t)rows * sizeof(float));
-    for (int r = 0; r < rows; r++) {
-        float peak = 0.0f;
-        for (int c = 0; c < cols; c++)
-            peak = fmaxf(peak, fabsf(w[(size_t)r * cols + c]));
-        sa[r] = peak > 0 ? peak / 127.0f : 1.0f;
-        for (int c = 0; c < cols; c++)
-            qa[(size_t)r * cols + c] = (int8_t)lrintf(w[(size_t)r * cols + c] / sa[r]);
-    }
-    *q = qa;
-    *s = sa;
-}
+#include "bench_common.h"
 
 int main(int argc, char **argv)
 {
