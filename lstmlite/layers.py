@@ -756,8 +756,9 @@ PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 #: not from arrays a file must hold, so a file could otherwise ask for any amount of memory.
 MAX_STEP_FEATURES = 1 << 22
 #: The most floats of patches a Conv1d gathers per step (out_length x channels / groups x
-#: kernel_size: its scratch, 64 MB).
-MAX_CONV_PATCHES = 1 << 24
+#: kernel_size: 4 MB of scratch per stream, or per step of the 16 a sequence run takes at
+#: once; silero-vad's largest is 1,548).
+MAX_CONV_PATCHES = 1 << 20
 
 
 def _positive_int(value: Any, name: str, where: str, minimum: int = 1,

@@ -164,30 +164,31 @@ static void fft_patch(const ll_layer *L, const float *x, float *work, float *row
     }
 }
 
-/* The scratch of one column of a Conv1d: the patches of one group, the position-major
- * product, the int8 work of a group's product, the FFT's complex buffer. One layout for
- * sizing and carving. */
+/* The scratch of N columns of a Conv1d: the patches of one group for all of them, the
+ * position-major product, the int8 work of a group's product, the FFT's complex buffer. One
+ * layout for sizing and carving. */
 typedef struct {
     size_t patches, product, int8[3], fft, bytes;
 } conv_parts;
 
-static conv_parts conv_layout(const ll_layer *L)
+static conv_parts conv_layout(const ll_layer *L, int N)
 {
-    const int out_length = ll_conv1d_out_length(L);
+    const size_t positions = (size_t)N * ll_conv1d_out_length(L);
     const int patch = L->channels / L->groups * L->kernel_size;
     size_t next = 0;
     conv_parts parts = {0};
-    parts.patches = ll_scratch_take(&next, (size_t)out_length * patch * sizeof(float));
-    parts.product = ll_scratch_take(&next, (size_t)out_length * L->hidden_size * sizeof(float));
-    ll_int8_work_take(&next, L, out_length, patch, L->hidden_size / L->groups, parts.int8);
+    parts.patches = ll_scratch_take(&next, positions * patch * sizeof(float));
+    parts.product = ll_scratch_take(&next, positions * L->hidden_size * sizeof(float));
+    ll_int8_work_take(&next, L, (int)positions, patch, L->hidden_size / L->groups,
+                      parts.int8);
     parts.fft = ll_scratch_take(&next, L->fft_bins ? sizeof(float) * L->kernel_size : 0);
     parts.bytes = next;
     return parts;
 }
 
-size_t ll_conv1d_scratch_bytes(const ll_layer *L)
+size_t ll_conv1d_scratch_bytes(const ll_layer *L, int N)
 {
-    return conv_layout(L).bytes;
+    return conv_layout(L, N).bytes;
 }
 
 /* patches[p * patch + c * kernel_size + k] = x[(channel0 + c) * length + p * stride + k *
@@ -223,7 +224,8 @@ void ll_conv1d_apply(const ll_layer *L, int N, const float *X, int ldx, float *Y
     const int M = L->hidden_size, G = L->groups, Mg = M / G;
     const int patch = L->channels / G * L->kernel_size;
     const int out_length = ll_conv1d_out_length(L);
-    const conv_parts parts = conv_layout(L);
+    const int positions = N * out_length; /* the columns of one product: every stream's */
+    const conv_parts parts = conv_layout(L, N);
     float *patches = LL_SCRATCH_AT(scratch, parts.patches, float);
     float *product = LL_SCRATCH_AT(scratch, parts.product, float);
     const ll_int8_work work = ll_int8_work_at(L, scratch, parts.int8);
@@ -232,33 +234,38 @@ void ll_conv1d_apply(const ll_layer *L, int N, const float *X, int ldx, float *Y
     /* each group's matrix was packed on its own (pack.c): its float32 panels start at
      * g Mg patch floats, its int8 panels at g times one group's panel bytes */
     const size_t group_panels = ll_s8_panels_bytes(Mg, patch);
-    for (int n = 0; n < N; n++) {
-        const float *x = X + (size_t)n * ldx;
-        float *y = Y + (size_t)n * ldy;
-        for (int p = 0; p < out_length; p++) {
-            float *row = product + (size_t)p * M;
-            if (L->bias)
-                memcpy(row, L->bias, sizeof(float) * M);
-            else
-                memset(row, 0, sizeof(float) * M);
-        }
-        if (L->fft_bins) { /* one group, one channel: the patches are the windows' samples */
-            gather_patches(L, x, 0, out_length, patches);
+    for (int q = 0; q < positions; q++) {
+        float *row = product + (size_t)q * M;
+        if (L->bias)
+            memcpy(row, L->bias, sizeof(float) * M);
+        else
+            memset(row, 0, sizeof(float) * M);
+    }
+    if (L->fft_bins) { /* one group, one channel: the patches are the windows' samples */
+        for (int n = 0; n < N; n++) {
+            gather_patches(L, X + (size_t)n * ldx, 0, out_length, patches);
             for (int p = 0; p < out_length; p++)
                 fft_patch(L, patches + (size_t)p * patch,
-                          LL_SCRATCH_AT(scratch, parts.fft, float), product + (size_t)p * M);
+                          LL_SCRATCH_AT(scratch, parts.fft, float),
+                          product + ((size_t)n * out_length + p) * M);
         }
-        for (int g = 0; g < G && !L->fft_bins; g++) {
-            ll_matrix rows = ll_matrix_rows(weight, g * Mg, patch);
-            rows.panels = weight.panels ? weight.panels + (size_t)g * group_panels : NULL;
-            gather_patches(L, x, g * (L->channels / G), out_length, patches);
-            ll_matrix_acc(rows, Mg, out_length, patch, patches, patch, product + (size_t)g * Mg,
-                          M, work);
-        }
-        /* position-major product -> channel-major output */
+    }
+    for (int g = 0; g < G && !L->fft_bins; g++) {
+        /* the group's patches of every stream, then one pass over its rows for all */
+        for (int n = 0; n < N; n++)
+            gather_patches(L, X + (size_t)n * ldx, g * (L->channels / G), out_length,
+                           patches + (size_t)n * out_length * patch);
+        ll_matrix rows = ll_matrix_rows(weight, g * Mg, patch);
+        rows.panels = weight.panels ? weight.panels + (size_t)g * group_panels : NULL;
+        ll_matrix_acc(rows, Mg, positions, patch, patches, patch, product + (size_t)g * Mg, M,
+                      work);
+    }
+    for (int n = 0; n < N; n++) { /* position-major product -> channel-major output */
+        const float *from = product + (size_t)n * out_length * M;
+        float *y = Y + (size_t)n * ldy;
         for (int m = 0; m < M; m++)
             for (int p = 0; p < out_length; p++)
-                y[(size_t)m * out_length + p] = product[(size_t)p * M + m];
+                y[(size_t)m * out_length + p] = from[(size_t)p * M + m];
         ll_activate(&L->dense_act, INFINITY, y, M * out_length);
     }
 }

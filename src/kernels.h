@@ -200,8 +200,9 @@ size_t ll_lstm_scratch_bytes(const ll_layer *layer, int batch);
 size_t ll_gru_scratch_bytes(const ll_layer *layer, int batch);
 size_t ll_rnn_scratch_bytes(const ll_layer *layer, int batch);
 size_t ll_dense_scratch_bytes(const ll_layer *layer, int batch);
-/* A Conv1d's scratch, whatever the number of columns (they are done one at a time). */
-size_t ll_conv1d_scratch_bytes(const ll_layer *layer);
+/* A Conv1d's scratch for N columns (streams, or a sequence's steps): their patches meet the
+ * weights in one product. */
+size_t ll_conv1d_scratch_bytes(const ll_layer *layer, int N);
 /* A DFT Conv1d's FFT tables (conv.c), made by ll_layer_pack. */
 size_t ll_conv1d_fft_tables_bytes(const ll_layer *layer);
 void ll_conv1d_fft_tables(const ll_layer *layer, float *tables);

@@ -106,7 +106,7 @@ size_t ll_layer_scratch_bytes(const ll_layer *L, int batch)
     if (ll_layer_is_recurrent(L))
         return recurrent_layout(L, batch, batch).bytes;
     if (L->kind == LL_LAYER_CONV1D)
-        return ll_conv1d_scratch_bytes(L);
+        return ll_conv1d_scratch_bytes(L, batch);
     return L->kind == LL_LAYER_DENSE ? ll_dense_scratch_bytes(L, batch) : 0;
 }
 

@@ -81,12 +81,20 @@ def test_conv1d_equals_the_reference_on_every_kernel_set(kernels, rng, shape):
     x = rng.standard_normal((2, 5, C * L)).astype(np.float32)
     expected = conv1d_reference(x, weight, bias, L, S, D, G, P, mode, "relu")
     assert model.output_size == expected.shape[-1] == M * layer.out_length
-    assert_close(model.run(x), expected, what="run")
+    run = model.run(x)
+    assert_close(run, expected, what="run")
     stream = model.stream()
-    assert_close(np.stack([stream.step(frame).copy() for frame in x[0]]), expected[0],
-                 what="step")
+    stepped = np.stack([stream.step(frame).copy() for frame in x[0]])
+    assert_close(stepped, expected[0], what="step")
     batched = model.stream(batch=2)
     assert_close(batched.step(x[:, 3]), expected[:, 3], what="batched step")
+    # run() puts a sequence's steps, and a batch its streams, through one product: each
+    # column still gets the bits it gets alone, in float32 and in int8
+    np.testing.assert_array_equal(run[0], stepped)
+    quantized = model.quantize() if layer.fft is None else model
+    stream = quantized.stream()
+    np.testing.assert_array_equal(quantized.run(x)[1],
+                                  np.stack([stream.step(frame).copy() for frame in x[1]]))
 
 
 @pytest.mark.parametrize("shape", SHAPES[:4] + SHAPES[5:7])
