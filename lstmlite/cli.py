@@ -204,13 +204,8 @@ def check_metadata(metadata: dict, model, where: str) -> None:
             if front.n_features != model.input_size:
                 raise LstmliteError(f"front end gives {front.n_features} features per frame, "
                                     f"the model takes {model.input_size}")
-        detection = metadata.get("detection")
-        if isinstance(detection, dict) and detection.get("type") == "segments":
-            if front is None or model.output_size != 1:
-                raise LstmliteError("'segments' detection needs a 'frontend' and a model with "
-                                    "one output (the speech probability)")
-            Segmenter.from_config(detection, front.sample_rate, front.hop_length)
-        elif "detection" in metadata:
+        segmenter = Segmenter.for_model(metadata.get("detection"), front, model.output_size)
+        if segmenter is None and "detection" in metadata:
             labels = metadata.get("labels")
             if not isinstance(labels, list) or len(labels) != model.output_size:
                 raise LstmliteError(f"'detection' needs 'labels' naming the model's "

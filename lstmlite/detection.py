@@ -213,47 +213,50 @@ class Segmenter:
             raise ModelError(f"detection: unknown key(s) {', '.join(unknown)}")
         return cls(sample_rate, chunk, **{k: v for k, v in config.items() if k != "type"})
 
+    @classmethod
+    def for_model(cls, config: Any, front: Any, outputs: int) -> Optional["Segmenter"]:
+        """The segmenter a model's metadata["detection"] describes when it is of type
+        "segments", for the model's front end (its rate and chunk) and its outputs (one: the
+        speech probability); None for any other detection config."""
+        if not (isinstance(config, dict) and config.get("type") == "segments"):
+            return None
+        if front is None or outputs != 1:
+            raise ModelError(f"detection: 'segments' needs an audio front end and a model with "
+                             f"one output (the speech probability); it has "
+                             f"{'no front end' if front is None else 'a front end'} and "
+                             f"{outputs} outputs")
+        return cls.from_config(config, front.sample_rate, front.hop_length)
+
     def reset(self) -> None:
         self._chunks = 0
         self._triggered = False
         self._start = 0
         self._temp_end = 0
-        #: a finished segment [start, end] whose end padding waits on the next one
-        self._held: Optional[list] = None
-        self._first = True
+        #: a finished segment [padded start, end] whose end padding waits on the next one
+        self._held: Optional[Tuple[int, int]] = None
 
-    def _release(self, next_start: Optional[int], total: Optional[int]) -> List[Tuple[int, int]]:
-        """The held segment padded, given the raw start of the next kept segment (None: no
-        next one); the next one's start padding is returned through self._start_pad."""
-        held, self._held = self._held, None
-        self._start_pad = None
-        if held is None:
-            return []
-        if next_start is None:
-            end = held[1] + self._pad
-            held[1] = int(min(total, end) if total is not None else end)
-        else:
-            silence = next_start - held[1]
-            if silence < 2 * self._pad:
-                held[1] += int(silence // 2)
-                self._start_pad = int(max(0, next_start - silence // 2))
-            else:
-                held[1] = int(held[1] + self._pad) if total is None else \
-                    int(min(total, held[1] + self._pad))
-                self._start_pad = int(max(0, next_start - self._pad))
-        return [(held[0], held[1])]
+    def _release(self, next_start: Optional[int], total: Optional[int]):
+        """(the held segment with its end padded, the padded start of the next segment or
+        None): by half the silence between them when it is shorter than two pads, else by a
+        whole pad (the end at most `total`). The held segment is gone after."""
+        (start, end), self._held = self._held, None
+        if next_start is not None and next_start - end < 2 * self._pad:
+            half = (next_start - end) // 2
+            return (start, int(end + half)), int(max(0, next_start - half))
+        end = end + self._pad
+        padded_next = None if next_start is None else int(max(0, next_start - self._pad))
+        return (start, int(min(total, end) if total is not None else end)), padded_next
 
     def _finished(self, start: int, end: int, total: Optional[int] = None):
-        """A kept raw segment [start, end): releases the one before it, holds this one."""
+        """A kept raw segment [start, end): releases the one held before it, holds this
+        one. With nothing held (the first segment, or the one before is at least two pads
+        away and already out), its start gets the whole pad."""
         out = []
-        if self._first:
-            padded_start = int(max(0, start - self._pad))
-            self._first = False
-        else:
-            out = self._release(start, total)
-            padded_start = self._start_pad if self._start_pad is not None else \
-                int(max(0, start - self._pad))
-        self._held = [padded_start, end]
+        padded_start = int(max(0, start - self._pad))
+        if self._held is not None:
+            segment, padded_start = self._release(start, total)
+            out.append(segment)
+        self._held = (padded_start, end)
         return out
 
     def update(self, probability: float) -> List[Tuple[int, int]]:
@@ -279,9 +282,7 @@ class Segmenter:
         if self._held is not None and (self._triggered and self._start - self._held[1] >=
                                        2 * self._pad or not self._triggered and
                                        current + self.chunk - self._held[1] >= 2 * self._pad):
-            out += self._release(None, None)
-            # the next segment is at least two pads away: its start gets the whole pad
-            self._first = True
+            out.append(self._release(None, None)[0])
         return out
 
     def finish(self, total_samples: int) -> List[Tuple[int, int]]:
@@ -289,6 +290,7 @@ class Segmenter:
         out: List[Tuple[int, int]] = []
         if self._triggered and total_samples - self._start > self._min_speech:
             out += self._finished(self._start, total_samples, total_samples)
-        out += self._release(None, total_samples)
+        if self._held is not None:
+            out.append(self._release(None, total_samples)[0])
         self.reset()
         return out

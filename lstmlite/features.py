@@ -318,16 +318,11 @@ class LogMel:
 
     @classmethod
     def from_model(cls, model: Any) -> "LogMel":
-        """The front end stored in a model's metadata; ModelError when it has none."""
-        config = model.metadata.get(METADATA_KEY)
-        if config is None:
-            raise ModelError(f"the model has no audio front end (no metadata key "
-                             f"{METADATA_KEY!r}); its input is {model.input_size} features "
-                             f"per step")
-        front = cls.from_config(config)
-        if front.n_features != model.input_size:
-            raise ModelError(f"front end: gives {front.n_features} features per frame but the "
-                             f"model takes {model.input_size}")
+        """The log-mel front end stored in a model's metadata; ModelError when it has none
+        or another kind (features.from_model takes any kind)."""
+        front = from_model(model)
+        if not isinstance(front, cls):
+            raise ModelError(f"front end: the model's is {front!r}, not a log-mel one")
         return front
 
     @property
@@ -369,31 +364,10 @@ class LogMel:
         """Appends a 1-D chunk of audio (int16 PCM, or float in [-1, 1]; any length, empty
         included) and returns the frames it completed: a read-only (k, n_features) float32
         view of this front end's buffer, valid until the next push or reset."""
-        chunk = np.asarray(chunk)
-        if chunk.ndim != 1:
-            raise ShapeError(f"front end: audio must be one channel, a 1-D array of samples; "
-                             f"got shape {chunk.shape}")
-        if chunk.dtype == np.int16:
-            scale = 1.0 / 32768.0
-        elif chunk.dtype.kind == "f":
-            scale = 1.0
-        else:
-            raise InputTypeError(f"front end: audio must be int16 PCM or float samples, got "
-                                 f"{chunk.dtype}")
+        chunk, scale = _audio(chunk)
         count = chunk.shape[0]
         self._reserve(self._pending + count)
-        start = self._pending
-        appended = self._samples[start:start + count]
-        # a cast copy then an in-place scaling: np.multiply with a cast would allocate a
-        # buffer on every push
-        np.copyto(appended, chunk, casting="unsafe")
-        if scale != 1.0:
-            np.multiply(appended, scale, out=appended)
-        # the energy, finite iff every sample is (and below 1e150): isfinite() would allocate
-        # a boolean array per push, a sum its reduction machinery
-        elif not math.isfinite(np.dot(appended, appended)):
-            raise InputTypeError("front end: audio contains NaN or infinity (or samples "
-                                 "beyond 1e150)")
+        _store(self._samples[self._pending:self._pending + count], chunk, scale)
         self._pending += count
         produced = 0
         offset = 0
@@ -467,6 +441,20 @@ def _audio(chunk: Any) -> "tuple[np.ndarray, float]":
         return chunk, 1.0
     raise InputTypeError(f"front end: audio must be int16 PCM or float samples, got "
                          f"{chunk.dtype}")
+
+
+def _store(target: np.ndarray, chunk: np.ndarray, scale: float) -> None:
+    """target[...] = chunk * scale (a view of a front end's buffer), refusing NaN and
+    infinity, with no allocation: a cast copy then an in-place scaling (np.multiply with a
+    cast would allocate a buffer on every push); for float audio the energy, finite iff
+    every sample is (and below 1e150), since isfinite() would allocate a boolean array per
+    push and a sum its reduction machinery."""
+    np.copyto(target, chunk, casting="unsafe")
+    if scale != 1.0:
+        np.multiply(target, scale, out=target)
+    elif not math.isfinite(np.dot(target, target)):
+        raise InputTypeError("front end: audio contains NaN or infinity (or samples beyond "
+                             "1e150)")
 
 
 #: the longest chunk and context a configuration may ask for (ten seconds at 48 kHz)
@@ -561,12 +549,7 @@ class Chunks:
             return self._push_one(chunk, scale)
         self._reserve(self._pending + count)
         start = self.context + self._pending
-        appended = self._samples[start:start + count]
-        np.copyto(appended, chunk, casting="unsafe")
-        if scale != 1.0:
-            np.multiply(appended, scale, out=appended)
-        elif not math.isfinite(np.dot(appended, appended)):
-            raise InputTypeError("front end: audio contains NaN or infinity")
+        _store(self._samples[start:start + count], chunk, scale)
         self._pending += count
         return self._emit()
 
@@ -574,13 +557,8 @@ class Chunks:
         """push() of exactly one chunk with nothing pending (a microphone's or a file's
         steady state): straight into the frame, the context kept for the next, in four numpy
         calls instead of the general path's dozen."""
-        head, tail = self._first_head, self._first_tail
-        np.copyto(head, self._context_now)
-        np.copyto(tail, chunk, casting="unsafe")
-        if scale != 1.0:
-            np.multiply(tail, scale, out=tail)
-        elif not math.isfinite(np.dot(tail, tail)):
-            raise InputTypeError("front end: audio contains NaN or infinity")
+        _store(self._first_tail, chunk, scale)
+        np.copyto(self._first_head, self._context_now)
         np.copyto(self._context_now, self._first_last_context)
         return self._frame_views[1]
 

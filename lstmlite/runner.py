@@ -159,20 +159,6 @@ def _step_seconds(model) -> Optional[float]:
     return float(seconds) if valid else None
 
 
-def _segmenter(model, front) -> Optional[Segmenter]:
-    """The speech segmenter of a voice-activity detector (metadata detection of type
-    "segments", one output: the speech probability), or None."""
-    config = model.metadata.get("detection")
-    if not (isinstance(config, dict) and config.get("type") == "segments"):
-        return None
-    if front is None or model.output_size != 1:
-        raise RunError(f"the model's 'segments' detection needs an audio front end and one "
-                       f"output (the speech probability); it has "
-                       f"{'no front end' if front is None else 'a front end'} and "
-                       f"{model.output_size} outputs")
-    return Segmenter.from_config(config, front.sample_rate, front.hop_length)
-
-
 class Reporter:
     """Turns per-step outputs into the printed lines (see the module docstring)."""
 
@@ -180,7 +166,8 @@ class Reporter:
                  front=None):
         self.labels = _labels(model)
         self.detector = None
-        self.segmenter = _segmenter(model, front)
+        self.segmenter = Segmenter.for_model(model.metadata.get("detection"), front,
+                                             model.output_size)
         if self.segmenter is None and self.labels is not None and "detection" in model.metadata:
             self.detector = Detector.from_model(model, step_seconds or 1.0)
         self.step_seconds = step_seconds
@@ -318,10 +305,11 @@ def run_file(model, input_path: str, output: Optional[str] = None,
         done = 0
         # hop-sized pieces, as from a microphone; then the end of the signal (a VAD's last
         # partial chunk, zero-padded, as silero-vad's own code does)
-        pieces = [samples[start:start + hop] for start in range(0, len(samples), hop)]
-        for number in range(len(pieces) + 1):
+        starts = range(0, len(samples), hop)
+        for number in range(len(starts) + 1):
             begin = time.perf_counter()
-            frames = front.push(pieces[number]) if number < len(pieces) else front.flush()
+            frames = front.push(samples[starts[number]:starts[number] + hop]) \
+                if number < len(starts) else front.flush()
             middle = time.perf_counter()
             for frame in frames:
                 stream.step(frame, out=outputs[done])
