@@ -32,7 +32,7 @@ from lstmlite.errors import ConversionError
 
 from .common import Half, build_layers, first_line
 from .onnx_ops_arithmetic import ArithmeticOps
-from .onnx_ops_convolution import ConvolutionOps
+from .onnx_ops_convolution import ConvolutionOps, Padded, Part, Squared, SumOfSquares
 from .onnx_ops_layout import LayoutOps
 from .onnx_ops_recurrent import RecurrentOps
 from .onnx_values import (_ACTIVATION_OPS, _INDEXED, _RECURRENT, FOLD_FACTOR, FOLD_SLACK,
@@ -451,7 +451,13 @@ class OnnxGraphConverter(RecurrentOps, ArithmeticOps, ConvolutionOps, LayoutOps)
         kind = {Seq: "the sequence", State: "a state or length input", ShapeVec: "a shape",
                 Lengths: "lengths that are the whole time axis for every sequence",
                 Const: "a constant", Half: "one direction of a bidirectional layer (lstmlite "
-                "follows the two directions concatenated or summed)"}.get(
+                "follows the two directions concatenated or summed)",
+                Padded: "a padded frame (lstmlite takes a Pad only as the padding of the Conv "
+                "after it)",
+                Part: "a slice of channels (lstmlite takes one only into a magnitude "
+                "sqrt(a^2 + b^2))", Squared: "a squared slice of channels (only a magnitude "
+                "takes it)", SumOfSquares: "a sum of squares (only a Sqrt, the magnitude, "
+                "takes it)"}.get(
             type(value), type(value).__name__)
         return ConversionError(f"{self._where(node)}: lstmlite cannot apply {node.op_type} "
                                f"to {kind} here")
@@ -517,9 +523,10 @@ class OnnxGraphConverter(RecurrentOps, ArithmeticOps, ConvolutionOps, LayoutOps)
             elif isinstance(value, State):
                 outputs[name] = {"kind": "state", "recipe": value.recipe}
             else:
-                raise ConversionError(f"{self.source}: graph output {name!r} is "
-                                      f"{'a constant' if isinstance(value, Const) else 'a shape'}"
-                                      f"; lstmlite cannot produce it")
+                kind = "a constant" if isinstance(value, Const) else "a shape" \
+                    if isinstance(value, ShapeVec) else "part of a frame encoder's computation"
+                raise ConversionError(f"{self.source}: graph output {name!r} is {kind}; "
+                                      f"lstmlite cannot produce it")
         if not outputs:
             raise ConversionError(f"{self.source}: the graph has no outputs")
         seq_axes = []

@@ -60,13 +60,13 @@ class ConvolutionOps:
 
     # ---- the frame as (channels, positions) ------------------------------------------------
 
-    def _frame_axes(self, node, seq: Seq, what: str = "input") -> Tuple[int, int, tuple]:
+    def _frame_axes(self, node, seq: Seq) -> Tuple[int, int, tuple]:
         """(channels, positions, the axes before them) of a Seq whose last two axes hold the
         step's features channel major (the layout a Conv1d reads): the positions axis of
         stride 1, the channels axis of stride = positions, every other axis a time, batch or
         unit axis."""
         if len(seq.axes) < 3:
-            raise ConversionError(f"{self._where(node)}: {what} has axes "
+            raise ConversionError(f"{self._where(node)}: input has axes "
                                   f"{_show_axes(seq.axes)}; a 1-D convolution reads (batch, "
                                   f"channels, positions)")
         channel_axis, position_axis = seq.axes[-2], seq.axes[-1]
@@ -76,7 +76,7 @@ class ConvolutionOps:
                                                            ("feat", "unit")) or \
                 (C > 1 and channel_axis.stride != L) or (L > 1 and position_axis.stride != 1) or \
                 any(a.kind == "feat" and not a.is_unit for a in seq.axes[:-2]):
-            raise ConversionError(f"{self._where(node)}: {what} has axes "
+            raise ConversionError(f"{self._where(node)}: input has axes "
                                   f"{_show_axes(seq.axes)}; lstmlite convolves the step's own "
                                   f"features laid out as (channels, positions), channel major")
         return C, L, seq.axes[:-2]
@@ -315,7 +315,7 @@ class ConvolutionOps:
                                   f"magnitude sqrt(a^2 + b^2) of two equal slices of one "
                                   f"value's channels (an STFT's real and imaginary parts)")
         real, imag = value.real, value.imag
-        if real.seq is not imag.seq and real.seq != imag.seq or \
+        if real.seq != imag.seq or \
                 real.stop - real.start != imag.stop - imag.start or \
                 (real.first, real.last) != (imag.first, imag.last):
             raise ConversionError(f"{self._where(node)}: the magnitude's two slices are not "

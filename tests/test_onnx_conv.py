@@ -355,3 +355,23 @@ def test_the_cli_shape_syntax_is_checked(items, message):
     with pytest.raises(ConversionError, match=message):
         parse_input_shapes(items)
     assert parse_input_shapes(["input=?,576"]) == {"input": [None, 576]}
+
+
+def test_a_slice_of_channels_anywhere_but_a_magnitude_is_refused_saying_so(rng):
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "frame_shape"], ["frames"]),
+         helper.make_node("Conv", ["frames", "w"], ["c"], kernel_shape=[3]),
+         helper.make_node("Slice", ["c", "s0", "s1", "ax"], ["part"]),
+         helper.make_node("Relu", ["part"], ["r"], name="relu_of_part"),
+         helper.make_node("Reshape", ["r", "seq_shape"], ["f"]),
+         helper.make_node("LSTM", ["f", "W", "R"], ["Y"], hidden_size=3)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, 10])], [_out("Y", 4)],
+        [_const("frame_shape", np.array([-1, 1, 10], np.int64)),
+         _const("w", np.ones((4, 1, 3), np.float32)), _const("s0", np.array([0], np.int64)),
+         _const("s1", np.array([2], np.int64)), _const("ax", np.array([1], np.int64)),
+         _const("seq_shape", np.array([-1, 1, 16], np.int64)),
+         _const("W", np.zeros((1, 12, 16), np.float32)),
+         _const("R", np.zeros((1, 12, 3), np.float32))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    _refused(model, "'relu_of_part'", "a slice of channels (lstmlite takes one only into a "
+                                      "magnitude")
