@@ -198,8 +198,8 @@ def main(argv=None):
     floor = macs / (peak * 1e3) if peak else None
     print(f"\nmicroseconds per chunk from Python (median of {args.repeats} runs of "
           f"{args.steps} chunks; Chunks.push of 512 samples {front_us:.2f} us more):")
-    print(f"| peer | us per chunk | / onnxruntime | / floor |")
-    print(f"| --- | ---: | ---: | ---: |")
+    print("| peer | us per chunk | / onnxruntime | / floor |")
+    print("| --- | ---: | ---: | ---: |")
     for name, us in timed.items():
         ratio = us / timed["onnxruntime"]
         over = f"{us / floor:.2f}" if floor else "-"

@@ -293,11 +293,12 @@ def _constants(graph, model, source: str) -> Dict[str, np.ndarray]:
     """The values of everything the top-level If conditions are computed from, where that is
     constant: initializers and the nodes behind each condition, evaluated one at a time by
     ONNX's reference evaluator, each output bounded before it is computed."""
-    import onnx
     from onnx import numpy_helper
-    from .onnx_values import _folded_elements, evaluate_node
     known = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    _fold_small_constants(graph, model, known)
+    # what shape inference needs to see as constants (a Pad's pads computed from constants)
+    for node in graph.node:
+        _fold_node(node, model, known, f"{source}: node {node.name!r} ({node.op_type})",
+                   refuse_large=False)
     shapes = _static_shapes(model, known)
     partial: Dict[str, list] = {}      # shape vectors with some dims known (None: dynamic)
     producer = {out: node for node in graph.node for out in node.output if out}
@@ -313,55 +314,45 @@ def _constants(graph, model, source: str) -> Dict[str, np.ndarray]:
         stack.extend(i for i in node.input if i)
     order = {id(node): k for k, node in enumerate(graph.node)}
     for node in sorted({id(n): n for n in wanted}.values(), key=lambda n: order[id(n)]):
-        if node.domain not in ("", "ai.onnx") or any(
-                a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-                for a in node.attribute):
-            continue
-        if _shape_of(node, shapes, known, partial):
-            continue
-        if not all((not i) or i in known for i in node.input):
-            continue
-        inputs = [known[i] if i else None for i in node.input]
-        where = f"{source}: node {node.name!r} ({node.op_type})"
-        try:
-            elements = _folded_elements(node, inputs, where)
-        except ConversionError:
-            continue                               # an op whose size cannot be bounded
-        if elements > MAX_CONDITION_ELEMENTS:
-            raise ConversionError(f"{where}: computing this If condition's input would "
-                                  f"allocate {elements} elements (at most "
-                                  f"{MAX_CONDITION_ELEMENTS})")
-        try:
-            results = evaluate_node(model, node, {i: known[i] for i in node.input if i})
-        except Exception:
-            continue                               # left for the converter to report
-        known.update(zip([o for o in node.output if o], results))
+        if all(o in known for o in node.output if o):
+            continue                               # folded above
+        if not _shape_of(node, shapes, known, partial):
+            _fold_node(node, model, known, f"{source}: node {node.name!r} ({node.op_type})",
+                       refuse_large=True)
     return known
 
 
-def _fold_small_constants(graph, model, known: Dict[str, np.ndarray]) -> None:
-    """Adds to `known` every node's outputs whose inputs are all known, in graph order, each
-    bounded (MAX_CONDITION_ELEMENTS) before it is computed: what shape inference needs to
-    see as constants."""
+def _fold_node(node, model, known: Dict[str, np.ndarray], where: str,
+               refuse_large: bool) -> None:
+    """Adds a node's outputs to `known` when all its inputs are known and it is a
+    deterministic default-domain op without subgraphs, evaluated by ONNX's reference
+    evaluator after its size is bounded: an output above MAX_CONDITION_ELEMENTS is refused
+    (refuse_large) or left alone, as is an op whose size cannot be bounded or that fails (the
+    converter reports those)."""
     import onnx
-    from .onnx_values import _folded_elements, evaluate_node
-    for node in graph.node:
-        if node.domain not in ("", "ai.onnx") or node.op_type in (
-                "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
-                "Multinomial", "Bernoulli") or any(
-                a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-                for a in node.attribute):
-            continue
-        if not all((not i) or i in known for i in node.input):
-            continue
-        inputs = [known[i] if i else None for i in node.input]
-        try:
-            if _folded_elements(node, inputs, node.name) > MAX_CONDITION_ELEMENTS:
-                continue
-            results = evaluate_node(model, node, {i: known[i] for i in node.input if i})
-        except Exception:
-            continue                               # left for the converter to fold or report
-        known.update(zip([o for o in node.output if o], results))
+    from .onnx_values import RANDOM_OPS, _folded_elements, evaluate_node
+    if node.domain not in ("", "ai.onnx") or node.op_type in RANDOM_OPS or any(
+            a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+            for a in node.attribute):
+        return
+    if not all((not i) or i in known for i in node.input):
+        return
+    inputs = [known[i] if i else None for i in node.input]
+    try:
+        elements = _folded_elements(node, inputs, where)
+    except ConversionError:
+        return
+    if elements > MAX_CONDITION_ELEMENTS:
+        if refuse_large:
+            raise ConversionError(f"{where}: computing this If condition's input would "
+                                  f"allocate {elements} elements (at most "
+                                  f"{MAX_CONDITION_ELEMENTS})")
+        return
+    try:
+        results = evaluate_node(model, node, {i: known[i] for i in node.input if i})
+    except Exception:
+        return
+    known.update(zip([o for o in node.output if o], results))
 
 
 def _static_shapes(model, known: Dict[str, np.ndarray]) -> Dict[str, list]:

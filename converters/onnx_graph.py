@@ -36,7 +36,7 @@ from .onnx_ops_convolution import ConvolutionOps, Padded, Part, Squared, SumOfSq
 from .onnx_ops_layout import LayoutOps
 from .onnx_ops_recurrent import RecurrentOps
 from .onnx_values import (_ACTIVATION_OPS, _INDEXED, _RECURRENT, FOLD_FACTOR, FOLD_SLACK,
-                          MAX_STATIC_INPUT_ELEMENTS, MERGE, SUPPORTED_OPS, Axis, Const,
+                          MAX_STATIC_INPUT_ELEMENTS, MERGE, RANDOM_OPS, SUPPORTED_OPS, Axis, Const,
                           Lengths, Seq, ShapeVec, State, Sym, _folded_elements, _show,
                           evaluate_node)
 
@@ -261,8 +261,7 @@ class OnnxGraphConverter(RecurrentOps, ArithmeticOps, ConvolutionOps, LayoutOps)
                 raise ConversionError(
                     f"{self._where(node)}: domain {node.domain!r} is not ONNX's default "
                     f"domain; lstmlite converts standard ONNX ops only")
-            if node.op_type in ("RandomNormal", "RandomUniform", "RandomNormalLike",
-                                "RandomUniformLike", "Multinomial", "Bernoulli"):
+            if node.op_type in RANDOM_OPS:
                 continue
             if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
                    for a in node.attribute):

@@ -10,7 +10,7 @@ ends anywhere else is refused where it is used.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Tuple
+from typing import Tuple
 
 import numpy as np
 

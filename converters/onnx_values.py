@@ -96,6 +96,10 @@ MERGE = "*"
 #: ops whose inputs after the first only choose positions
 _INDEXED = ("Gather", "GatherElements", "GatherND")
 
+#: ops whose output is not a function of their inputs: never folded
+RANDOM_OPS = ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+              "Multinomial", "Bernoulli")
+
 #: Elementwise activation ops and the engine's name for them, with their attributes.
 _ACTIVATION_OPS = {
     "Relu": ("Relu", ()), "Tanh": ("Tanh", ()), "Sigmoid": ("Sigmoid", ()),
