@@ -334,4 +334,4 @@ def test_onnxruntime_computes_what_the_frame_encoders_compute(rng, shape):
     step, stream = onnxruntime_stepper(model), model.stream()
     X = rng.standard_normal((5, model.input_size)).astype(np.float32)
     for x in X:
-        assert_close(step(x), stream.step(x), atol=2e-5)
+        assert_close(step(x), stream.step(x))

@@ -167,7 +167,8 @@ def _silero_reference(silero_utils, silero_dir, samples):
 def test_lstmlite_run_is_silero_vad(silero_utils, silero_dir, vad_file, dialogue_wav,
                                     tmp_path):
     """`lstmlite run vad.lstm dialogue.wav -o probs.npy`: one probability per chunk within
-    1e-4 of silero-vad's own code over onnxruntime on 1.5 minutes of noisy dialogue, the same
+    2e-5 of silero-vad's own code over onnxruntime on 1.5 minutes of noisy dialogue (the issue
+    asked 1e-4; measured 5.5e-6 here, 1.0e-5 on bench_vad.py's 125 s), the same
     segments it finds, and the same from Stream.step on 576-sample frames and from --stdin."""
     wav, turns = dialogue_wav
     from lstmlite.wavfile import read_wav
@@ -178,7 +179,7 @@ def test_lstmlite_run_is_silero_vad(silero_utils, silero_dir, vad_file, dialogue
                              str(probs)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     got = np.load(probs)[:, 0]
-    assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-4
+    assert got.shape == expected.shape and np.abs(got - expected).max() <= 2e-5
     lines = [line.split("\t") for line in result.stdout.splitlines()]
     shown = [(s / 16000, e / 16000) for s, e in segments]
     assert len(lines) == len(shown) >= len(turns) // 2, (lines, shown)
@@ -199,7 +200,7 @@ def test_lstmlite_run_is_silero_vad(silero_utils, silero_dir, vad_file, dialogue
     stream = model.stream()
     frames = features.from_model(model).transform(samples)
     stepped = np.array([float(stream.step(frame)[0]) for frame in frames])
-    assert np.abs(stepped - expected).max() <= 1e-4
+    assert np.abs(stepped - expected).max() <= 2e-5
 
     with open(wav, "rb") as handle:
         live = subprocess.run([sys.executable, "-m", "lstmlite", "run", vad_file, "--stdin"],
