@@ -304,7 +304,9 @@ def _replacement(cell: _Cell, opset: int, tag: str):
 
 def rewrite_lstm_cells(model_proto, source: str) -> Tuple[object, List[str]]:
     """(model, notes): model_proto with every top-level LSTM step written out as ops replaced
-    by the ONNX LSTM node it computes (the same object when there is none), a note for each."""
+    by the ONNX LSTM node it computes, a note for each; the same object when there is none,
+    or when the graph already has recurrent nodes (an exporter that writes one cell out
+    writes them all so)."""
     import onnx
     if not any(n.op_type == "Split" for n in model_proto.graph.node) or \
             any(n.op_type in ("LSTM", "GRU", "RNN") for n in model_proto.graph.node):
