@@ -117,12 +117,7 @@ def wrapper_step(package):
         import torch
     except ImportError:
         return None, None
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("silero_utils_vad",
-                                                  os.path.join(package, "utils_vad.py"))
-    utils = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(utils)
-    model = utils.OnnxWrapper(os.path.join(package, "data", "silero_vad.onnx"),
+    model = silero.utils(package).OnnxWrapper(os.path.join(package, "data", "silero_vad.onnx"),
                               force_onnx_cpu=True)
 
     def step(chunk):

@@ -120,9 +120,5 @@ def silero_utils(silero_dir):
     """silero-vad's own utils_vad module (OnnxWrapper, get_speech_timestamps), which needs
     torch: the reference its users run."""
     pytest.importorskip("torch")
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("silero_utils_vad",
-                                                  os.path.join(silero_dir, "utils_vad.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import silero
+    return silero.utils(silero_dir)

@@ -65,6 +65,17 @@ def fetch(cache: str = DEFAULT_CACHE) -> str:
     return package
 
 
+def utils(package: str):
+    """silero-vad's own utils_vad module from a fetched package (OnnxWrapper,
+    get_speech_timestamps; it imports torch): the reference its users run."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("silero_utils_vad",
+                                                  os.path.join(package, "utils_vad.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def metadata() -> dict:
     """The front end and segment settings stored with the converted model (metadata.json):
     silero-vad's own defaults (threshold 0.5, 250 ms of speech, 100 ms of silence, 30 ms of
