@@ -10,17 +10,20 @@
  * and the offset of the weights comes back as one correction per column, offset * sum(x),
  * subtracted when the 16 sums are stored (zero on ARM).
  *
- * Tiles of p panels x c columns (2 x 8, 4 x 4, 4 x 2, 4 x 1 with 32 registers; 1 x 4, 2 x 2,
- * 4 x 1 with 16 registers, where a panel group is two of them; and 1 x c for the last panels
- * of a matrix): each group of weights loaded feeds c columns, each broadcast feeds p panels. A
- * group of 4 panels (64 rows) meets every column of a block of LL_S8P_COL_BLOCK before the
- * next rows are read, so the weights stream from memory once per block.
+ * Tiles of p panels x c columns, p c accumulators (LL_S8P_TILE_VECS of them at most: 2 x 8,
+ * 4 x 4, 4 x 2, 4 x 1 for 16; 1 x 4, 2 x 2, 4 x 1 for 4; 1 x 2, 2 x 1 for 2; 1 x 1 for 1;
+ * and 1 x c for the last panels of a matrix): each group of weights loaded feeds c columns,
+ * each broadcast feeds p panels. A group of 4 panels (64 rows) meets every column of a block
+ * of LL_S8P_COL_BLOCK before the next rows are read, so the weights stream from memory once
+ * per block.
  *
  * The includer defines, then includes this file once:
  *   LL_S8P_NAME            the function's name
  *   LL_S8P_VEC             16 int32 lanes (one register, or a pair of 8-lane ones)
- *   LL_S8P_REGISTERS       32 (one AVX-512 register per LL_S8P_VEC, 32 of them) or 16 (a
- *                          pair of the 16 AVX2 registers): chooses the tiles
+ *   LL_S8P_TILE_VECS       how many LL_S8P_VEC accumulators a tile keeps in registers: 16
+ *                          (one AVX-512 register each, of 32), 4 (a pair of the 16 AVX2
+ *                          registers, or 4 of the 32 NEON ones), 2 (8 of the 32 NEON
+ *                          registers), 1 (8 of armv7's 16): chooses the tiles
  *   LL_S8P_ZERO()          a zero LL_S8P_VEC
  *   LL_S8P_LOAD(p)         the 64 bytes at p (one group of a panel)
  *   LL_S8P_BROADCAST(v)    the int32 v in every lane
@@ -28,8 +31,14 @@
  *                          signed without) and x's signed ones, four
  *                          to a lane
  *   LL_S8P_STORE(p, a, corr, rows)
- *                          p[r] = a's lane r - corr (modulo 2^32) for r < rows (<= 16),
+ *                          p[r] = row r's sum in a - corr (modulo 2^32) for r < rows (<= 16),
  *                          nothing written past p + rows
+ * and optionally:
+ *   LL_S8P_DOT2(a, w0, w1, x0, x1)
+ *                          a + the products of two consecutive groups, w0 by x0 and w1 by
+ *                          x1, where two groups cost less than twice one (NEON without dot
+ *                          products adds two products in an int16 lane before widening);
+ *                          the groups go two at a time, an odd last one by LL_S8P_DOT
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -56,7 +65,26 @@ LL_S8P_TILE(const int P, const int C, int K, const uint8_t *restrict panels,
         _Pragma("GCC unroll 8") for (int c = 0; c < C; c++)
             acc[p][c] = LL_S8P_ZERO();
     const int full = K / 4;
-    for (int g = 0; g < full; g++) {
+    int g = 0;
+#if defined(LL_S8P_DOT2)
+    for (; g + 2 <= full; g += 2) {
+        LL_S8P_VEC x0[8], x1[8];
+        _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) {
+            int32_t four0, four1;
+            memcpy(&four0, X + (size_t)c * ldx + 4 * (size_t)g, 4);
+            memcpy(&four1, X + (size_t)c * ldx + 4 * (size_t)g + 4, 4);
+            x0[c] = LL_S8P_BROADCAST(four0);
+            x1[c] = LL_S8P_BROADCAST(four1);
+        }
+        _Pragma("GCC unroll 4") for (int p = 0; p < P; p++) {
+            const uint8_t *restrict w = panels + (size_t)p * panel_bytes + 64 * (size_t)g;
+            const LL_S8P_VEC w0 = LL_S8P_LOAD(w), w1 = LL_S8P_LOAD(w + 64);
+            _Pragma("GCC unroll 8") for (int c = 0; c < C; c++)
+                acc[p][c] = LL_S8P_DOT2(acc[p][c], w0, w1, x0[c], x1[c]);
+        }
+    }
+#endif
+    for (; g < full; g++) {
         LL_S8P_VEC x[8];
         _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) {
             int32_t four;
@@ -133,7 +161,7 @@ static void LL_S8P_NAME(int M, int N, int K, const uint8_t *restrict panels,
             int n = n0;
             while (n < n1) {
                 const int left = n1 - n;
-#if LL_S8P_REGISTERS >= 32
+#if LL_S8P_TILE_VECS >= 16
                 /* 16 accumulators, 8 broadcasts and the weights of 2 panels */
                 if (left >= 8)
                     LL_S8P_COLUMNS(2, 8);
@@ -143,14 +171,22 @@ static void LL_S8P_NAME(int M, int N, int K, const uint8_t *restrict panels,
                     LL_S8P_COLUMNS(4, 2);
                 else
                     LL_S8P_COLUMNS(4, 1);
-#else
-                /* 4 accumulator pairs (8 registers), the rest for weights and broadcasts */
+#elif LL_S8P_TILE_VECS >= 4
+                /* 4 accumulators (8 or 16 registers), the rest for weights and broadcasts */
                 if (left >= 4)
                     LL_S8P_COLUMNS(1, 4);
                 else if (left >= 2)
                     LL_S8P_COLUMNS(2, 2);
                 else
                     LL_S8P_COLUMNS(4, 1);
+#elif LL_S8P_TILE_VECS >= 2
+                if (left >= 2)
+                    LL_S8P_COLUMNS(1, 2);
+                else
+                    LL_S8P_COLUMNS(2, 1);
+#else
+                (void)left;
+                LL_S8P_COLUMNS(1, 1);
 #endif
             }
         }
@@ -166,9 +202,10 @@ static void LL_S8P_NAME(int M, int N, int K, const uint8_t *restrict panels,
 #undef LL_S8P_GROUP_PANELS
 #undef LL_S8P_NAME
 #undef LL_S8P_VEC
-#undef LL_S8P_REGISTERS
+#undef LL_S8P_TILE_VECS
 #undef LL_S8P_ZERO
 #undef LL_S8P_LOAD
 #undef LL_S8P_BROADCAST
 #undef LL_S8P_DOT
+#undef LL_S8P_DOT2
 #undef LL_S8P_STORE

@@ -156,7 +156,7 @@ static inline void s8p_store(int32_t *p, ll_s8p_pair a, uint32_t corr, int rows)
  * broadcast serves both halves: x is the same four values for every row. */
 #define LL_S8P_NAME gemm_s8_panels_avxvnni
 #define LL_S8P_VEC ll_s8p_pair
-#define LL_S8P_REGISTERS 16
+#define LL_S8P_TILE_VECS 4
 #define LL_S8P_ZERO() s8p_pair(_mm256_setzero_si256(), _mm256_setzero_si256())
 #define LL_S8P_LOAD(p) s8p_load(p)
 #define LL_S8P_BROADCAST(v) s8p_pair(_mm256_set1_epi32(v), _mm256_set1_epi32(v))

@@ -91,7 +91,7 @@ static inline void store_rows_512(int32_t *p, __m512i a, uint32_t corr, int rows
  * four next weights, and a column's four next values are broadcast from memory */
 #define LL_S8P_NAME gemm_s8_panels_avx512vnni
 #define LL_S8P_VEC __m512i
-#define LL_S8P_REGISTERS 32
+#define LL_S8P_TILE_VECS 16
 #define LL_S8P_ZERO() _mm512_setzero_si512()
 #define LL_S8P_LOAD(p) _mm512_loadu_si512(p)
 #define LL_S8P_BROADCAST(v) _mm512_set1_epi32(v)

@@ -83,7 +83,7 @@ static inline void s8p_store(int32_t *p, s8p_vec a, uint32_t corr, int rows)
 
 #define LL_S8P_NAME gemm_s8_panels_dotprod
 #define LL_S8P_VEC s8p_vec
-#define LL_S8P_REGISTERS 16 /* a vector is 4 of the 32 registers: the 16-register tiles */
+#define LL_S8P_TILE_VECS 4 /* a vector is 4 of the 32 registers */
 #define LL_S8P_ZERO() s8p_zero()
 #define LL_S8P_LOAD(p) s8p_load(p)
 #define LL_S8P_BROADCAST(v) s8p_broadcast(v)

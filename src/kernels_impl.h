@@ -83,10 +83,26 @@ static inline void LL_FN(ll_store_panel)(float *p, LL_FN(ll_vp) v)
 #define LL_LN2_LO 1.42860682030941723e-6f /* ln 2 - LN2_HI */
 #define LL_ROUND_MAGIC 12582912.0f        /* 1.5 * 2^23: adding it rounds to an integer */
 
+/* v clamped to [lo, hi], NaN kept NaN. The comparisons (false for NaN) are what x86's
+ * minps/maxps do, one instruction each. On aarch64 GCC 12 vectorizes each comparison clamp
+ * into about 7 NEON instructions (it tests both operands for NaN, then selects), which made
+ * the clamps the largest part of a sigmoid; fminnm/fmaxnm are one each but send NaN to the
+ * bound, so the NaN is put back by one compare and one select: 4 instructions for both
+ * clamps. Either way the same values, hence the same bits. */
+static inline float LL_FN(ll_clamp)(float v, float lo, float hi)
+{
+#if defined(__aarch64__)
+    const float clamped = __builtin_fmaxf(__builtin_fminf(v, hi), lo);
+    return v != v ? v : clamped;
+#else
+    v = v > hi ? hi : v;
+    return v < lo ? lo : v;
+#endif
+}
+
 static inline float LL_FN(ll_exp1)(float x)
 {
-    x = x > LL_EXP_HI ? LL_EXP_HI : x; /* comparisons are false for NaN: NaN stays NaN */
-    x = x < LL_EXP_LO ? LL_EXP_LO : x;
+    x = LL_FN(ll_clamp)(x, LL_EXP_LO, LL_EXP_HI);
     /* t = MAGIC + n with n = round(x / ln 2): n is t - MAGIC as a float, and as an integer
      * the difference of the two bit patterns (a float of MAGIC's binade holds its integer
      * part in the low mantissa bits). Reading n from the bits instead of converting it
@@ -115,9 +131,7 @@ static inline float LL_FN(ll_exp1)(float x)
 
 static inline float LL_FN(ll_clip1)(float v, float clip)
 {
-    /* comparisons, not fminf/fmaxf: those turn NaN into the bound */
-    v = v > clip ? clip : v;
-    return v < -clip ? -clip : v;
+    return LL_FN(ll_clamp)(v, -clip, clip);
 }
 
 static void LL_FN(ll_exp)(const float *restrict x, float *restrict y, int n)

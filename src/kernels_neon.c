@@ -14,6 +14,8 @@
  * the float products here are written with NEON intrinsics instead. Their one IEEE departure
  * is that flush: products below 1.2e-38 count as zero, far below anything a gate can see.
  * The activations stay the portable ones. */
+#include <string.h>
+
 #include "kernels.h"
 
 #if defined(__aarch64__) || (defined(__arm__) && defined(__linux__))
@@ -69,7 +71,202 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t x)
 
 #if defined(__aarch64__)
 
+/* The int8 product on panels (gemm_s8_panels.h), the panels dotprod reads: each 16 bytes of
+ * a group are 4 rows' next four weights (row 4i + j's in bytes 4j .. 4j + 3 of register i),
+ * and four bytes of the column broadcast to every lane are their inputs. Without sdot, the
+ * two halves of a register go separately: vmull_s8 of the low half gives rows 4i and 4i + 1
+ * four int16 products each, vmlal_s8 adds the next group's four (same lanes, same rows: at
+ * most 2 * 127 * 127 = 32258, no overflow), and vpadalq_s16 adds adjacent pairs into the
+ * int32 lanes (row 4i, row 4i, row 4i + 1, row 4i + 1); the high half likewise for rows
+ * 4i + 2 and 4i + 3. So 32 products cost three instructions and a share of one load, nothing
+ * is shuffled per column, and a row's two int32 lanes are added once, when the tile is
+ * stored. A "vector" of the template is the 8 accumulators of a panel's 16 rows, lo[i]
+ * (rows 4i, 4i + 1) and hi[i] (rows 4i + 2, 4i + 3); weights and broadcasts use lo only. */
+_Static_assert(LL_S8_PANEL_OFFSET == 0, "the panels hold the weights as signed bytes");
+
+/* 64 bytes: a group of a panel (16 rows' next four weights), or four broadcasts */
+typedef struct {
+    int8x16_t v[4];
+} s8x64;
+
+static inline s8x64 load64(const void *p)
+{
+    /* four loads, which GCC pairs into ldp (vld1q_s8_x4's one ld1 of four consecutive
+     * registers cost more in moves between registers than it saved) */
+    s8x64 q;
+    for (int i = 0; i < 4; i++)
+        q.v[i] = vld1q_s8((const int8_t *)p + 16 * i);
+    return q;
+}
+
+/* one group: 16 products per register, each half widened on its own */
+static inline void panel_dot1(int32x4_t lo[4], int32x4_t hi[4], s8x64 w, int8x16_t x)
+{
+    for (int i = 0; i < 4; i++) {
+        lo[i] = vpadalq_s16(lo[i], vmull_s8(vget_low_s8(w.v[i]), vget_low_s8(x)));
+        hi[i] = vpadalq_s16(hi[i], vmull_high_s8(w.v[i], x));
+    }
+}
+
+/* two consecutive groups, two products in each int16 lane before it is widened */
+static inline void panel_dot2(int32x4_t lo[4], int32x4_t hi[4], s8x64 w0, s8x64 w1,
+                              int8x16_t x0, int8x16_t x1)
+{
+    for (int i = 0; i < 4; i++) {
+        int16x8_t l = vmull_s8(vget_low_s8(w0.v[i]), vget_low_s8(x0));
+        l = vmlal_s8(l, vget_low_s8(w1.v[i]), vget_low_s8(x1));
+        lo[i] = vpadalq_s16(lo[i], l);
+        int16x8_t h = vmull_high_s8(w0.v[i], x0);
+        h = vmlal_high_s8(h, w1.v[i], x1);
+        hi[i] = vpadalq_s16(hi[i], h);
+    }
+}
+
+/* rows [0, rows) of a panel's sums: the two lanes of each row added */
+static inline void panel_store(int32_t *p, const int32x4_t lo[4], const int32x4_t hi[4],
+                               int rows)
+{
+    int32_t sums[16];
+    int32_t *to = rows == 16 ? p : sums;
+    for (int i = 0; i < 4; i++)
+        vst1q_s32(to + 4 * i, vpaddq_s32(lo[i], hi[i]));
+    if (rows < 16)
+        memcpy(p, sums, sizeof(int32_t) * (size_t)rows);
+}
+
+/* The template's "vector" (several columns: a batch, a sequence): a panel's 8 sums as
+ * accumulators; as weights the group in w, as a broadcast the four inputs in w.v[0]. */
+typedef struct {
+    int32x4_t lo[4], hi[4];
+    s8x64 w;
+} s8p_neon;
+
+static inline s8p_neon s8p_neon_zero(void)
+{
+    s8p_neon a;
+    for (int i = 0; i < 4; i++)
+        a.lo[i] = a.hi[i] = vdupq_n_s32(0);
+    return a;
+}
+
+static inline s8p_neon s8p_neon_load(const uint8_t *p)
+{
+    s8p_neon w;
+    w.w = load64(p);
+    return w;
+}
+
+static inline s8p_neon s8p_neon_broadcast(int32_t four)
+{
+    s8p_neon x;
+    x.w.v[0] = vreinterpretq_s8_s32(vdupq_n_s32(four));
+    return x;
+}
+
+static inline s8p_neon s8p_neon_dot(s8p_neon a, s8p_neon w, s8p_neon x)
+{
+    panel_dot1(a.lo, a.hi, w.w, x.w.v[0]);
+    return a;
+}
+
+static inline s8p_neon s8p_neon_dot2(s8p_neon a, s8p_neon w0, s8p_neon w1, s8p_neon x0,
+                                     s8p_neon x1)
+{
+    panel_dot2(a.lo, a.hi, w0.w, w1.w, x0.w.v[0], x1.w.v[0]);
+    return a;
+}
+
+/* corr is 0: ARM's panels have no offset */
+#define LL_S8P_NAME gemm_s8_panels_neon_tiles
+#define LL_S8P_VEC s8p_neon
+#define LL_S8P_TILE_VECS 2 /* 16 accumulators of the 32 registers */
+#define LL_S8P_ZERO() s8p_neon_zero()
+#define LL_S8P_LOAD(p) s8p_neon_load(p)
+#define LL_S8P_BROADCAST(v) s8p_neon_broadcast(v)
+#define LL_S8P_DOT(a, w, x) s8p_neon_dot(a, w, x)
+#define LL_S8P_DOT2(a, w0, w1, x0, x1) s8p_neon_dot2(a, w0, w1, x0, x1)
+#define LL_S8P_STORE(p, a, corr, rows) panel_store(p, (a).lo, (a).hi, rows)
+#include "gemm_s8_panels.h"
+
+/* One column (a stream's step), panel by panel, 8 accumulators: a panel's groups, their
+ * products and the sums fit the registers with no spill (the template's tiles of two panels
+ * spilled on aarch64). The column's broadcasts are made once per call, for every panel to
+ * load four at a time, instead of a load and a broadcast per group and panel (which cost a
+ * quarter of the instructions of the products). They are made for up to COLUMN_GROUPS
+ * groups at a time (2 KB of stack); a longer column goes in parts, each adding its sums. */
+enum { COLUMN_GROUPS = 128 };
+
+static __attribute__((noinline)) void gemm_s8_panels_neon_column(int M, int K,
+                                                                 const uint8_t *restrict panels,
+                                                                 const int8_t *restrict x,
+                                                                 int32_t *restrict acc)
+{
+    const int groups = (K + 3) / 4, panel_count = (M + 15) / 16;
+    const size_t panel_bytes = (size_t)64 * (size_t)groups;
+    int8x16_t broadcasts[COLUMN_GROUPS];
+    for (int g0 = 0; g0 < groups; g0 += COLUMN_GROUPS) {
+        const int count = groups - g0 < COLUMN_GROUPS ? groups - g0 : COLUMN_GROUPS;
+        for (int j = 0; j < count; j++) {
+            /* the last group of a column that ends within it: its values, then zeros
+             * (against the panel's zero padding), never a read past the column */
+            const int k = 4 * (g0 + j);
+            int32_t bits;
+            if (K - k >= 4) {
+                memcpy(&bits, x + k, 4);
+            } else {
+                int8_t four[4] = {0, 0, 0, 0};
+                memcpy(four, x + k, (size_t)(K - k));
+                memcpy(&bits, four, 4);
+            }
+            broadcasts[j] = vreinterpretq_s8_s32(vdupq_n_s32(bits));
+        }
+        for (int p = 0; p < panel_count; p++) {
+            const uint8_t *restrict w = panels + (size_t)p * panel_bytes + (size_t)64 * g0;
+            int32x4_t lo[4], hi[4];
+            for (int i = 0; i < 4; i++)
+                lo[i] = hi[i] = vdupq_n_s32(0);
+            /* four groups at a time, two by two: between the two, no load moves up (GCC
+             * would load all 16 registers of weights first and spill the sums) */
+            const int8x16_t *restrict xs = broadcasts;
+            const int8x16_t *const quads_end = broadcasts + (count & ~3);
+            for (; xs < quads_end; xs += 4, w += 256) {
+                panel_dot2(lo, hi, load64(w), load64(w + 64), xs[0], xs[1]);
+                __asm__ volatile("" ::: "memory");
+                panel_dot2(lo, hi, load64(w + 128), load64(w + 192), xs[2], xs[3]);
+            }
+            int j = count & ~3;
+            if (j + 2 <= count) {
+                panel_dot2(lo, hi, load64(w), load64(w + 64), broadcasts[j], broadcasts[j + 1]);
+                j += 2;
+                w += 128;
+            }
+            if (j < count)
+                panel_dot1(lo, hi, load64(w), broadcasts[j]);
+            int32_t *restrict out = acc + 16 * (size_t)p;
+            const int rows = p == panel_count - 1 ? M - 16 * p : 16;
+            if (g0 == 0) {
+                panel_store(out, lo, hi, rows);
+            } else { /* added to the sums of the column's earlier parts */
+                int32_t sums[16];
+                panel_store(sums, lo, hi, 16);
+                for (int r = 0; r < rows; r++)
+                    out[r] += sums[r];
+            }
+        }
+    }
+}
+
+static void gemm_s8_panels_neon(int M, int N, int K, const uint8_t *panels, const int8_t *X,
+                                int ldx, int32_t *acc, int ldacc)
+{
+    if (N == 1)
+        gemm_s8_panels_neon_column(M, K, panels, X, acc);
+    else
+        gemm_s8_panels_neon_tiles(M, N, K, panels, X, ldx, acc, ldacc);
+}
+
 #define LL_GEMM_S8 gemm_s8_neon
+#define LL_GEMM_S8_PANELS gemm_s8_panels_neon
 #define LL_KERNEL_SUFFIX neon
 #include "kernels_impl.h"
 
@@ -103,7 +300,8 @@ const ll_kernel_table ll_kernels_neon = {
     .sigmoid = sigmoid_neon,
     .tanh = tanh_neon,
     .exp = exp_neon,
-    .gemm_s8_panels = NULL,
+    .gemm_s8_panels = NULL, /* the row-major tiles: on 16 registers the panels' 8
+                                * accumulators per 16 rows spill (more instructions) */
     .quantize_s8 = ll_quantize_s8_baseline,
     .scale_acc_s8 = ll_scale_acc_s8_baseline,
 };

@@ -211,7 +211,10 @@ static void test_gemm_s8(const char *kernels)
                             {33, 129, 2}, {8, 515, 3},   {6, 63, 7},   {11, 65, 9},
                             {4, 127, 6},  {17, 128, 11}, {10, 24, 67}, {3, 200, 130},
                             /* K of half a NEON slice and more, but under a slice */
-                            {9, 8, 1},    {8, 12, 2},    {12, 15, 5},  {8, 40, 1}};
+                            {9, 8, 1},    {8, 12, 2},    {12, 15, 5},  {8, 40, 1},
+                            /* one column longer than NEON's 512 inputs of broadcasts at a
+                             * time, whole panels and a partial one */
+                            {20, 600, 1}, {32, 1030, 1}};
     const ll_kernel_table *K = ll_active_kernels;
     for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         const int M = sizes[i][0], D = sizes[i][1], N = sizes[i][2];
