@@ -188,12 +188,58 @@ static inline s8p_neon s8p_neon_dot2(s8p_neon a, s8p_neon w0, s8p_neon w1, s8p_n
 #define LL_S8P_STORE(p, a, corr, rows) panel_store(p, (a).lo, (a).hi, rows)
 #include "gemm_s8_panels.h"
 
-/* One column (a stream's step), panel by panel, 8 accumulators: a panel's groups, their
- * products and the sums fit the registers with no spill (the template's tiles of two panels
- * spilled on aarch64). The column's broadcasts are made once per call, for every panel to
- * load four at a time, instead of a load and a broadcast per group and panel (which cost a
- * quarter of the instructions of the products). They are made for up to COLUMN_GROUPS
- * groups at a time (2 KB of stack); a longer column goes in parts, each adding its sums. */
+/* Rows [0, rows) of a panel's sums into out: stored, or added to what the column's earlier
+ * parts left there (add) */
+static inline void panel_out(int32_t *restrict out, const int32x4_t lo[4], const int32x4_t hi[4],
+                             int rows, int add)
+{
+    if (!add) {
+        panel_store(out, lo, hi, rows);
+        return;
+    }
+    int32_t sums[16];
+    panel_store(sums, lo, hi, 16);
+    for (int r = 0; r < rows; r++)
+        out[r] += sums[r];
+}
+
+/* P panels (1 or 2) at w, panel_bytes apart, against `count` groups of broadcasts, into out
+ * (16 rows per panel; the last panel's `rows`). Two groups at a time; between the panels no
+ * load moves up (GCC would otherwise load both panels' 16 registers of weights first and
+ * spill the sums). */
+static inline __attribute__((always_inline)) void
+column_panels(const int P, const uint8_t *restrict w, size_t panel_bytes,
+              const int8x16_t *restrict xs, int count, int32_t *restrict out, int rows, int add)
+{
+    /* four arrays of 4, not two of 2 x 4: GCC keeps arrays over 64 bytes in memory */
+    int32x4_t lo0[4], hi0[4], lo1[4], hi1[4];
+    for (int i = 0; i < 4; i++)
+        lo0[i] = hi0[i] = lo1[i] = hi1[i] = vdupq_n_s32(0);
+    const int8x16_t *const pairs_end = xs + (count & ~1);
+    for (; xs < pairs_end; xs += 2, w += 128) {
+        const int8x16_t x0 = xs[0], x1 = xs[1];
+        panel_dot2(lo0, hi0, load64(w), load64(w + 64), x0, x1);
+        if (P == 2) {
+            __asm__ volatile("" ::: "memory");
+            panel_dot2(lo1, hi1, load64(w + panel_bytes), load64(w + panel_bytes + 64), x0, x1);
+        }
+    }
+    if (count & 1) {
+        panel_dot1(lo0, hi0, load64(w), xs[0]);
+        if (P == 2)
+            panel_dot1(lo1, hi1, load64(w + panel_bytes), xs[0]);
+    }
+    panel_out(out, lo0, hi0, P == 1 ? rows : 16, add);
+    if (P == 2)
+        panel_out(out + 16, lo1, hi1, rows, add);
+}
+
+/* One column (a stream's step), two panels at a time: 16 accumulators, two groups of a
+ * panel's weights, their products and two broadcasts fit the 32 registers, and each
+ * broadcast loaded serves 32 rows. The column's broadcasts are made once per call, for every
+ * panel to load, instead of a load and a broadcast per group and panel (which cost a
+ * quarter of the instructions of the products); for up to COLUMN_GROUPS groups at a time
+ * (2 KB of stack), a longer column going in parts, each adding its sums. */
 enum { COLUMN_GROUPS = 128 };
 
 static __attribute__((noinline)) void gemm_s8_panels_neon_column(int M, int K,
@@ -220,39 +266,14 @@ static __attribute__((noinline)) void gemm_s8_panels_neon_column(int M, int K,
             }
             broadcasts[j] = vreinterpretq_s8_s32(vdupq_n_s32(bits));
         }
-        for (int p = 0; p < panel_count; p++) {
-            const uint8_t *restrict w = panels + (size_t)p * panel_bytes + (size_t)64 * g0;
-            int32x4_t lo[4], hi[4];
-            for (int i = 0; i < 4; i++)
-                lo[i] = hi[i] = vdupq_n_s32(0);
-            /* four groups at a time, two by two: between the two, no load moves up (GCC
-             * would load all 16 registers of weights first and spill the sums) */
-            const int8x16_t *restrict xs = broadcasts;
-            const int8x16_t *const quads_end = broadcasts + (count & ~3);
-            for (; xs < quads_end; xs += 4, w += 256) {
-                panel_dot2(lo, hi, load64(w), load64(w + 64), xs[0], xs[1]);
-                __asm__ volatile("" ::: "memory");
-                panel_dot2(lo, hi, load64(w + 128), load64(w + 192), xs[2], xs[3]);
-            }
-            int j = count & ~3;
-            if (j + 2 <= count) {
-                panel_dot2(lo, hi, load64(w), load64(w + 64), broadcasts[j], broadcasts[j + 1]);
-                j += 2;
-                w += 128;
-            }
-            if (j < count)
-                panel_dot1(lo, hi, load64(w), broadcasts[j]);
-            int32_t *restrict out = acc + 16 * (size_t)p;
-            const int rows = p == panel_count - 1 ? M - 16 * p : 16;
-            if (g0 == 0) {
-                panel_store(out, lo, hi, rows);
-            } else { /* added to the sums of the column's earlier parts */
-                int32_t sums[16];
-                panel_store(sums, lo, hi, 16);
-                for (int r = 0; r < rows; r++)
-                    out[r] += sums[r];
-            }
-        }
+        int p = 0;
+        for (; p + 2 <= panel_count; p += 2)
+            column_panels(2, panels + (size_t)p * panel_bytes + (size_t)64 * g0, panel_bytes,
+                          broadcasts, count, acc + 16 * (size_t)p,
+                          p + 2 == panel_count ? M - 16 * (p + 1) : 16, g0 > 0);
+        if (p < panel_count)
+            column_panels(1, panels + (size_t)p * panel_bytes + (size_t)64 * g0, panel_bytes,
+                          broadcasts, count, acc + 16 * (size_t)p, M - 16 * p, g0 > 0);
     }
 }
 
