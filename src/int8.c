@@ -278,6 +278,11 @@ static void matrix_acc_parts(ll_matrix A, int row0, int M, int N, int K, const f
     }
     for (int n = 0; n < N; n++)
         work.sx[n] = kernels->quantize_s8(X + (size_t)n * ldx, K, work.qx + (size_t)n * K);
+    if (N == 1 && row0 == M && A.panels && kernels->gemm_s8_panels &&
+        kernels->gemm_s8_panels_scaled) {
+        kernels->gemm_s8_panels_scaled(M, K, A.panels, work.qx, work.acc, A.s, work.sx[0], Y);
+        return;
+    }
     ll_s8_product(A, row0, N, K, work.qx, K, work.acc, M);
     if (M > row0)
         ll_s8_product(ll_matrix_rows(A, row0, K), M - row0, N, K, work.qx, K,

@@ -35,6 +35,12 @@ typedef struct {
      * the row-major W. ll_s8_product takes it where the set has it and the matrix has panels. */
     void (*gemm_s8_panels)(int M, int N, int K, const uint8_t *panels, const int8_t *X,
                            int ldx, int32_t *acc, int ldacc);
+    /* y[m] += s[m] * (sx * acc[m]) for m < M with acc[m] = W[m,:] . x, one column x, W in
+     * panels: gemm_s8_panels with N = 1 and scale_acc_s8 in one pass, with their bits (exact
+     * sums, then the same float operations in the same order, unfused); acc is M int32 of
+     * scratch. NULL where the set has no such pass (ll_matrix_acc then calls the two). */
+    void (*gemm_s8_panels_scaled)(int M, int K, const uint8_t *panels, const int8_t *x,
+                                  int32_t *acc, const float *s, float sx, float *y);
     /* ll_quantize_s8, and y[m] += s[m] * (sx * acc[m]) for m < M (the float side of an int8
      * product): int8.c's code at the set's vector width, the same bits on every set */
     float (*quantize_s8)(const float *x, int n, int8_t *q);

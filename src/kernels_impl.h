@@ -182,6 +182,9 @@ static void LL_FN(ll_tanh)(float *restrict x, int n, float clip)
 #ifndef LL_GEMM_S8_PANELS
 #define LL_GEMM_S8_PANELS NULL /* the set reads row-major int8 weights only */
 #endif
+#ifndef LL_GEMM_S8_PANELS_SCALED
+#define LL_GEMM_S8_PANELS_SCALED NULL /* ll_matrix_acc takes the product, then scale_acc_s8 */
+#endif
 #ifndef LL_QUANTIZE_WIDTH
 #define LL_QUANTIZE_WIDTH baseline /* int8.c's ll_quantize_s8_<width>, ll_scale_acc_s8_<width> */
 #endif
@@ -194,6 +197,7 @@ const ll_kernel_table LL_CAT(ll_kernels, LL_KERNEL_SUFFIX) = {
     .tanh = LL_FN(ll_tanh),
     .exp = LL_FN(ll_exp),
     .gemm_s8_panels = LL_GEMM_S8_PANELS,
+    .gemm_s8_panels_scaled = LL_GEMM_S8_PANELS_SCALED,
     .quantize_s8 = LL_CAT(ll_quantize_s8, LL_QUANTIZE_WIDTH),
     .scale_acc_s8 = LL_CAT(ll_scale_acc_s8, LL_QUANTIZE_WIDTH),
 };

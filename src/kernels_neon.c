@@ -188,28 +188,65 @@ static inline s8p_neon s8p_neon_dot2(s8p_neon a, s8p_neon w0, s8p_neon w1, s8p_n
 #define LL_S8P_STORE(p, a, corr, rows) panel_store(p, (a).lo, (a).hi, rows)
 #include "gemm_s8_panels.h"
 
-/* Rows [0, rows) of a panel's sums into out: stored, or added to what the column's earlier
- * parts left there (add) */
-static inline void panel_out(int32_t *restrict out, const int32x4_t lo[4], const int32x4_t hi[4],
+/* A float product kept apart from the add after it: scale_acc_s8 (int8.c, no fused
+ * multiply-add) rounds the product first, and this file is built with -ffp-contract=fast */
+#define UNFUSED(v) __asm__("" : "+w"(v))
+
+/* What a panel's sums become, the rows [0, rows) of it: int32 sums into acc (the sums of the
+ * column's earlier parts added, if add), or, with s, the float side y[r] += s[r] * (sx *
+ * sum) of ll_matrix_acc, in scale_acc_s8's order and rounding (the same bits). */
+typedef struct {
+    int32_t *acc;
+    const float *s;
+    float sx;
+    float *y;
+} panel_sink;
+
+static inline void panel_out(panel_sink out, const int32x4_t lo[4], const int32x4_t hi[4],
                              int rows, int add)
 {
-    if (!add) {
-        panel_store(out, lo, hi, rows);
+    if (out.s == NULL && !add) {
+        panel_store(out.acc, lo, hi, rows);
+        return;
+    }
+    if (out.s != NULL && !add && rows == 16) {
+        for (int i = 0; i < 4; i++) {
+            float32x4_t v = vmulq_n_f32(vcvtq_f32_s32(vpaddq_s32(lo[i], hi[i])), out.sx);
+            v = vmulq_f32(vld1q_f32(out.s + 4 * i), v);
+            UNFUSED(v);
+            vst1q_f32(out.y + 4 * i, vaddq_f32(vld1q_f32(out.y + 4 * i), v));
+        }
         return;
     }
     int32_t sums[16];
     panel_store(sums, lo, hi, 16);
-    for (int r = 0; r < rows; r++)
-        out[r] += sums[r];
+    for (int r = 0; r < rows; r++) {
+        const int32_t sum = add ? sums[r] + out.acc[r] : sums[r];
+        if (out.s == NULL) {
+            out.acc[r] = sum;
+        } else {
+            float v = out.s[r] * (out.sx * (float)sum);
+            UNFUSED(v);
+            out.y[r] += v;
+        }
+    }
+}
+
+/* the sink of the panel `rows` rows down */
+static inline panel_sink panel_sink_at(panel_sink out, int rows)
+{
+    panel_sink at = {out.acc + rows, out.s ? out.s + rows : NULL, out.sx,
+                     out.y ? out.y + rows : NULL};
+    return at;
 }
 
 /* P panels (1 or 2) at w, panel_bytes apart, against `count` groups of broadcasts, into out
- * (16 rows per panel; the last panel's `rows`). Two groups at a time; between the panels no
+ * (16 rows per panel; the last panel's `rows`; add: onto the earlier parts' sums). Two groups at a time; between the panels no
  * load moves up (GCC would otherwise load both panels' 16 registers of weights first and
  * spill the sums). */
 static inline __attribute__((always_inline)) void
 column_panels(const int P, const uint8_t *restrict w, size_t panel_bytes,
-              const int8x16_t *restrict xs, int count, int32_t *restrict out, int rows, int add)
+              const int8x16_t *restrict xs, int count, panel_sink out, int rows, int add)
 {
     /* four arrays of 4, not two of 2 x 4: GCC keeps arrays over 64 bytes in memory */
     int32x4_t lo0[4], hi0[4], lo1[4], hi1[4];
@@ -231,7 +268,7 @@ column_panels(const int P, const uint8_t *restrict w, size_t panel_bytes,
     }
     panel_out(out, lo0, hi0, P == 1 ? rows : 16, add);
     if (P == 2)
-        panel_out(out + 16, lo1, hi1, rows, add);
+        panel_out(panel_sink_at(out, 16), lo1, hi1, rows, add);
 }
 
 /* One column (a stream's step), two panels at a time: 16 accumulators, two groups of a
@@ -242,10 +279,19 @@ column_panels(const int P, const uint8_t *restrict w, size_t panel_bytes,
  * (2 KB of stack), a longer column going in parts, each adding its sums. */
 enum { COLUMN_GROUPS = 128 };
 
-static __attribute__((noinline)) void gemm_s8_panels_neon_column(int M, int K,
-                                                                 const uint8_t *restrict panels,
-                                                                 const int8_t *restrict x,
-                                                                 int32_t *restrict acc)
+/* GCC's scheduling before register allocation moves a panel's 8 widening multiplies ahead of
+ * their adds, which with 16 sums live needs more than the 32 registers: off for this
+ * function (two register moves fewer per 256 products; measured under qemu). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_SCHEDULING_BEFORE_ALLOCATION __attribute__((optimize("no-schedule-insns")))
+#else
+#define NO_SCHEDULING_BEFORE_ALLOCATION
+#endif
+
+static __attribute__((noinline)) NO_SCHEDULING_BEFORE_ALLOCATION void
+gemm_s8_panels_neon_column(int M, int K, const uint8_t *restrict panels,
+                           const int8_t *restrict x, int32_t *restrict acc,
+                           const float *restrict s, float sx, float *restrict y)
 {
     const int groups = (K + 3) / 4, panel_count = (M + 15) / 16;
     const size_t panel_bytes = (size_t)64 * (size_t)groups;
@@ -266,14 +312,17 @@ static __attribute__((noinline)) void gemm_s8_panels_neon_column(int M, int K,
             }
             broadcasts[j] = vreinterpretq_s8_s32(vdupq_n_s32(bits));
         }
+        /* the float side (with s) once the sums are whole: in the column's last part */
+        const int last = g0 + count == groups;
+        const panel_sink sink = {acc, last ? s : NULL, sx, last ? y : NULL};
         int p = 0;
         for (; p + 2 <= panel_count; p += 2)
             column_panels(2, panels + (size_t)p * panel_bytes + (size_t)64 * g0, panel_bytes,
-                          broadcasts, count, acc + 16 * (size_t)p,
+                          broadcasts, count, panel_sink_at(sink, 16 * p),
                           p + 2 == panel_count ? M - 16 * (p + 1) : 16, g0 > 0);
         if (p < panel_count)
             column_panels(1, panels + (size_t)p * panel_bytes + (size_t)64 * g0, panel_bytes,
-                          broadcasts, count, acc + 16 * (size_t)p, M - 16 * p, g0 > 0);
+                          broadcasts, count, panel_sink_at(sink, 16 * p), M - 16 * p, g0 > 0);
     }
 }
 
@@ -281,13 +330,23 @@ static void gemm_s8_panels_neon(int M, int N, int K, const uint8_t *panels, cons
                                 int ldx, int32_t *acc, int ldacc)
 {
     if (N == 1)
-        gemm_s8_panels_neon_column(M, K, panels, X, acc);
+        gemm_s8_panels_neon_column(M, K, panels, X, acc, NULL, 0.0f, NULL);
     else
         gemm_s8_panels_neon_tiles(M, N, K, panels, X, ldx, acc, ldacc);
 }
 
+/* the column's product and its float side in one pass: the int32 sums never go to memory
+ * (unless the column is longer than its broadcasts), and scale_acc_s8's separate pass over
+ * them is gone */
+static void gemm_s8_panels_scaled_neon(int M, int K, const uint8_t *panels, const int8_t *x,
+                                       int32_t *acc, const float *s, float sx, float *y)
+{
+    gemm_s8_panels_neon_column(M, K, panels, x, acc, s, sx, y);
+}
+
 #define LL_GEMM_S8 gemm_s8_neon
 #define LL_GEMM_S8_PANELS gemm_s8_panels_neon
+#define LL_GEMM_S8_PANELS_SCALED gemm_s8_panels_scaled_neon
 #define LL_KERNEL_SUFFIX neon
 #include "kernels_impl.h"
 
