@@ -108,18 +108,26 @@ static inline void panel_dot1(int32x4_t lo[4], int32x4_t hi[4], s8x64 w, int8x16
     }
 }
 
-/* two consecutive groups, two products in each int16 lane before it is widened */
-static inline void panel_dot2(int32x4_t lo[4], int32x4_t hi[4], s8x64 w0, s8x64 w1,
-                              int8x16_t x0, int8x16_t x1)
+/* two consecutive groups, two products in each int16 lane before it is widened; `first`
+ * (a constant): the sums start here (vpaddlq, no zeroed registers to add to) */
+static inline __attribute__((always_inline)) void
+panel_dot2_sums(const int first, int32x4_t lo[4], int32x4_t hi[4], s8x64 w0, s8x64 w1,
+                int8x16_t x0, int8x16_t x1)
 {
     for (int i = 0; i < 4; i++) {
         int16x8_t l = vmull_s8(vget_low_s8(w0.v[i]), vget_low_s8(x0));
         l = vmlal_s8(l, vget_low_s8(w1.v[i]), vget_low_s8(x1));
-        lo[i] = vpadalq_s16(lo[i], l);
+        lo[i] = first ? vpaddlq_s16(l) : vpadalq_s16(lo[i], l);
         int16x8_t h = vmull_high_s8(w0.v[i], x0);
         h = vmlal_high_s8(h, w1.v[i], x1);
-        hi[i] = vpadalq_s16(hi[i], h);
+        hi[i] = first ? vpaddlq_s16(h) : vpadalq_s16(hi[i], h);
     }
+}
+
+static inline void panel_dot2(int32x4_t lo[4], int32x4_t hi[4], s8x64 w0, s8x64 w1,
+                              int8x16_t x0, int8x16_t x1)
+{
+    panel_dot2_sums(0, lo, hi, w0, w1, x0, x1);
 }
 
 /* rows [0, rows) of a panel's sums: the two lanes of each row added */
@@ -250,9 +258,18 @@ column_panels(const int P, const uint8_t *restrict w, size_t panel_bytes,
 {
     /* four arrays of 4, not two of 2 x 4: GCC keeps arrays over 64 bytes in memory */
     int32x4_t lo0[4], hi0[4], lo1[4], hi1[4];
-    for (int i = 0; i < 4; i++)
-        lo0[i] = hi0[i] = lo1[i] = hi1[i] = vdupq_n_s32(0);
     const int8x16_t *const pairs_end = xs + (count & ~1);
+    if (xs < pairs_end) { /* the first two groups start the sums */
+        panel_dot2_sums(1, lo0, hi0, load64(w), load64(w + 64), xs[0], xs[1]);
+        if (P == 2)
+            panel_dot2_sums(1, lo1, hi1, load64(w + panel_bytes), load64(w + panel_bytes + 64),
+                            xs[0], xs[1]);
+        xs += 2;
+        w += 128;
+    } else {
+        for (int i = 0; i < 4; i++)
+            lo0[i] = hi0[i] = lo1[i] = hi1[i] = vdupq_n_s32(0);
+    }
     for (; xs < pairs_end; xs += 2, w += 128) {
         const int8x16_t x0 = xs[0], x1 = xs[1];
         panel_dot2(lo0, hi0, load64(w), load64(w + 64), x0, x1);
