@@ -160,7 +160,8 @@ int ll_kernels_select(const char *name)
 int ll_kernels_read_s8_panels(void)
 {
     for (size_t i = 0; i < LL_TABLE_COUNT; i++)
-        if (compiled_tables[i]->gemm_s8_panels && ll_kernels_supported(compiled_tables[i]->name))
+        if ((compiled_tables[i]->gemm_s8_panels || compiled_tables[i]->gemm_s8_panels_scaled) &&
+            ll_kernels_supported(compiled_tables[i]->name))
             return 1;
     return 0;
 }

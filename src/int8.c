@@ -278,8 +278,7 @@ static void matrix_acc_parts(ll_matrix A, int row0, int M, int N, int K, const f
     }
     for (int n = 0; n < N; n++)
         work.sx[n] = kernels->quantize_s8(X + (size_t)n * ldx, K, work.qx + (size_t)n * K);
-    if (N == 1 && row0 == M && A.panels && kernels->gemm_s8_panels &&
-        kernels->gemm_s8_panels_scaled) {
+    if (N == 1 && row0 == M && A.panels && kernels->gemm_s8_panels_scaled) {
         kernels->gemm_s8_panels_scaled(M, K, A.panels, work.qx, work.acc, A.s, work.sx[0], Y);
         return;
     }

@@ -62,9 +62,11 @@ extern const ll_kernel_table ll_kernels_avx2;
 extern const ll_kernel_table ll_kernels_avx512;
 extern const ll_kernel_table ll_kernels_avx512vnni;
 extern const ll_kernel_table ll_kernels_avxvnni;
-/* the AVX2 set's int8 product, which the AVX-512 set without VNNI shares */
+/* the AVX2 set's int8 products, which the AVX-512 set without VNNI shares */
 void ll_gemm_s8_avx2(int M, int N, int K, const int8_t *W, const int32_t *W_sums,
                      const int8_t *X, int ldx, int32_t *acc, int ldacc);
+void ll_gemm_s8_panels_scaled_avx2(int M, int K, const uint8_t *panels, const int8_t *x,
+                                   int32_t *acc, const float *s, float sx, float *y);
 #endif
 #if defined(__aarch64__)
 #define LL_HAVE_NEON_KERNELS 1

@@ -76,7 +76,119 @@ void ll_gemm_s8_avx2(int M, int N, int K, const int8_t *W, const int32_t *W_sums
     gemm_s8_avx2_tiles(M, N, K, W, W_sums, X, ldx, acc, ldacc);
 }
 
+/* A stream's int8 step (one column) on the VNNI panels, without VNNI: each 32 bytes of a
+ * group are 8 rows' next four weights + 128 (kernels.h). vpmaddubsw would saturate on those
+ * unsigned weights, so the products are vpmaddwd's, on int16: read as 16 int16 lanes, the
+ * chunk's even bytes (masked: inputs 0 and 2 of each row) and its odd bytes (shifted down:
+ * inputs 1 and 3) are the weights widened with no sign to extend, and vpmaddwd against the
+ * column's inputs as int16 pairs (x0, x2) and (x1, x3), broadcast, gives each row's four
+ * products in its own int32 lane, rows in order. So 32 products cost a mask, a shift (both
+ * reading memory), two vpmaddwd and two adds; no row is reduced across lanes, no slice is
+ * partly past K (row-major tiles pad K = 40 to 64), and the float side y += s (sx sum) of
+ * ll_matrix_acc follows in the same pass (scale_acc_s8's operations, kept unfused: the same
+ * bits). Four panels (64 rows) share each broadcast; the offset comes back as 128 sum(x)
+ * per row, modulo 2^32 like every sum here (gemm_s8_panels.h). */
+enum { COLUMN_GROUPS = 128 }; /* groups made at a time: 512 inputs */
+
+/* a float product kept apart from the add after it (-ffp-contract=fast would fuse them) */
+#define UNFUSED(v) __asm__("" : "+x"(v))
+
+/* P panels (1 to 4) at w, panel_bytes apart, against `count` groups of input pairs, their
+ * sums (rows in lanes, 8 per register) into sums[2 p], sums[2 p + 1] */
+static inline __attribute__((always_inline)) void
+column_panels_avx2(const int P, const uint8_t *restrict w, size_t panel_bytes,
+                   const int32_t *restrict evens, const int32_t *restrict odds, int count,
+                   __m256i sums[8])
+{
+    const __m256i even_bytes = _mm256_set1_epi16(0x00ff);
+    for (int r = 0; r < 2 * P; r++)
+        sums[r] = _mm256_setzero_si256();
+    for (int j = 0; j < count; j++, w += 64) {
+        const __m256i xe = _mm256_set1_epi32(evens[j]), xo = _mm256_set1_epi32(odds[j]);
+        for (int p = 0; p < P; p++) {
+            for (int h = 0; h < 2; h++) {
+                const __m256i c =
+                    _mm256_loadu_si256((const __m256i *)(w + (size_t)p * panel_bytes + 32 * h));
+                const __m256i e = _mm256_madd_epi16(_mm256_and_si256(c, even_bytes), xe);
+                const __m256i o = _mm256_madd_epi16(_mm256_srli_epi16(c, 8), xo);
+                sums[2 * p + h] = _mm256_add_epi32(sums[2 * p + h], _mm256_add_epi32(e, o));
+            }
+        }
+    }
+}
+
+void ll_gemm_s8_panels_scaled_avx2(int M, int K, const uint8_t *restrict panels,
+                                   const int8_t *restrict x, int32_t *restrict acc,
+                                   const float *restrict s, float sx, float *restrict y)
+{
+    const int groups = (K + 3) / 4, panel_count = (M + 15) / 16;
+    const size_t panel_bytes = (size_t)64 * (size_t)groups;
+    int32_t x_sum = 0;
+    for (int k = 0; k < K; k++)
+        x_sum += x[k];
+    const uint32_t corr = (uint32_t)LL_S8_PANEL_OFFSET * (uint32_t)x_sum;
+    int32_t evens[COLUMN_GROUPS], odds[COLUMN_GROUPS];
+    for (int g0 = 0; g0 < groups; g0 += COLUMN_GROUPS) {
+        const int count = groups - g0 < COLUMN_GROUPS ? groups - g0 : COLUMN_GROUPS;
+        for (int j = 0; j < count; j++) {
+            /* the last group of a column that ends within it: its values, then zeros */
+            const int k = 4 * (g0 + j), n = K - k < 4 ? K - k : 4;
+            int8_t four[4] = {0, 0, 0, 0};
+            memcpy(four, x + k, (size_t)n);
+            /* int16 pairs: (x0, x2) and (x1, x3), the low one first */
+            evens[j] = (int32_t)(((uint32_t)(uint16_t)four[2] << 16) | (uint16_t)four[0]);
+            odds[j] = (int32_t)(((uint32_t)(uint16_t)four[3] << 16) | (uint16_t)four[1]);
+        }
+        const int last = g0 + count == groups; /* the sums are whole after this part */
+        for (int p0 = 0; p0 < panel_count; p0 += 4) {
+            const int P = panel_count - p0 < 4 ? panel_count - p0 : 4;
+            const uint8_t *restrict w = panels + (size_t)p0 * panel_bytes + (size_t)64 * g0;
+            __m256i sums[8];
+            if (P == 4)
+                column_panels_avx2(4, w, panel_bytes, evens, odds, count, sums);
+            else if (P == 3)
+                column_panels_avx2(3, w, panel_bytes, evens, odds, count, sums);
+            else if (P == 2)
+                column_panels_avx2(2, w, panel_bytes, evens, odds, count, sums);
+            else
+                column_panels_avx2(1, w, panel_bytes, evens, odds, count, sums);
+            const size_t row0 = 16 * (size_t)p0;
+            const int rows = M - (int)row0 < 16 * P ? M - (int)row0 : 16 * P;
+            if (last && g0 == 0 && rows == 16 * P) { /* whole panels at once */
+                const __m256i offset = _mm256_set1_epi32((int32_t)corr);
+                const __m256 scale_x = _mm256_set1_ps(sx);
+                for (int r = 0; r < 2 * P; r++) {
+                    const __m256i exact = _mm256_sub_epi32(sums[r], offset);
+                    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(exact), scale_x);
+                    v = _mm256_mul_ps(_mm256_loadu_ps(s + row0 + 8 * r), v);
+                    UNFUSED(v);
+                    _mm256_storeu_ps(y + row0 + 8 * r,
+                                     _mm256_add_ps(_mm256_loadu_ps(y + row0 + 8 * r), v));
+                }
+                continue;
+            }
+            int32_t lanes[64];
+            for (int r = 0; r < 2 * P; r++)
+                _mm256_storeu_si256((__m256i *)(lanes + 8 * r), sums[r]);
+            for (int r = 0; r < rows; r++) {
+                /* modulo 2^32 until the offset is taken off */
+                uint32_t sum = (uint32_t)lanes[r];
+                if (g0 > 0)
+                    sum += (uint32_t)acc[row0 + r];
+                if (!last) {
+                    acc[row0 + r] = (int32_t)sum;
+                    continue;
+                }
+                float v = s[row0 + r] * (sx * (float)(int32_t)(sum - corr));
+                UNFUSED(v);
+                y[row0 + r] += v;
+            }
+        }
+    }
+}
+
 #define LL_GEMM_S8 ll_gemm_s8_avx2
+#define LL_GEMM_S8_PANELS_SCALED ll_gemm_s8_panels_scaled_avx2
 #define LL_GEMM_WIDTH 8
 #define LL_GEMM_COLS 4 /* 8 sums of the 16 ymm registers */
 /* an empty asm that claims to change w: GCC must keep it in one register rather than fold

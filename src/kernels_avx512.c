@@ -13,6 +13,7 @@
 #pragma GCC target("avx512f,avx2,fma")
 
 #define LL_GEMM_S8 ll_gemm_s8_avx2
+#define LL_GEMM_S8_PANELS_SCALED ll_gemm_s8_panels_scaled_avx2
 #define LL_GEMM_WIDTH 16
 #define LL_GEMM_COLS 8 /* 8 sums (and 8 broadcasts) of the 32 zmm registers */
 /* an empty asm that claims to change w: GCC must keep it in one register rather than fold
