@@ -78,6 +78,12 @@ extern const ll_kernel_table ll_kernels_dotprod;
 #define LL_HAVE_NEON_KERNELS 1
 extern const ll_kernel_table ll_kernels_neon;
 #endif
+#if defined(__aarch64__)
+/* the neon set's int8 step on panels (smull/smlal/sadalp), which aarch64's generic set
+ * shares: NEON is aarch64's baseline */
+void ll_gemm_s8_panels_scaled_neon(int M, int K, const uint8_t *panels, const int8_t *x,
+                                   int32_t *acc, const float *s, float sx, float *y);
+#endif
 
 /* Packed float32 weights, the form every set's gemm_acc reads: rows in panels of
  * LL_PANEL_ROWS, each panel k-major (the panel's 16 weights of input k, then of k + 1, ...);
@@ -95,12 +101,13 @@ void ll_gemm_s8_portable(int M, int N, int K, const int8_t *W, const int32_t *W_
 /* sums[m] = sum_k W[m,k] for W (M, K) int8: the W_sums of gemm_s8. */
 void ll_row_sums_s8(int M, int K, const int8_t *W, int32_t *sums);
 
-/* int8 weights in panels, the form gemm_s8_panels reads: rows in panels of
- * LL_S8_PANEL_ROWS, each panel a run of 64-byte groups, group g holding inputs 4g .. 4g + 3
- * of the panel's 16 rows, row by row (byte 4 r + j is W[16 panel + r, 4 g + j]), each weight
- * stored + LL_S8_PANEL_OFFSET: on x86 + 128 as an unsigned byte, for vpdpbusd (unsigned
- * weights times signed inputs); on ARM as it is, a signed byte, for sdot (signed times
- * signed). Rows past M and inputs past K are 0 (which, in either form, adds nothing: the
+/* int8 weights in panels, the form gemm_s8_panels and gemm_s8_panels_scaled read: rows in
+ * panels of LL_S8_PANEL_ROWS, each panel a run of 64-byte groups, group g holding inputs
+ * 4g .. 4g + 3 of the panel's 16 rows, row by row (byte 4 r + j is W[16 panel + r, 4 g + j]),
+ * each weight stored + LL_S8_PANEL_OFFSET: on x86 + 128 as an unsigned byte, for vpdpbusd
+ * (unsigned weights times signed inputs) and for (v)pmaddwd without VNNI (unsigned bytes
+ * widen to int16 with no sign to extend); on ARM as it is, a signed byte, for sdot (signed
+ * times signed) and smull (kernels_neon.c). Rows past M and inputs past K are 0 (which, in either form, adds nothing: the
  * inputs past K are zero), so every panel is whole: ll_s8_panels_bytes(M, K) bytes,
  * starting on 64 bytes in a buffer that does. int8 weights are then held twice (row-major for the other
  * sets and inspection, panels for the product), as float32 ones are (arrays and packed). */

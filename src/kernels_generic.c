@@ -1,5 +1,6 @@
 /* The portable kernel set: always built, and the reference the SIMD sets are tested against.
- * Compiled for the baseline of the target (SSE2 on x86-64, NEON on aarch64). */
+ * Compiled for the baseline of the target (SSE2 on x86-64, NEON on aarch64), whose int8 step
+ * on panels it takes too: SSE2's below, the neon set's on aarch64. */
 #include "kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -92,6 +93,8 @@ static void gemm_s8_panels_scaled_sse2(int M, int K, const uint8_t *restrict pan
     }
 }
 #define LL_GEMM_S8_PANELS_SCALED gemm_s8_panels_scaled_sse2
+#elif defined(__aarch64__)
+#define LL_GEMM_S8_PANELS_SCALED ll_gemm_s8_panels_scaled_neon /* NEON is the baseline */
 #endif
 
 #define LL_KERNEL_SUFFIX generic
