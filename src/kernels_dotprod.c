@@ -91,8 +91,107 @@ static inline void s8p_store(int32_t *p, s8p_vec a, uint32_t corr, int rows)
 #define LL_S8P_STORE(p, a, corr, rows) s8p_store(p, a, corr, rows)
 #include "gemm_s8_panels.h"
 
+/* A stream's step (one column) on the panels with its float side, as the neon set's
+ * (kernels_neon.c) but with sdot: a panel's 16 rows are four registers of sums, rows in
+ * lane order; four panels (16 sums, a group's weights loaded per panel, one broadcast) go
+ * at a time, each broadcast made once per call and serving 64 rows. Then y += s (sx sum)
+ * with scale_acc_s8's operations, unfused: the same bits. */
+enum { COLUMN_GROUPS = 128 }; /* groups made at a time: 512 inputs (2 KB of stack) */
+
+#define UNFUSED(v) __asm__("" : "+w"(v))
+
+/* P panels (1 to 4) at w, panel_bytes apart, against `count` broadcasts: sums[4 p + i]
+ * holds rows 4i .. 4i + 3 of panel p */
+static inline __attribute__((always_inline)) void
+column_panels_dotprod(const int P, const uint8_t *restrict w, size_t panel_bytes,
+                      const int8x16_t *restrict xs, int count, int32x4_t sums[16])
+{
+    /* the sums in an array of this function's own, which GCC keeps in registers (the
+     * caller's, indexed at run time, lives in memory) */
+    int32x4_t a[16];
+    for (int r = 0; r < 4 * P; r++)
+        a[r] = vdupq_n_s32(0);
+    for (int j = 0; j < count; j++, w += 64) {
+        const int8x16_t x = xs[j];
+        for (int p = 0; p < P; p++) {
+            /* a group's 64 bytes by one ld1 of four registers (loaded one by one, GCC
+             * gave each its own instruction, unpaired) */
+            const int8x16x4_t g = vld1q_s8_x4((const int8_t *)w + p * panel_bytes);
+            for (int i = 0; i < 4; i++)
+                a[4 * p + i] = vdotq_s32(a[4 * p + i], g.val[i], x);
+        }
+    }
+    for (int r = 0; r < 4 * P; r++)
+        sums[r] = a[r];
+}
+
+static __attribute__((noinline)) void
+gemm_s8_panels_scaled_dotprod(int M, int K, const uint8_t *restrict panels,
+                              const int8_t *restrict x, int32_t *restrict acc,
+                              const float *restrict s, float sx, float *restrict y)
+{
+    const int groups = (K + 3) / 4, panel_count = (M + 15) / 16;
+    const size_t panel_bytes = (size_t)64 * (size_t)groups;
+    int8x16_t broadcasts[COLUMN_GROUPS];
+    for (int g0 = 0; g0 < groups; g0 += COLUMN_GROUPS) {
+        const int count = groups - g0 < COLUMN_GROUPS ? groups - g0 : COLUMN_GROUPS;
+        for (int j = 0; j < count; j++) {
+            /* the last group of a column that ends within it: its values, then zeros */
+            const int k = 4 * (g0 + j);
+            int32_t bits;
+            if (K - k >= 4) {
+                memcpy(&bits, x + k, 4);
+            } else {
+                int8_t four[4] = {0, 0, 0, 0};
+                memcpy(four, x + k, (size_t)(K - k));
+                memcpy(&bits, four, 4);
+            }
+            broadcasts[j] = vreinterpretq_s8_s32(vdupq_n_s32(bits));
+        }
+        const int last = g0 + count == groups; /* the sums are whole after this part */
+        for (int p0 = 0; p0 < panel_count; p0 += 4) {
+            const int P = panel_count - p0 < 4 ? panel_count - p0 : 4;
+            const uint8_t *restrict w = panels + (size_t)p0 * panel_bytes + (size_t)64 * g0;
+            int32x4_t sums[16];
+            if (P == 4)
+                column_panels_dotprod(4, w, panel_bytes, broadcasts, count, sums);
+            else if (P == 3)
+                column_panels_dotprod(3, w, panel_bytes, broadcasts, count, sums);
+            else if (P == 2)
+                column_panels_dotprod(2, w, panel_bytes, broadcasts, count, sums);
+            else
+                column_panels_dotprod(1, w, panel_bytes, broadcasts, count, sums);
+            const size_t row0 = 16 * (size_t)p0;
+            const int rows = M - (int)row0 < 16 * P ? M - (int)row0 : 16 * P;
+            if (last && g0 == 0 && rows == 16 * P) { /* whole panels at once */
+                for (int r = 0; r < 4 * P; r++) {
+                    float32x4_t v = vmulq_n_f32(vcvtq_f32_s32(sums[r]), sx);
+                    v = vmulq_f32(vld1q_f32(s + row0 + 4 * r), v);
+                    UNFUSED(v);
+                    vst1q_f32(y + row0 + 4 * r, vaddq_f32(vld1q_f32(y + row0 + 4 * r), v));
+                }
+                continue;
+            }
+            int32_t lanes[64];
+            for (int r = 0; r < 4 * P; r++)
+                vst1q_s32(lanes + 4 * r, sums[r]);
+            for (int r = 0; r < rows; r++) {
+                const int32_t sum = g0 > 0 ? lanes[r] + acc[row0 + r] : lanes[r];
+                if (!last) {
+                    acc[row0 + r] = sum;
+                    continue;
+                }
+                float v = s[row0 + r] * (sx * (float)sum);
+                UNFUSED(v);
+                y[row0 + r] += v;
+            }
+        }
+    }
+}
+
 #define LL_GEMM_S8 gemm_s8_dotprod
 #define LL_GEMM_S8_PANELS gemm_s8_panels_dotprod
+#define LL_GEMM_S8_PANELS_SCALED gemm_s8_panels_scaled_dotprod
 #define LL_KERNEL_SUFFIX dotprod
 #include "kernels_impl.h"
 #endif
