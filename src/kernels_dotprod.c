@@ -100,26 +100,48 @@ enum { COLUMN_GROUPS = 128 }; /* groups made at a time: 512 inputs (2 KB of stac
 
 #define UNFUSED(v) __asm__("" : "+w"(v))
 
-/* P panels (1 to 4) at w, panel_bytes apart, against `count` broadcasts: sums[4 p + i]
- * holds rows 4i .. 4i + 3 of panel p */
+/* a panel group's sums a[0 .. 4P) += its weights at w (panels panel_bytes apart) times x */
+static inline __attribute__((always_inline)) void
+group_dot(const int P, int32x4_t a[16], const uint8_t *restrict w, size_t panel_bytes,
+          int8x16_t x)
+{
+    for (int p = 0; p < P; p++) {
+        /* 64 bytes by one ld1 of four registers (loaded one by one, GCC gave each its own
+         * instruction, unpaired) */
+        const int8x16x4_t g = vld1q_s8_x4((const int8_t *)w + p * panel_bytes);
+        for (int i = 0; i < 4; i++)
+            a[4 * p + i] = vdotq_s32(a[4 * p + i], g.val[i], x);
+    }
+}
+
+/* P panels (1 to 4) at w, panel_bytes apart, against `count` broadcasts. whole (the column
+ * in one part, P whole panels): y[r] += s[r] * (sx * sum) for their 16 P rows, straight from
+ * the registers; otherwise the sums into sums[4 p + i] (rows 4i .. 4i + 3 of panel p). */
 static inline __attribute__((always_inline)) void
 column_panels_dotprod(const int P, const uint8_t *restrict w, size_t panel_bytes,
-                      const int8x16_t *restrict xs, int count, int32x4_t sums[16])
+                      const int8x16_t *restrict xs, int count, int whole,
+                      const float *restrict s, float sx, float *restrict y, int32x4_t sums[16])
 {
     /* the sums in an array of this function's own, which GCC keeps in registers (the
      * caller's, indexed at run time, lives in memory) */
     int32x4_t a[16];
     for (int r = 0; r < 4 * P; r++)
         a[r] = vdupq_n_s32(0);
-    for (int j = 0; j < count; j++, w += 64) {
-        const int8x16_t x = xs[j];
-        for (int p = 0; p < P; p++) {
-            /* a group's 64 bytes by one ld1 of four registers (loaded one by one, GCC
-             * gave each its own instruction, unpaired) */
-            const int8x16x4_t g = vld1q_s8_x4((const int8_t *)w + p * panel_bytes);
-            for (int i = 0; i < 4; i++)
-                a[4 * p + i] = vdotq_s32(a[4 * p + i], g.val[i], x);
+    int j = 0;
+    for (; j + 2 <= count; j += 2, w += 128) { /* two groups per pass of the loop */
+        group_dot(P, a, w, panel_bytes, xs[j]);
+        group_dot(P, a, w + 64, panel_bytes, xs[j + 1]);
+    }
+    if (j < count)
+        group_dot(P, a, w, panel_bytes, xs[j]);
+    if (whole) {
+        for (int r = 0; r < 4 * P; r++) {
+            float32x4_t v = vmulq_n_f32(vcvtq_f32_s32(a[r]), sx);
+            v = vmulq_f32(vld1q_f32(s + 4 * r), v);
+            UNFUSED(v);
+            vst1q_f32(y + 4 * r, vaddq_f32(vld1q_f32(y + 4 * r), v));
         }
+        return;
     }
     for (int r = 0; r < 4 * P; r++)
         sums[r] = a[r];
@@ -152,26 +174,24 @@ gemm_s8_panels_scaled_dotprod(int M, int K, const uint8_t *restrict panels,
         for (int p0 = 0; p0 < panel_count; p0 += 4) {
             const int P = panel_count - p0 < 4 ? panel_count - p0 : 4;
             const uint8_t *restrict w = panels + (size_t)p0 * panel_bytes + (size_t)64 * g0;
-            int32x4_t sums[16];
-            if (P == 4)
-                column_panels_dotprod(4, w, panel_bytes, broadcasts, count, sums);
-            else if (P == 3)
-                column_panels_dotprod(3, w, panel_bytes, broadcasts, count, sums);
-            else if (P == 2)
-                column_panels_dotprod(2, w, panel_bytes, broadcasts, count, sums);
-            else
-                column_panels_dotprod(1, w, panel_bytes, broadcasts, count, sums);
             const size_t row0 = 16 * (size_t)p0;
             const int rows = M - (int)row0 < 16 * P ? M - (int)row0 : 16 * P;
-            if (last && g0 == 0 && rows == 16 * P) { /* whole panels at once */
-                for (int r = 0; r < 4 * P; r++) {
-                    float32x4_t v = vmulq_n_f32(vcvtq_f32_s32(sums[r]), sx);
-                    v = vmulq_f32(vld1q_f32(s + row0 + 4 * r), v);
-                    UNFUSED(v);
-                    vst1q_f32(y + row0 + 4 * r, vaddq_f32(vld1q_f32(y + row0 + 4 * r), v));
-                }
+            const int whole = last && g0 == 0 && rows == 16 * P;
+            int32x4_t sums[16];
+            if (P == 4)
+                column_panels_dotprod(4, w, panel_bytes, broadcasts, count, whole, s + row0,
+                                      sx, y + row0, sums);
+            else if (P == 3)
+                column_panels_dotprod(3, w, panel_bytes, broadcasts, count, whole, s + row0,
+                                      sx, y + row0, sums);
+            else if (P == 2)
+                column_panels_dotprod(2, w, panel_bytes, broadcasts, count, whole, s + row0,
+                                      sx, y + row0, sums);
+            else
+                column_panels_dotprod(1, w, panel_bytes, broadcasts, count, whole, s + row0,
+                                      sx, y + row0, sums);
+            if (whole)
                 continue;
-            }
             int32_t lanes[64];
             for (int r = 0; r < 4 * P; r++)
                 vst1q_s32(lanes + 4 * r, sums[r]);
