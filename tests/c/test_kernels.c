@@ -255,6 +255,41 @@ static void test_gemm_s8(const char *kernels)
                          extreme ? " at +-127" : "", layout ? " (ll_s8_product)" : "");
                 check(worst == 0, what, kernels, (double)worst);
             }
+            {
+                /* a stream's product and its float side as a layer's step takes them (in one
+                 * pass where the set has it): the bits of the exact sums through the set's
+                 * own scale_acc_s8, for every column */
+                float *s = random_floats((size_t)M, 1e-2), *y = random_floats((size_t)M, 1.0);
+                float *expected = __real_malloc(sizeof(float) * M);
+                int32_t *exact = __real_malloc(sizeof(int32_t) * M);
+                int same = 1;
+                for (int n = 0; n < N; n++) {
+                    const float sx = 0.5f + (float)n / 7.0f;
+                    for (int m = 0; m < M; m++) {
+                        long long sum = 0;
+                        for (int k = 0; k < D; k++)
+                            sum += (long long)W[(size_t)m * D + k] * X[(size_t)n * D + k];
+                        exact[m] = (int32_t)sum;
+                    }
+                    memcpy(expected, y, sizeof(float) * M);
+                    K->scale_acc_s8(M, exact, s, sx, expected);
+                    if (K->gemm_s8_panels_scaled) {
+                        K->gemm_s8_panels_scaled(M, D, panels, X + (size_t)n * D, acc, s, sx, y);
+                    } else {
+                        ll_s8_product(A, M, 1, D, X + (size_t)n * D, D, acc, M);
+                        K->scale_acc_s8(M, acc, s, sx, y);
+                    }
+                    same &= memcmp(expected, y, sizeof(float) * M) == 0;
+                }
+                char what[96];
+                snprintf(what, sizeof what, "int8 step's product and float side M=%d K=%d%s", M,
+                         D, extreme ? " at +-127" : "");
+                check(same, what, kernels, 0);
+                free(s);
+                free(y);
+                free(expected);
+                free(exact);
+            }
             free(panels);
             free(W);
             free(X);
