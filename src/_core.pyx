@@ -206,8 +206,9 @@ def quantize_s8(x):
 
 
 def kernels_read_s8_panels():
-    """Whether the active kernel set has an int8 product on panels (gemm_s8_panels: VNNI on
-    x86, sdot on ARM)."""
+    """Whether the active kernel set has an int8 product of any number of columns on panels
+    (gemm_s8_panels: VNNI on x86, sdot and smull on aarch64). x86's sets without VNNI read
+    panels only for a stream's step, with its float side (gemm_s8_panels_scaled)."""
     return ll_active_kernels.gemm_s8_panels != NULL
 
 

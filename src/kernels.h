@@ -7,6 +7,8 @@
 #ifndef LSTMLITE_KERNELS_H
 #define LSTMLITE_KERNELS_H
 
+#include <string.h>
+
 #include "lstmlite.h"
 
 typedef struct {
@@ -123,6 +125,22 @@ static inline size_t ll_s8_panels_bytes(int M, int K)
            (size_t)((K + 3) / 4) * 4;
 }
 void ll_pack_s8_panels(int M, int K, const int8_t *W, uint8_t *panels);
+
+/* A stream's step on panels (the sets' gemm_s8_panels_scaled) prepares its column's inputs
+ * once per call, group by group, for every panel to load; for up to LL_S8_COLUMN_GROUPS
+ * groups at a time (512 inputs, a few KB of stack), a longer column going in parts. */
+#define LL_S8_COLUMN_GROUPS 128
+/* The four inputs of the column x's group that starts at k < K, as an int32's bytes in
+ * memory order: zeros past K (against the panels' zero padding), nothing read past x + K. */
+static inline int32_t ll_s8_group_bits(const int8_t *x, int K, int k)
+{
+    int32_t bits = 0;
+    if (K - k >= 4)
+        memcpy(&bits, x + k, 4);
+    else
+        memcpy(&bits, x + k, (size_t)(K - k));
+    return bits;
+}
 /* Whether ll_layer_pack makes panels: some set this CPU runs reads them (dispatch.c). */
 int ll_kernels_read_s8_panels(void);
 

@@ -88,8 +88,6 @@ void ll_gemm_s8_avx2(int M, int N, int K, const int8_t *W, const int32_t *W_sums
  * ll_matrix_acc follows in the same pass (scale_acc_s8's operations, kept unfused: the same
  * bits). Four panels (64 rows) share each broadcast; the offset comes back as 128 sum(x)
  * per row, modulo 2^32 like every sum here (gemm_s8_panels.h). */
-enum { COLUMN_GROUPS = 128 }; /* groups made at a time: 512 inputs */
-
 /* a float product kept apart from the add after it (-ffp-contract=fast would fuse them) */
 #define UNFUSED(v) __asm__("" : "+x"(v))
 
@@ -127,14 +125,14 @@ void ll_gemm_s8_panels_scaled_avx2(int M, int K, const uint8_t *restrict panels,
     for (int k = 0; k < K; k++)
         x_sum += x[k];
     const uint32_t corr = (uint32_t)LL_S8_PANEL_OFFSET * (uint32_t)x_sum;
-    int32_t evens[COLUMN_GROUPS], odds[COLUMN_GROUPS];
-    for (int g0 = 0; g0 < groups; g0 += COLUMN_GROUPS) {
-        const int count = groups - g0 < COLUMN_GROUPS ? groups - g0 : COLUMN_GROUPS;
+    int32_t evens[LL_S8_COLUMN_GROUPS], odds[LL_S8_COLUMN_GROUPS];
+    for (int g0 = 0; g0 < groups; g0 += LL_S8_COLUMN_GROUPS) {
+        const int count =
+            groups - g0 < LL_S8_COLUMN_GROUPS ? groups - g0 : LL_S8_COLUMN_GROUPS;
         for (int j = 0; j < count; j++) {
-            /* the last group of a column that ends within it: its values, then zeros */
-            const int k = 4 * (g0 + j), n = K - k < 4 ? K - k : 4;
-            int8_t four[4] = {0, 0, 0, 0};
-            memcpy(four, x + k, (size_t)n);
+            const int32_t bits = ll_s8_group_bits(x, K, 4 * (g0 + j));
+            int8_t four[4];
+            memcpy(four, &bits, 4);
             /* int16 pairs: (x0, x2) and (x1, x3), the low one first */
             evens[j] = (int32_t)(((uint32_t)(uint16_t)four[2] << 16) | (uint16_t)four[0]);
             odds[j] = (int32_t)(((uint32_t)(uint16_t)four[3] << 16) | (uint16_t)four[1]);

@@ -96,8 +96,6 @@ static inline void s8p_store(int32_t *p, s8p_vec a, uint32_t corr, int rows)
  * lane order; four panels (16 sums, a group's weights loaded per panel, one broadcast) go
  * at a time, each broadcast made once per call and serving 64 rows. Then y += s (sx sum)
  * with scale_acc_s8's operations, unfused: the same bits. */
-enum { COLUMN_GROUPS = 128 }; /* groups made at a time: 512 inputs (2 KB of stack) */
-
 #define UNFUSED(v) __asm__("" : "+w"(v))
 
 /* a panel group's sums a[0 .. 4P) += its weights at w (panels panel_bytes apart) times x */
@@ -154,22 +152,13 @@ gemm_s8_panels_scaled_dotprod(int M, int K, const uint8_t *restrict panels,
 {
     const int groups = (K + 3) / 4, panel_count = (M + 15) / 16;
     const size_t panel_bytes = (size_t)64 * (size_t)groups;
-    int8x16_t broadcasts[COLUMN_GROUPS];
-    for (int g0 = 0; g0 < groups; g0 += COLUMN_GROUPS) {
-        const int count = groups - g0 < COLUMN_GROUPS ? groups - g0 : COLUMN_GROUPS;
-        for (int j = 0; j < count; j++) {
-            /* the last group of a column that ends within it: its values, then zeros */
-            const int k = 4 * (g0 + j);
-            int32_t bits;
-            if (K - k >= 4) {
-                memcpy(&bits, x + k, 4);
-            } else {
-                int8_t four[4] = {0, 0, 0, 0};
-                memcpy(four, x + k, (size_t)(K - k));
-                memcpy(&bits, four, 4);
-            }
-            broadcasts[j] = vreinterpretq_s8_s32(vdupq_n_s32(bits));
-        }
+    int8x16_t broadcasts[LL_S8_COLUMN_GROUPS];
+    for (int g0 = 0; g0 < groups; g0 += LL_S8_COLUMN_GROUPS) {
+        const int count =
+            groups - g0 < LL_S8_COLUMN_GROUPS ? groups - g0 : LL_S8_COLUMN_GROUPS;
+        for (int j = 0; j < count; j++)
+            broadcasts[j] =
+                vreinterpretq_s8_s32(vdupq_n_s32(ll_s8_group_bits(x, K, 4 * (g0 + j))));
         const int last = g0 + count == groups; /* the sums are whole after this part */
         for (int p0 = 0; p0 < panel_count; p0 += 4) {
             const int P = panel_count - p0 < 4 ? panel_count - p0 : 4;

@@ -21,7 +21,6 @@
  * (gemm_s8_panels.h), so the sums are exact; then the float side y += s (sx sum) of
  * ll_matrix_acc in the same pass with scale_acc_s8's operations (SSE2 has no fused
  * multiply-add to merge them): the same bits. */
-enum { COLUMN_GROUPS = 128 }; /* groups made at a time: 512 inputs (4 KB of stack) */
 
 static void gemm_s8_panels_scaled_sse2(int M, int K, const uint8_t *restrict panels,
                                        const int8_t *restrict x, int32_t *restrict acc,
@@ -35,14 +34,14 @@ static void gemm_s8_panels_scaled_sse2(int M, int K, const uint8_t *restrict pan
     const __m128i corr =
         _mm_set1_epi32((int32_t)((uint32_t)LL_S8_PANEL_OFFSET * (uint32_t)x_sum));
     const __m128i even_bytes = _mm_set1_epi16(0x00ff);
-    __m128i evens[COLUMN_GROUPS], odds[COLUMN_GROUPS];
-    for (int g0 = 0; g0 < groups; g0 += COLUMN_GROUPS) {
-        const int count = groups - g0 < COLUMN_GROUPS ? groups - g0 : COLUMN_GROUPS;
+    __m128i evens[LL_S8_COLUMN_GROUPS], odds[LL_S8_COLUMN_GROUPS];
+    for (int g0 = 0; g0 < groups; g0 += LL_S8_COLUMN_GROUPS) {
+        const int count =
+            groups - g0 < LL_S8_COLUMN_GROUPS ? groups - g0 : LL_S8_COLUMN_GROUPS;
         for (int j = 0; j < count; j++) {
-            /* the last group of a column that ends within it: its values, then zeros */
-            const int k = 4 * (g0 + j), n = K - k < 4 ? K - k : 4;
-            int8_t four[4] = {0, 0, 0, 0};
-            memcpy(four, x + k, (size_t)n);
+            const int32_t bits = ll_s8_group_bits(x, K, 4 * (g0 + j));
+            int8_t four[4];
+            memcpy(four, &bits, 4);
             evens[j] = _mm_set_epi16(four[2], four[0], four[2], four[0], four[2], four[0],
                                      four[2], four[0]);
             odds[j] = _mm_set_epi16(four[3], four[1], four[3], four[1], four[3], four[1],

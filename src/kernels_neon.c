@@ -1,11 +1,12 @@
 /* The NEON kernel sets: aarch64 (every Pi 3/4/5 on 64-bit Pi OS) and armv7 (Pi 2/3/4 on
  * 32-bit Pi OS). Chosen at run time from the kernel's hwcaps (dispatch.c).
  *
- * int8 products, both architectures: 16 products per step, vmull_s8 / vmlal_s8 multiply
- * int8 into int16 lanes and add two products per lane (at most 2 * 127 * 127 = 32258, so the
- * int16 lane cannot overflow; -128 never occurs, see lstmlite.h), then vpadalq_s16 adds
- * adjacent pairs into int32 accumulators exactly. Tiles of 4 rows x c columns
- * (gemm_s8_tiles.h) share each load of the weights and of the columns.
+ * int8 products, both architectures: vmull_s8 / vmlal_s8 multiply int8 into int16 lanes and
+ * add two products per lane (at most 2 * 127 * 127 = 32258, so the int16 lane cannot
+ * overflow; -128 never occurs, see lstmlite.h), then vpadalq_s16 adds adjacent pairs into
+ * int32 accumulators exactly. On row-major weights (armv7; on aarch64 what has no panels),
+ * tiles of 4 rows x c columns (gemm_s8_tiles.h) share each load of the weights and of the
+ * columns; on aarch64 the products read the int8 panels (below), the layout dotprod reads.
  *
  * aarch64: the float side is the portable source (kernels_impl.h); aarch64's baseline is NEON,
  * so its 8-wide vectors become pairs of q registers with fused multiply-add.
@@ -78,10 +79,10 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t x)
  * four int16 products each, vmlal_s8 adds the next group's four (same lanes, same rows: at
  * most 2 * 127 * 127 = 32258, no overflow), and vpadalq_s16 adds adjacent pairs into the
  * int32 lanes (row 4i, row 4i, row 4i + 1, row 4i + 1); the high half likewise for rows
- * 4i + 2 and 4i + 3. So 32 products cost three instructions and a share of one load, nothing
- * is shuffled per column, and a row's two int32 lanes are added once, when the tile is
- * stored. A "vector" of the template is the 8 accumulators of a panel's 16 rows, lo[i]
- * (rows 4i, 4i + 1) and hi[i] (rows 4i + 2, 4i + 3); weights and broadcasts use lo only. */
+ * 4i + 2 and 4i + 3. So 16 products cost three instructions (fmla's 16 float products cost
+ * four) and a share of a load, nothing is shuffled per column, and a row's two int32 lanes
+ * are added once, when the panel is done. A panel's sums are 8 registers: lo[i] (rows 4i,
+ * 4i + 1) and hi[i] (rows 4i + 2, 4i + 3). */
 _Static_assert(LL_S8_PANEL_OFFSET == 0, "the panels hold the weights as signed bytes");
 
 /* 64 bytes: a group of a panel (16 rows' next four weights), or four broadcasts */
@@ -292,9 +293,8 @@ column_panels(const int P, const uint8_t *restrict w, size_t panel_bytes,
  * panel's weights, their products and two broadcasts fit the 32 registers, and each
  * broadcast loaded serves 32 rows. The column's broadcasts are made once per call, for every
  * panel to load, instead of a load and a broadcast per group and panel (which cost a
- * quarter of the instructions of the products); for up to COLUMN_GROUPS groups at a time
- * (2 KB of stack), a longer column going in parts, each adding its sums. */
-enum { COLUMN_GROUPS = 128 };
+ * quarter of the instructions of the products); a column longer than LL_S8_COLUMN_GROUPS
+ * groups goes in parts, each adding its sums. */
 
 /* GCC's scheduling before register allocation moves a panel's 8 widening multiplies ahead of
  * their adds, which with 16 sums live needs more than the 32 registers: off for this
@@ -312,23 +312,13 @@ gemm_s8_panels_neon_column(int M, int K, const uint8_t *restrict panels,
 {
     const int groups = (K + 3) / 4, panel_count = (M + 15) / 16;
     const size_t panel_bytes = (size_t)64 * (size_t)groups;
-    int8x16_t broadcasts[COLUMN_GROUPS];
-    for (int g0 = 0; g0 < groups; g0 += COLUMN_GROUPS) {
-        const int count = groups - g0 < COLUMN_GROUPS ? groups - g0 : COLUMN_GROUPS;
-        for (int j = 0; j < count; j++) {
-            /* the last group of a column that ends within it: its values, then zeros
-             * (against the panel's zero padding), never a read past the column */
-            const int k = 4 * (g0 + j);
-            int32_t bits;
-            if (K - k >= 4) {
-                memcpy(&bits, x + k, 4);
-            } else {
-                int8_t four[4] = {0, 0, 0, 0};
-                memcpy(four, x + k, (size_t)(K - k));
-                memcpy(&bits, four, 4);
-            }
-            broadcasts[j] = vreinterpretq_s8_s32(vdupq_n_s32(bits));
-        }
+    int8x16_t broadcasts[LL_S8_COLUMN_GROUPS];
+    for (int g0 = 0; g0 < groups; g0 += LL_S8_COLUMN_GROUPS) {
+        const int count =
+            groups - g0 < LL_S8_COLUMN_GROUPS ? groups - g0 : LL_S8_COLUMN_GROUPS;
+        for (int j = 0; j < count; j++)
+            broadcasts[j] =
+                vreinterpretq_s8_s32(vdupq_n_s32(ll_s8_group_bits(x, K, 4 * (g0 + j))));
         /* the float side (with s) once the sums are whole: in the column's last part */
         const int last = g0 + count == groups;
         const panel_sink sink = {acc, last ? s : NULL, sx, last ? y : NULL};
