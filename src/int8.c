@@ -131,6 +131,21 @@ ll_scale_acc_s8_avx512(int M, const int32_t *restrict acc, const float *restrict
 }
 #endif
 
+void ll_s8_column_rows(const int32_t *restrict sums, int rows, int add, int last,
+                       uint32_t corr, int32_t *restrict acc, const float *restrict s,
+                       float sx, float *restrict y)
+{
+    for (int r = 0; r < rows; r++) {
+        uint32_t sum = (uint32_t)sums[r];
+        if (add)
+            sum += (uint32_t)acc[r];
+        if (!last)
+            acc[r] = (int32_t)sum;
+        else
+            y[r] += s[r] * (sx * (float)(int32_t)(sum - corr));
+    }
+}
+
 float ll_quantize_s8(const float *restrict x, int n, int8_t *restrict q)
 {
     return ll_active_kernels->quantize_s8(x, n, q);

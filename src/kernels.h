@@ -130,6 +130,23 @@ void ll_pack_s8_panels(int M, int K, const int8_t *W, uint8_t *panels);
  * once per call, group by group, for every panel to load; for up to LL_S8_COLUMN_GROUPS
  * groups at a time (512 inputs, a few KB of stack), a longer column going in parts. */
 #define LL_S8_COLUMN_GROUPS 128
+/* The rows a stream's step on panels did not finish in its vector registers (a partial last
+ * panel, or a column in parts): sums[r] for r < rows, one per row, modulo 2^32, are added to
+ * what the column's earlier parts left in acc[r] (add); then either kept there for the next
+ * part (!last), or, in the column's last part, less the panels' offset term corr (128 sum(x)
+ * on x86, 0 on ARM), given the float side y[r] += s[r] * (sx * sum) with scale_acc_s8's
+ * operations and rounding (int8.c, unfused): the bits of the separate passes. */
+void ll_s8_column_rows(const int32_t *sums, int rows, int add, int last, uint32_t corr,
+                       int32_t *acc, const float *s, float sx, float *y);
+/* What the panels' offset adds to every row's sum against the column x of K values:
+ * LL_S8_PANEL_OFFSET * sum(x), modulo 2^32 (0 on ARM) */
+static inline uint32_t ll_s8_offset_term(const int8_t *x, int K)
+{
+    int32_t sum = 0;
+    for (int k = 0; k < K; k++)
+        sum += x[k];
+    return (uint32_t)LL_S8_PANEL_OFFSET * (uint32_t)sum;
+}
 /* The four inputs of the column x's group that starts at k < K, as an int32's bytes in
  * memory order: zeros past K (against the panels' zero padding), nothing read past x + K. */
 static inline int32_t ll_s8_group_bits(const int8_t *x, int K, int k)

@@ -121,10 +121,7 @@ void ll_gemm_s8_panels_scaled_avx2(int M, int K, const uint8_t *restrict panels,
 {
     const int groups = (K + 3) / 4, panel_count = (M + 15) / 16;
     const size_t panel_bytes = (size_t)64 * (size_t)groups;
-    int32_t x_sum = 0;
-    for (int k = 0; k < K; k++)
-        x_sum += x[k];
-    const uint32_t corr = (uint32_t)LL_S8_PANEL_OFFSET * (uint32_t)x_sum;
+    const uint32_t corr = ll_s8_offset_term(x, K);
     int32_t evens[LL_S8_COLUMN_GROUPS], odds[LL_S8_COLUMN_GROUPS];
     for (int g0 = 0; g0 < groups; g0 += LL_S8_COLUMN_GROUPS) {
         const int count =
@@ -168,19 +165,8 @@ void ll_gemm_s8_panels_scaled_avx2(int M, int K, const uint8_t *restrict panels,
             int32_t lanes[64];
             for (int r = 0; r < 2 * P; r++)
                 _mm256_storeu_si256((__m256i *)(lanes + 8 * r), sums[r]);
-            for (int r = 0; r < rows; r++) {
-                /* modulo 2^32 until the offset is taken off */
-                uint32_t sum = (uint32_t)lanes[r];
-                if (g0 > 0)
-                    sum += (uint32_t)acc[row0 + r];
-                if (!last) {
-                    acc[row0 + r] = (int32_t)sum;
-                    continue;
-                }
-                float v = s[row0 + r] * (sx * (float)(int32_t)(sum - corr));
-                UNFUSED(v);
-                y[row0 + r] += v;
-            }
+            ll_s8_column_rows(lanes, rows, g0 > 0, last, corr, acc + row0, s + row0, sx,
+                              y + row0);
         }
     }
 }

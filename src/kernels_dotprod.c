@@ -184,16 +184,7 @@ gemm_s8_panels_scaled_dotprod(int M, int K, const uint8_t *restrict panels,
             int32_t lanes[64];
             for (int r = 0; r < 4 * P; r++)
                 vst1q_s32(lanes + 4 * r, sums[r]);
-            for (int r = 0; r < rows; r++) {
-                const int32_t sum = g0 > 0 ? lanes[r] + acc[row0 + r] : lanes[r];
-                if (!last) {
-                    acc[row0 + r] = sum;
-                    continue;
-                }
-                float v = s[row0 + r] * (sx * (float)sum);
-                UNFUSED(v);
-                y[row0 + r] += v;
-            }
+            ll_s8_column_rows(lanes, rows, g0 > 0, last, 0, acc + row0, s + row0, sx, y + row0);
         }
     }
 }

@@ -28,11 +28,8 @@ static void gemm_s8_panels_scaled_sse2(int M, int K, const uint8_t *restrict pan
 {
     const int groups = (K + 3) / 4, panel_count = (M + 15) / 16;
     const size_t panel_bytes = (size_t)64 * (size_t)groups;
-    int32_t x_sum = 0;
-    for (int k = 0; k < K; k++)
-        x_sum += x[k];
-    const __m128i corr =
-        _mm_set1_epi32((int32_t)((uint32_t)LL_S8_PANEL_OFFSET * (uint32_t)x_sum));
+    const uint32_t offset_term = ll_s8_offset_term(x, K);
+    const __m128i corr = _mm_set1_epi32((int32_t)offset_term);
     const __m128i even_bytes = _mm_set1_epi16(0x00ff);
     __m128i evens[LL_S8_COLUMN_GROUPS], odds[LL_S8_COLUMN_GROUPS];
     for (int g0 = 0; g0 < groups; g0 += LL_S8_COLUMN_GROUPS) {
@@ -76,18 +73,8 @@ static void gemm_s8_panels_scaled_sse2(int M, int K, const uint8_t *restrict pan
             int32_t lanes[16];
             for (int i = 0; i < 4; i++)
                 _mm_storeu_si128((__m128i *)(lanes + 4 * i), sums[i]);
-            for (int r = 0; r < rows; r++) {
-                /* modulo 2^32 until the offset is taken off */
-                uint32_t sum = (uint32_t)lanes[r];
-                if (g0 > 0)
-                    sum += (uint32_t)acc[row0 + r];
-                if (!last) {
-                    acc[row0 + r] = (int32_t)sum;
-                    continue;
-                }
-                const int32_t exact = (int32_t)(sum - (uint32_t)_mm_cvtsi128_si32(corr));
-                y[row0 + r] += s[row0 + r] * (sx * (float)exact);
-            }
+            ll_s8_column_rows(lanes, rows, g0 > 0, last, offset_term, acc + row0, s + row0,
+                              sx, y + row0);
         }
     }
 }

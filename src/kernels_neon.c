@@ -229,16 +229,7 @@ static inline void panel_out(panel_sink out, const int32x4_t lo[4], const int32x
     }
     int32_t sums[16];
     panel_store(sums, lo, hi, 16);
-    for (int r = 0; r < rows; r++) {
-        const int32_t sum = add ? sums[r] + out.acc[r] : sums[r];
-        if (out.s == NULL) {
-            out.acc[r] = sum;
-        } else {
-            float v = out.s[r] * (out.sx * (float)sum);
-            UNFUSED(v);
-            out.y[r] += v;
-        }
-    }
+    ll_s8_column_rows(sums, rows, add, out.s != NULL, 0, out.acc, out.s, out.sx, out.y);
 }
 
 /* the sink of the panel `rows` rows down */
@@ -250,9 +241,9 @@ static inline panel_sink panel_sink_at(panel_sink out, int rows)
 }
 
 /* P panels (1 or 2) at w, panel_bytes apart, against `count` groups of broadcasts, into out
- * (16 rows per panel; the last panel's `rows`; add: onto the earlier parts' sums). Two groups at a time; between the panels no
- * load moves up (GCC would otherwise load both panels' 16 registers of weights first and
- * spill the sums). */
+ * (16 rows per panel, the last panel's `rows`; add: onto the earlier parts' sums). Two
+ * groups at a time; between the panels no load moves up (GCC would otherwise load both
+ * panels' 16 registers of weights first and spill the sums). */
 static inline __attribute__((always_inline)) void
 column_panels(const int P, const uint8_t *restrict w, size_t panel_bytes,
               const int8x16_t *restrict xs, int count, panel_sink out, int rows, int add)
