@@ -227,9 +227,20 @@ static inline void panel_out(panel_sink out, const int32x4_t lo[4], const int32x
         }
         return;
     }
+    /* written out rather than a call of ll_s8_column_rows: a call here cost the hot loop
+     * around it 12 instructions per panel pair in register moves (qemu's count) */
     int32_t sums[16];
     panel_store(sums, lo, hi, 16);
-    ll_s8_column_rows(sums, rows, add, out.s != NULL, 0, out.acc, out.s, out.sx, out.y);
+    for (int r = 0; r < rows; r++) {
+        const int32_t sum = add ? sums[r] + out.acc[r] : sums[r];
+        if (out.s == NULL) {
+            out.acc[r] = sum;
+        } else {
+            float v = out.s[r] * (out.sx * (float)sum);
+            UNFUSED(v);
+            out.y[r] += v;
+        }
+    }
 }
 
 /* the sink of the panel `rows` rows down */
