@@ -76,20 +76,21 @@ void ll_gemm_s8_avx2(int M, int N, int K, const int8_t *W, const int32_t *W_sums
     gemm_s8_avx2_tiles(M, N, K, W, W_sums, X, ldx, acc, ldacc);
 }
 
+/* a float product kept apart from the add after it (-ffp-contract=fast would fuse them) */
+#define UNFUSED(v) __asm__("" : "+x"(v))
+
 /* A stream's int8 step (one column) on the VNNI panels, without VNNI: each 32 bytes of a
  * group are 8 rows' next four weights + 128 (kernels.h). vpmaddubsw would saturate on those
  * unsigned weights, so the products are vpmaddwd's, on int16: read as 16 int16 lanes, the
  * chunk's even bytes (masked: inputs 0 and 2 of each row) and its odd bytes (shifted down:
  * inputs 1 and 3) are the weights widened with no sign to extend, and vpmaddwd against the
  * column's inputs as int16 pairs (x0, x2) and (x1, x3), broadcast, gives each row's four
- * products in its own int32 lane, rows in order. So 32 products cost a mask, a shift (both
- * reading memory), two vpmaddwd and two adds; no row is reduced across lanes, no slice is
+ * products in its own int32 lane, rows in order. So 32 products cost a load, a mask, a
+ * shift, two vpmaddwd and two adds; no row is reduced across lanes, no slice is
  * partly past K (row-major tiles pad K = 40 to 64), and the float side y += s (sx sum) of
  * ll_matrix_acc follows in the same pass (scale_acc_s8's operations, kept unfused: the same
  * bits). Four panels (64 rows) share each broadcast; the offset comes back as 128 sum(x)
  * per row, modulo 2^32 like every sum here (gemm_s8_panels.h). */
-/* a float product kept apart from the add after it (-ffp-contract=fast would fuse them) */
-#define UNFUSED(v) __asm__("" : "+x"(v))
 
 /* P panels (1 to 4) at w, panel_bytes apart, against `count` groups of input pairs, their
  * sums (rows in lanes, 8 per register) into sums[2 p], sums[2 p + 1] */

@@ -54,8 +54,9 @@ static void gemm_s8_panels_scaled_sse2(int M, int K, const uint8_t *restrict pan
                 const __m128i xe = evens[j], xo = odds[j];
                 for (int i = 0; i < 4; i++) {
                     const __m128i c = _mm_loadu_si128((const __m128i *)(w + 16 * i));
-                    sums[i] = _mm_add_epi32(sums[i], _mm_madd_epi16(_mm_and_si128(c, even_bytes), xe));
-                    sums[i] = _mm_add_epi32(sums[i], _mm_madd_epi16(_mm_srli_epi16(c, 8), xo));
+                    const __m128i e = _mm_madd_epi16(_mm_and_si128(c, even_bytes), xe);
+                    const __m128i o = _mm_madd_epi16(_mm_srli_epi16(c, 8), xo);
+                    sums[i] = _mm_add_epi32(sums[i], _mm_add_epi32(e, o));
                 }
             }
             const int rows = p == panel_count - 1 ? M - 16 * p : 16;
@@ -66,7 +67,8 @@ static void gemm_s8_panels_scaled_sse2(int M, int K, const uint8_t *restrict pan
                     const __m128i exact = _mm_sub_epi32(sums[i], corr);
                     __m128 v = _mm_mul_ps(_mm_cvtepi32_ps(exact), scale_x);
                     v = _mm_mul_ps(_mm_loadu_ps(s + row0 + 4 * i), v);
-                    _mm_storeu_ps(y + row0 + 4 * i, _mm_add_ps(_mm_loadu_ps(y + row0 + 4 * i), v));
+                    _mm_storeu_ps(y + row0 + 4 * i,
+                                  _mm_add_ps(_mm_loadu_ps(y + row0 + 4 * i), v));
                 }
                 continue;
             }
