@@ -130,6 +130,16 @@ void ll_pack_s8_panels(int M, int K, const int8_t *W, uint8_t *panels);
  * once per call, group by group, for every panel to load; for up to LL_S8_COLUMN_GROUPS
  * groups at a time (512 inputs, a few KB of stack), a longer column going in parts. */
 #define LL_S8_COLUMN_GROUPS 128
+/* LL_UNFUSED(v): a float product v kept apart from the add after it. scale_acc_s8 (int8.c,
+ * built without fused multiply-add) rounds the product first; the kernel files are built
+ * with -ffp-contract=fast, and where their float side must give scale_acc_s8's bits they pass
+ * the product through this empty asm, which GCC cannot look into to fuse. */
+#if defined(__aarch64__)
+#define LL_UNFUSED(v) __asm__("" : "+w"(v))
+#elif defined(__x86_64__) || defined(_M_X64)
+#define LL_UNFUSED(v) __asm__("" : "+x"(v))
+#endif
+
 /* The rows a stream's step on panels did not finish in its vector registers (a partial last
  * panel, or a column in parts): sums[r] for r < rows, one per row, modulo 2^32, are added to
  * what the column's earlier parts left in acc[r] (add); then either kept there for the next

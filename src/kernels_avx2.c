@@ -76,9 +76,6 @@ void ll_gemm_s8_avx2(int M, int N, int K, const int8_t *W, const int32_t *W_sums
     gemm_s8_avx2_tiles(M, N, K, W, W_sums, X, ldx, acc, ldacc);
 }
 
-/* a float product kept apart from the add after it (-ffp-contract=fast would fuse them) */
-#define UNFUSED(v) __asm__("" : "+x"(v))
-
 /* A stream's int8 step (one column) on the VNNI panels, without VNNI: each 32 bytes of a
  * group are 8 rows' next four weights + 128 (kernels.h). vpmaddubsw would saturate on those
  * unsigned weights, so the products are vpmaddwd's, on int16: read as 16 int16 lanes, the
@@ -157,7 +154,7 @@ void ll_gemm_s8_panels_scaled_avx2(int M, int K, const uint8_t *restrict panels,
                     const __m256i exact = _mm256_sub_epi32(sums[r], offset);
                     __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(exact), scale_x);
                     v = _mm256_mul_ps(_mm256_loadu_ps(s + row0 + 8 * r), v);
-                    UNFUSED(v);
+                    LL_UNFUSED(v);
                     _mm256_storeu_ps(y + row0 + 8 * r,
                                      _mm256_add_ps(_mm256_loadu_ps(y + row0 + 8 * r), v));
                 }

@@ -96,7 +96,6 @@ static inline void s8p_store(int32_t *p, s8p_vec a, uint32_t corr, int rows)
  * lane order; four panels (16 sums, a group's weights loaded per panel, one broadcast) go
  * at a time, each broadcast made once per call and serving 64 rows. Then y += s (sx sum)
  * with scale_acc_s8's operations, unfused: the same bits. */
-#define UNFUSED(v) __asm__("" : "+w"(v))
 
 /* a panel group's sums a[0 .. 4P) += its weights at w (panels panel_bytes apart) times x */
 static inline __attribute__((always_inline)) void
@@ -136,7 +135,7 @@ column_panels_dotprod(const int P, const uint8_t *restrict w, size_t panel_bytes
         for (int r = 0; r < 4 * P; r++) {
             float32x4_t v = vmulq_n_f32(vcvtq_f32_s32(a[r]), sx);
             v = vmulq_f32(vld1q_f32(s + 4 * r), v);
-            UNFUSED(v);
+            LL_UNFUSED(v);
             vst1q_f32(y + 4 * r, vaddq_f32(vld1q_f32(y + 4 * r), v));
         }
         return;

@@ -85,7 +85,7 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t x)
  * 4i + 1) and hi[i] (rows 4i + 2, 4i + 3). */
 _Static_assert(LL_S8_PANEL_OFFSET == 0, "the panels hold the weights as signed bytes");
 
-/* 64 bytes: a group of a panel (16 rows' next four weights), or four broadcasts */
+/* 64 bytes: a group of a panel, 16 rows' next four weights */
 typedef struct {
     int8x16_t v[4];
 } s8x64;
@@ -197,10 +197,6 @@ static inline s8p_neon s8p_neon_dot2(s8p_neon a, s8p_neon w0, s8p_neon w1, s8p_n
 #define LL_S8P_STORE(p, a, corr, rows) panel_store(p, (a).lo, (a).hi, rows)
 #include "gemm_s8_panels.h"
 
-/* A float product kept apart from the add after it: scale_acc_s8 (int8.c, no fused
- * multiply-add) rounds the product first, and this file is built with -ffp-contract=fast */
-#define UNFUSED(v) __asm__("" : "+w"(v))
-
 /* What a panel's sums become, the rows [0, rows) of it: int32 sums into acc (the sums of the
  * column's earlier parts added, if add), or, with s, the float side y[r] += s[r] * (sx *
  * sum) of ll_matrix_acc, in scale_acc_s8's order and rounding (the same bits). */
@@ -222,7 +218,7 @@ static inline void panel_out(panel_sink out, const int32x4_t lo[4], const int32x
         for (int i = 0; i < 4; i++) {
             float32x4_t v = vmulq_n_f32(vcvtq_f32_s32(vpaddq_s32(lo[i], hi[i])), out.sx);
             v = vmulq_f32(vld1q_f32(out.s + 4 * i), v);
-            UNFUSED(v);
+            LL_UNFUSED(v);
             vst1q_f32(out.y + 4 * i, vaddq_f32(vld1q_f32(out.y + 4 * i), v));
         }
         return;
@@ -237,7 +233,7 @@ static inline void panel_out(panel_sink out, const int32x4_t lo[4], const int32x
             out.acc[r] = sum;
         } else {
             float v = out.s[r] * (out.sx * (float)sum);
-            UNFUSED(v);
+            LL_UNFUSED(v);
             out.y[r] += v;
         }
     }

@@ -1,7 +1,7 @@
 /*
  * What the qemu-counted C programs (step_count.c, vad_count.c) share: a fixed random stream,
- * aligned zeroed allocations that exit on failure, and int8 rows quantized as
- * lstmlite.quantize.quantize_rows makes them. Included once by each program.
+ * aligned zeroed allocations that exit on failure, int8 rows quantized as
+ * lstmlite.quantize.quantize_rows makes them, and an LSTM layer of random weights. Included once by each program.
  */
 #ifndef LSTMLITE_BENCH_ARM_COMMON_H
 #define LSTMLITE_BENCH_ARM_COMMON_H
@@ -57,6 +57,32 @@ static void quantize_rows(const float *w, int rows, int cols, const int8_t **q,
     }
     *q = qa;
     *s = sa;
+}
+
+/* An LSTM layer of I inputs and H units (lstmlite.h's ll_layer: the including program
+ * includes lstmlite.h first), weights of bench_int8.py's shapes uniform in +-1/sqrt(H), in
+ * int8 with one scale per row if int8; not packed. */
+static void lstm_layer(ll_layer *layer, int I, int H, int int8)
+{
+    memset(layer, 0, sizeof *layer);
+    layer->kind = LL_LAYER_LSTM;
+    layer->input_size = I;
+    layer->hidden_size = H;
+    layer->num_directions = 1;
+    layer->clip = INFINITY;
+    layer->act[0][0].kind = LL_ACT_SIGMOID;
+    layer->act[0][1].kind = LL_ACT_TANH;
+    layer->act[0][2].kind = LL_ACT_TANH;
+    const float bound = 1.0f / sqrtf((float)H);
+    layer->w_ih[0] = random_floats((size_t)4 * H * I, bound);
+    layer->w_hh[0] = random_floats((size_t)4 * H * H, bound);
+    layer->b_ih[0] = random_floats((size_t)4 * H, bound);
+    layer->b_hh[0] = random_floats((size_t)4 * H, bound);
+    if (int8) {
+        layer->weight_dtype = LL_DTYPE_INT8;
+        quantize_rows(layer->w_ih[0], 4 * H, I, &layer->q_ih[0], &layer->s_ih[0]);
+        quantize_rows(layer->w_hh[0], 4 * H, H, &layer->q_hh[0], &layer->s_hh[0]);
+    }
 }
 
 #endif

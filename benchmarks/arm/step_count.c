@@ -39,27 +39,9 @@ int main(int argc, char **argv)
         return 3;
     }
     ll_layer *layers = allocate(sizeof(ll_layer) * (size_t)L);
-    const float bound = 1.0f / sqrtf((float)H);
     for (int k = 0; k < L; k++) {
         ll_layer *layer = &layers[k];
-        const int fan_in = k == 0 ? I : H;
-        layer->kind = LL_LAYER_LSTM;
-        layer->input_size = fan_in;
-        layer->hidden_size = H;
-        layer->num_directions = 1;
-        layer->clip = INFINITY;
-        layer->act[0][0].kind = LL_ACT_SIGMOID;
-        layer->act[0][1].kind = LL_ACT_TANH;
-        layer->act[0][2].kind = LL_ACT_TANH;
-        layer->w_ih[0] = random_floats((size_t)4 * H * fan_in, bound);
-        layer->w_hh[0] = random_floats((size_t)4 * H * H, bound);
-        layer->b_ih[0] = random_floats((size_t)4 * H, bound);
-        layer->b_hh[0] = random_floats((size_t)4 * H, bound);
-        if (int8) {
-            layer->weight_dtype = LL_DTYPE_INT8;
-            quantize_rows(layer->w_ih[0], 4 * H, fan_in, &layer->q_ih[0], &layer->s_ih[0]);
-            quantize_rows(layer->w_hh[0], 4 * H, H, &layer->q_hh[0], &layer->s_hh[0]);
-        }
+        lstm_layer(layer, k == 0 ? I : H, H, int8);
         const size_t packed = ll_layer_packed_bytes(layer);
         ll_layer_pack(layer, packed ? allocate(packed) : NULL);
     }

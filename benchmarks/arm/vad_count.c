@@ -89,26 +89,7 @@ int main(int argc, char **argv)
     layers[3] = conv(128, 4, 64, 3, 2, 1, 1, LL_PAD_ZEROS, LL_ACT_RELU, int8);
     layers[4] = conv(64, 2, 64, 3, 2, 1, 1, LL_PAD_ZEROS, LL_ACT_RELU, int8);
     layers[5] = conv(64, 1, 128, 3, 1, 1, 1, LL_PAD_ZEROS, LL_ACT_RELU, int8);
-    ll_layer *lstm = &layers[6];
-    memset(lstm, 0, sizeof *lstm);
-    lstm->kind = LL_LAYER_LSTM;
-    lstm->input_size = H;
-    lstm->hidden_size = H;
-    lstm->num_directions = 1;
-    lstm->clip = INFINITY;
-    lstm->act[0][0].kind = LL_ACT_SIGMOID;
-    lstm->act[0][1].kind = LL_ACT_TANH;
-    lstm->act[0][2].kind = LL_ACT_TANH;
-    const float scale = 1.0f / sqrtf((float)H);
-    lstm->w_ih[0] = random_floats((size_t)4 * H * H, scale);
-    lstm->w_hh[0] = random_floats((size_t)4 * H * H, scale);
-    lstm->b_ih[0] = random_floats((size_t)4 * H, scale);
-    lstm->b_hh[0] = random_floats((size_t)4 * H, scale);
-    if (int8) {
-        lstm->weight_dtype = LL_DTYPE_INT8;
-        quantize_rows(lstm->w_ih[0], 4 * H, H, &lstm->q_ih[0], &lstm->s_ih[0]);
-        quantize_rows(lstm->w_hh[0], 4 * H, H, &lstm->q_hh[0], &lstm->s_hh[0]);
-    }
+    lstm_layer(&layers[6], H, H, int8);
     memset(&layers[7], 0, sizeof layers[7]);
     layers[7].kind = LL_LAYER_ELEMENTWISE;
     layers[7].input_size = layers[7].hidden_size = H;
